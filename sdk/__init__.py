@@ -1,0 +1,62 @@
+"""pipeline-sdk: notebook pipelines that run unchanged in production.
+
+Importing ``sdk`` installs no log handler and loads no plugin; runners and the CLI do that.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from sdk.contracts import ContractReport, EdgeFinding
+from sdk.errors import (
+    DataQualityError,
+    IOSchemeError,
+    ParamsError,
+    PipelineError,
+    PluginError,
+    SchemaViolation,
+    SdkError,
+    StepDefinitionError,
+    StepError,
+)
+from sdk.hookspecs import hookimpl
+from sdk.io import IOScheme, Loaded
+from sdk.logs import configure_logging
+from sdk.params import Params
+from sdk.pipeline import Pipeline
+from sdk.quarantine import QUARANTINE_COLUMNS, Sources
+from sdk.result import RunResult
+from sdk.runners.base import Data, RunInfo, Runner, RunState
+from sdk.step import Step
+
+try:
+    __version__ = version("pipeline-sdk")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "QUARANTINE_COLUMNS",
+    "ContractReport",
+    "Data",
+    "DataQualityError",
+    "EdgeFinding",
+    "IOScheme",
+    "IOSchemeError",
+    "Loaded",
+    "Params",
+    "ParamsError",
+    "Pipeline",
+    "PipelineError",
+    "PluginError",
+    "RunInfo",
+    "RunResult",
+    "RunState",
+    "Runner",
+    "SchemaViolation",
+    "SdkError",
+    "Sources",
+    "Step",
+    "StepDefinitionError",
+    "StepError",
+    "__version__",
+    "configure_logging",
+    "hookimpl",
+]

@@ -1,0 +1,209 @@
+"""Static contract check: does a producer's output model satisfy its consumer's input model?
+
+For each column the consumer declares, the check compares presence, dtype, nullability and
+the built-in range and set checks. What cannot be decided from the models alone is reported
+as ``undecidable``, never guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pandas as pd
+import pandera.pandas as pa
+
+__all__ = ["ContractReport", "EdgeFinding", "check_edge"]
+
+ERROR = "error"
+WARNING = "warning"
+UNDECIDABLE = "undecidable"
+
+_LOWER = {"greater_than_or_equal_to": ("min_value", True), "greater_than": ("min_value", False)}
+_UPPER = {"less_than_or_equal_to": ("max_value", True), "less_than": ("max_value", False)}
+
+
+@attrs.frozen
+class EdgeFinding:
+    """One finding on one edge (producer -> consumer over a dataset).
+
+    Attributes:
+        producer: the producing step's name.
+        consumer: the consuming step's name.
+        dataset: the dataset on the edge.
+        column: the column concerned (``None`` for the whole model).
+        kind: ``missing_column``, ``dtype``, ``nullable_widened``, ``range_widened``,
+            ``isin_widened`` or ``check_unproven``.
+        severity: ``error`` (the pipeline is refused), ``warning`` (validated at run time,
+            rows may be quarantined) or ``undecidable`` (cannot be decided statically).
+        message: what was found and what to do.
+    """
+
+    producer: str
+    consumer: str
+    dataset: str
+    column: str | None
+    kind: str
+    severity: str
+    message: str
+
+
+@attrs.frozen
+class ContractReport:
+    """The contract report of a pipeline: findings per edge and the skipped boundaries.
+
+    Attributes:
+        edges: every (producer, consumer, dataset) edge checked.
+        findings: every finding, sorted by edge and column.
+        skipped: ``(consumer, dataset)`` input boundaries whose run-time validation is skipped
+            because it is statically proven redundant.
+    """
+
+    edges: tuple[tuple[str, str, str], ...]
+    findings: tuple[EdgeFinding, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+    @property
+    def errors(self) -> list[EdgeFinding]:
+        """The findings that make the pipeline invalid."""
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no finding is an error."""
+        return not self.errors
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the findings as a DataFrame, one row per finding."""
+        columns = [f.name for f in attrs.fields(EdgeFinding)]
+        return pd.DataFrame([attrs.astuple(f) for f in self.findings], columns=columns)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.edges)} edge(s) checked, {len(self.findings)} finding(s)"]
+        lines += [
+            f"  [{f.severity}] {f.producer} -> {f.consumer} ({f.dataset}"
+            f"{'.' + f.column if f.column else ''}): {f.message}"
+            for f in self.findings
+        ]
+        lines += [f"  validation skipped (proven): input {d!r} of {s}" for s, d in self.skipped]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = f"<p>{len(self.edges)} edge(s), {len(self.findings)} finding(s)</p>"
+        return head + (self.to_frame().to_html(index=False) if self.findings else "")
+
+
+def _stats(checks: list[Any]) -> dict[str, dict[str, Any]]:
+    return {c.name: dict(c.statistics or {}) for c in checks}
+
+
+def _numeric_kind(dtype: Any) -> str:
+    t = getattr(dtype, "type", None)
+    if t is None:
+        return "other"
+    if pd.api.types.is_bool_dtype(t):
+        return "bool"
+    if pd.api.types.is_integer_dtype(t):
+        return "int"
+    if pd.api.types.is_float_dtype(t):
+        return "float"
+    if pd.api.types.is_string_dtype(t) or t is object:
+        return "str"
+    if pd.api.types.is_datetime64_any_dtype(t):
+        return "datetime"
+    return "other"
+
+
+def _bound(stats: dict[str, dict[str, Any]], table: dict[str, tuple[str, bool]]) -> tuple[Any, bool] | None:
+    for name, (key, inclusive) in table.items():
+        if name in stats:
+            return stats[name][key], inclusive
+    if "in_range" in stats:
+        s = stats["in_range"]
+        if "min_value" in next(iter(table.values())):
+            return s["min_value"], bool(s.get("include_min", True))
+        return s["max_value"], bool(s.get("include_max", True))
+    return None
+
+
+def check_edge(
+    producer: str,
+    consumer: str,
+    dataset: str,
+    out_model: type[pa.DataFrameModel],
+    in_model: type[pa.DataFrameModel],
+) -> list[EdgeFinding]:
+    """Compare ``out_model`` (what the producer guarantees) with ``in_model`` (what the consumer needs)."""
+    out_cols = out_model.to_schema().columns
+    in_schema = in_model.to_schema()
+    found: list[EdgeFinding] = []
+
+    def add(column: str | None, kind: str, severity: str, message: str) -> None:
+        found.append(EdgeFinding(producer, consumer, dataset, column, kind, severity, message))
+
+    for name, need in in_schema.columns.items():
+        have = out_cols.get(name)
+        if have is None:
+            if need.required:
+                add(name, "missing_column", ERROR,
+                    f"{consumer} needs column {name!r}, which {out_model.__name__} does not "
+                    f"declare; add it to {out_model.__name__} or rename the input")
+            continue
+        a, b = _numeric_kind(have.dtype), _numeric_kind(need.dtype)
+        if str(have.dtype) != str(need.dtype):
+            if (a, b) in {("int", "float"), ("bool", "int"), ("bool", "float")} or b == "str":
+                pass  # always coercible without loss
+            elif (a, b) == ("float", "int") or a == "str" or "other" in (a, b):
+                add(name, "dtype", UNDECIDABLE,
+                    f"{have.dtype} -> {need.dtype} depends on the values; rows that do not "
+                    f"coerce are quarantined at run time")
+            else:
+                add(name, "dtype", ERROR,
+                    f"{have.dtype} cannot become {need.dtype}; make the models agree")
+        if have.nullable and not need.nullable:
+            add(name, "nullable_widened", WARNING,
+                f"{out_model.__name__} allows missing values that {in_model.__name__} refuses; "
+                f"they will be quarantined at run time")
+        have_s, need_s = _stats(have.checks), _stats(need.checks)
+        for table, lower in ((_LOWER, True), (_UPPER, False)):
+            needed = _bound(need_s, table)
+            if needed is None:
+                continue
+            had = _bound(have_s, table)
+            if had is None or (had[0] < needed[0] if lower else had[0] > needed[0]) or (
+                had[0] == needed[0] and had[1] and not needed[1]
+            ):
+                add(name, "range_widened", WARNING,
+                    f"{in_model.__name__} requires {'>' if lower else '<'}"
+                    f"{'=' if needed[1] else ''} {needed[0]}, which {out_model.__name__} does "
+                    f"not guarantee; rows outside are quarantined at run time")
+        if "isin" in need_s:
+            allowed = set(need_s["isin"]["allowed_values"])
+            given = have_s.get("isin", {}).get("allowed_values")
+            if given is None or not set(given) <= allowed:
+                add(name, "isin_widened", WARNING,
+                    f"{out_model.__name__} does not restrict {name!r} to the values "
+                    f"{in_model.__name__} allows; other values are quarantined at run time")
+        known = set(_LOWER) | set(_UPPER) | {"in_range", "isin"}
+        for check in need.checks:
+            if check.name in known:
+                continue
+            same = any(
+                c.name == check.name and (c.statistics or {}) == (check.statistics or {})
+                for c in have.checks
+            )
+            if not same:
+                add(name, "check_unproven", UNDECIDABLE,
+                    f"{check.error or check.name} is not implied by {out_model.__name__}; it "
+                    f"is checked at run time")
+    if in_schema.checks:
+        add(None, "check_unproven", UNDECIDABLE,
+            f"{in_model.__name__} has dataframe-wide checks; they are checked at run time")
+    return found
+
+
+def is_redundant(
+    out_model: type[pa.DataFrameModel], in_model: type[pa.DataFrameModel], findings: list[EdgeFinding]
+) -> bool:
+    """Whether validating ``in_model`` after ``out_model`` is proven redundant."""
+    return issubclass(out_model, in_model) and not findings

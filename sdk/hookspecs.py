@@ -1,0 +1,86 @@
+"""Hook specifications: every extension point of the SDK, in one module.
+
+Plugins implement these with ``@sdk.hookimpl`` and register through the ``sdk`` entry-point
+group. Spec parameters have no defaults and are passed by keyword; adding a parameter is
+compatible, renaming one is breaking.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdk.io import IOScheme
+    from sdk.result import RunResult
+    from sdk.runners.base import RunInfo, Runner
+    from sdk.step import Step
+
+hookspec = pluggy.HookspecMarker("sdk")
+hookimpl = pluggy.HookimplMarker("sdk")
+
+
+@hookspec
+def sdk_register_runners() -> list[type[Runner]]:
+    """Return runner classes this plugin provides (each has a unique ``name``)."""
+
+
+@hookspec
+def sdk_register_io_schemes() -> list[IOScheme]:
+    """Return I/O schemes this plugin provides (readers and writers resolved from URIs)."""
+
+
+@hookspec
+def sdk_before_run(run: RunInfo) -> None:
+    """Called when a run starts, before any input is read."""
+
+
+@hookspec
+def sdk_after_run(run: RunInfo, result: RunResult) -> None:
+    """Called when a run has succeeded, after its outputs are written."""
+
+
+@hookspec
+def sdk_on_run_error(run: RunInfo, error: Exception) -> None:
+    """Called when a run fails, after the quarantine collected so far is written."""
+
+
+@hookspec
+def sdk_before_step(run: RunInfo, step: Step, rows_in: dict[str, int]) -> None:
+    """Called before a step's inputs are validated (for each chunk in chunked runners)."""
+
+
+@hookspec
+def sdk_after_step(run: RunInfo, step: Step, rows_out: int, duration_ms: float) -> None:
+    """Called after a step's output is validated."""
+
+
+@hookspec
+def sdk_on_step_error(run: RunInfo, step: Step, error: Exception) -> None:
+    """Called when a step's ``run`` raises; ``error`` is the wrapping ``sdk.StepError``."""
+
+
+@hookspec
+def sdk_on_quarantine(
+    run: RunInfo, step: Step, boundary: str, dataset: str, records: pd.DataFrame
+) -> None:
+    """Called with the quarantine records of one boundary when rows were removed."""
+
+
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "sdk_after_run",
+    "sdk_after_step",
+    "sdk_before_run",
+    "sdk_before_step",
+    "sdk_on_quarantine",
+    "sdk_on_run_error",
+    "sdk_on_step_error",
+    "sdk_register_io_schemes",
+    "sdk_register_runners",
+]
+

@@ -1,0 +1,291 @@
+"""A pipeline: steps wired into a DAG by dataset name, checked when it is built."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
+from sdk.errors import ParamsError, PipelineError
+from sdk.params import parse_param_value
+from sdk.step import Step
+
+if TYPE_CHECKING:
+    from sdk.result import RunResult
+
+__all__ = ["Pipeline"]
+
+
+class Pipeline:
+    """Steps composed into a DAG by the datasets they consume and produce.
+
+    Datasets that no step produces are the pipeline's inputs. Every wiring problem (two
+    producers of one dataset, a cycle, a hard contract break) is reported at once, when the
+    pipeline is built.
+
+    Args:
+        steps: step instances, in any order.
+        name: the pipeline's name (logs, quarantine, manifests); default ``"pipeline"``.
+        max_invalid: the error budget, the largest fraction of input rows that may be
+            quarantined before the run fails with ``sdk.DataQualityError`` (default 0.05).
+
+    Raises:
+        PipelineError: listing every problem found.
+    """
+
+    def __init__(self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = 0.05):
+        problems: list[str] = []
+        steps = list(steps)
+        for i, step in enumerate(steps):
+            if not isinstance(step, Step):
+                problems.append(
+                    f"item {i} is {step!r}, not a step instance; write {type(step).__name__}()"
+                    if isinstance(step, type) and issubclass(step, Step)
+                    else f"item {i} is {step!r}, not an sdk.Step instance"
+                )
+        if problems:
+            raise PipelineError(_listing(problems), problems)
+        if not 0 <= max_invalid <= 1:
+            raise PipelineError(f"max_invalid={max_invalid!r} must be a fraction between 0 and 1")
+        self.name = name or "pipeline"
+        self.steps: list[Step] = steps
+        self.max_invalid = float(max_invalid)
+        seen: dict[str, int] = {}
+        for step in steps:
+            seen[step.name] = seen.get(step.name, 0) + 1
+        problems += [
+            f"step name {n!r} is used {k} times; give instances distinct names with name=..."
+            for n, k in seen.items() if k > 1
+        ]
+        producers: dict[str, Step] = {}
+        for step in steps:
+            other = producers.get(step.output_name)
+            if other is not None:
+                problems.append(
+                    f"dataset {step.output_name!r} is produced by both {other.name!r} and "
+                    f"{step.name!r}; rename one output with output=..."
+                )
+            else:
+                producers[step.output_name] = step
+        self._producers = producers
+        self.inputs: list[str] = []
+        for step in steps:
+            for dataset in step.input_names.values():
+                if dataset not in producers and dataset not in self.inputs:
+                    self.inputs.append(dataset)
+        order, cycle = _toposort(steps, producers)
+        if cycle:
+            problems.append(
+                f"cycle between steps {' -> '.join(cycle)}; a step cannot consume what it "
+                f"(indirectly) produces"
+            )
+        self.order: list[Step] = order
+        self._report = self._contract_report()
+        problems += [f.message for f in self._report.errors]
+        if problems:
+            raise PipelineError(_listing(sorted(set(problems))), sorted(set(problems)))
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every dataset the pipeline produces, in execution order."""
+        return [s.output_name for s in self.order]
+
+    def producer(self, dataset: str) -> Step | None:
+        """The step that produces ``dataset``, or ``None`` for a pipeline input."""
+        return self._producers.get(dataset)
+
+    def input_model(self, dataset: str) -> type[pa.DataFrameModel]:
+        """The model a pipeline input is first validated against."""
+        for step in self.order:
+            for param, name in step.input_names.items():
+                if name == dataset:
+                    return type(step).contract().inputs[param]
+        raise KeyError(dataset)
+
+    def _contract_report(self) -> ContractReport:
+        edges: list[tuple[str, str, str]] = []
+        findings: list[EdgeFinding] = []
+        skipped: list[tuple[str, str]] = []
+        for step in self.order:
+            contract = type(step).contract()
+            for param, dataset in step.input_names.items():
+                producer = self._producers.get(dataset)
+                if producer is None:
+                    continue
+                out_model = type(producer).contract().output
+                in_model = contract.inputs[param]
+                edge = check_edge(producer.name, step.name, dataset, out_model, in_model)
+                edges.append((producer.name, step.name, dataset))
+                findings += edge
+                if is_redundant(out_model, in_model, edge):
+                    skipped.append((step.name, dataset))
+        findings.sort(key=lambda f: (f.producer, f.consumer, f.dataset, f.column or ""))
+        return ContractReport(tuple(edges), tuple(findings), tuple(skipped))
+
+    def check(self) -> ContractReport:
+        """Return the static contract report: findings per edge and the skipped validations."""
+        return self._report
+
+    def with_params(self, overrides: Mapping[str, Any] | None) -> Pipeline:
+        """Return a copy with params overridden.
+
+        Args:
+            overrides: ``{"step.field": value}`` or ``{"step": {"field": value}}``; string
+                values are parsed into the annotated type (as from the command line).
+
+        Raises:
+            ParamsError: an unknown step or param, or a value that does not fit.
+        """
+        if not overrides:
+            return self
+        per_step: dict[str, dict[str, Any]] = {}
+        for key, value in overrides.items():
+            if isinstance(value, Mapping):
+                per_step.setdefault(key, {}).update(value)
+                continue
+            step_name, dot, field = key.partition(".")
+            if not dot or not field:
+                raise ParamsError(f"param override {key!r} must be written step.field=value")
+            per_step.setdefault(step_name, {})[field] = value
+        by_name = {s.name: s for s in self.steps}
+        unknown = sorted(set(per_step) - set(by_name))
+        if unknown:
+            raise ParamsError(
+                f"param override for unknown step(s) {', '.join(map(repr, unknown))}; steps: "
+                f"{', '.join(by_name)}"
+            )
+        steps = []
+        for step in self.steps:
+            values = per_step.get(step.name)
+            if values:
+                types_ = type(step).Params.field_types()
+                parsed = {
+                    k: parse_param_value(step.name, k, v, types_[k]) if k in types_ else v
+                    for k, v in values.items()
+                }
+                step = step.with_params(**parsed)
+            steps.append(step)
+        return Pipeline(steps, name=self.name, max_invalid=self.max_invalid)
+
+    def fingerprint(self) -> str:
+        """A hash of the step classes' source code and params: equal fingerprints, equal logic."""
+        digest = hashlib.sha256()
+        for step in self.order:
+            cls = type(step)
+            try:
+                source = inspect.getsource(cls)
+            except (OSError, TypeError):
+                source = cls.__qualname__
+            digest.update(f"{step.name}|{cls.__module__}.{cls.__qualname__}|".encode())
+            digest.update(source.encode())
+            digest.update(repr(sorted(step.params.as_dict().items())).encode())
+        return digest.hexdigest()[:16]
+
+    def run(
+        self,
+        runner: str = "local",
+        *,
+        params: Mapping[str, Any] | None = None,
+        max_invalid: float | None = None,
+        outputs: Mapping[str, str] | None = None,
+        quarantine: str | None = None,
+        run_id: str | None = None,
+        runner_options: Mapping[str, Any] | None = None,
+        **inputs: pd.DataFrame | str | Path,
+    ) -> RunResult:
+        """Run the pipeline and return its result.
+
+        Args:
+            runner: a registered runner's name (``sdk runners`` lists them).
+            params: param overrides, ``{"step.field": value}``.
+            max_invalid: this run's error budget (default: the pipeline's).
+            outputs: datasets to write, ``{"dataset": "uri"}``.
+            quarantine: where to write the quarantine (a URI).
+            run_id: the run's id (default: generated).
+            runner_options: options passed to the runner's constructor.
+            **inputs: each pipeline input as a DataFrame or a URI.
+
+        Raises:
+            PipelineError: an input is missing or an output names an unknown dataset.
+            DataQualityError: more than ``max_invalid`` of the rows were quarantined.
+            StepError: a step raised.
+            SchemaViolation: a frame-level validation failure.
+        """
+        from sdk.plugins import get_runner
+
+        chosen = get_runner(runner, **dict(runner_options or {}))
+        return chosen.run(
+            self,
+            dict(inputs),
+            outputs=dict(outputs or {}),
+            quarantine=quarantine,
+            params=dict(params or {}),
+            max_invalid=self.max_invalid if max_invalid is None else max_invalid,
+            run_id=run_id,
+        )
+
+    def describe(self) -> str:
+        """Return a human-readable description: steps, datasets, models, scopes, params."""
+        lines = [f"pipeline {self.name!r}: {len(self.order)} step(s)"]
+        lines.append(f"  inputs: {', '.join(f'{d} ({self.input_model(d).__name__})' for d in self.inputs)}")
+        for step in self.order:
+            contract = type(step).contract()
+            ins = ", ".join(
+                f"{d} ({contract.inputs[p].__name__})" for p, d in step.input_names.items()
+            )
+            params = step.params.as_dict()
+            lines.append(
+                f"  {step.name} [{type(step).__name__}, scope {step.scope_label}]: {ins} -> "
+                f"{step.output_name} ({contract.output.__name__})"
+                + (f"; params {', '.join(f'{k}={v!r}' for k, v in params.items())}" if params else "")
+            )
+        for step_name, dataset in self.check().skipped:
+            lines.append(f"  input {dataset!r} of {step_name}: validation skipped (proven redundant)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({[s.name for s in self.order]!r}, name={self.name!r})"
+
+
+def _listing(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _toposort(steps: list[Step], producers: dict[str, Step]) -> tuple[list[Step], list[str]]:
+    deps = {
+        s.name: {producers[d].name for d in s.input_names.values() if d in producers}
+        for s in steps
+    }
+    by_name = {s.name: s for s in steps}
+    order: list[Step] = []
+    done: set[str] = set()
+    pending = [s.name for s in steps]
+    while pending:
+        ready = [n for n in pending if deps[n] <= done]
+        if not ready:
+            return order + [by_name[n] for n in pending], _find_cycle(pending, deps)
+        for n in ready:
+            order.append(by_name[n])
+            done.add(n)
+        pending = [n for n in pending if n not in done]
+    return order, []
+
+
+def _find_cycle(pending: list[str], deps: dict[str, set[str]]) -> list[str]:
+    node = pending[0]
+    path: list[str] = []
+    while node not in path:
+        path.append(node)
+        node = sorted(d for d in deps[node] if d in pending)[0]
+    cycle = path[path.index(node):]
+    return [*cycle, node]
+
+

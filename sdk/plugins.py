@@ -1,0 +1,146 @@
+"""The plugin manager: built-in and installed plugins, found through the ``sdk`` entry points.
+
+Nothing is loaded on import; :func:`get_plugin_manager` builds the manager once, on first use
+by a runner or the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from sdk import hookspecs
+from sdk.errors import PluginError
+from sdk.logs import get_logger
+
+if TYPE_CHECKING:
+    from sdk.io import IOScheme
+    from sdk.runners.base import Runner
+
+__all__ = ["get_plugin_manager", "get_runner", "list_runners", "resolve_scheme"]
+
+logger = get_logger(__name__)
+
+_BUILTINS = ("sdk.runners.local", "sdk.io.files")
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+
+
+def _origin(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+    for p, dist in pm.list_plugin_distinfo():
+        if p is plugin:
+            return dist.project_name, dist.version
+    name = getattr(plugin, "__name__", type(plugin).__name__)
+    return ("pipeline-sdk", _sdk_version()) if name.startswith("sdk.") else (name, "?")
+
+
+def _sdk_version() -> str:
+    try:
+        return importlib.metadata.version("pipeline-sdk")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0+unknown"
+
+
+def _build() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("sdk")
+    pm.add_hookspecs(hookspecs)
+    for module_name in _BUILTINS:
+        module = importlib.import_module(module_name)
+        pm.register(module, name=module_name)
+    try:
+        pm.load_setuptools_entrypoints("sdk")
+    except Exception as exc:
+        raise PluginError(
+            f"a plugin in the 'sdk' entry-point group failed to load: {exc!r}; fix or uninstall it"
+        ) from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+    for plugin in pm.get_plugins():
+        project, version = _origin(pm, plugin)
+        logger.debug("plugin_loaded", extra={"plugin": pm.get_name(plugin), "distribution": project, "version": version})
+    _runner_table(pm)  # duplicate or malformed runners fail at registration, not mid-run
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the process-wide plugin manager, building it on first use."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = _build()
+        return _manager
+
+
+def _runner_table(pm: pluggy.PluginManager) -> dict[str, tuple[type[Runner], str]]:
+    from sdk.runners.base import Runner
+
+    table: dict[str, tuple[type[Runner], str]] = {}
+    for impl in pm.hook.sdk_register_runners.get_hookimpls():
+        project, version = _origin(pm, impl.plugin)
+        for cls in impl.function() or []:
+            if not (isinstance(cls, type) and issubclass(cls, Runner)):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} registered {cls!r}, which is not a subclass "
+                    f"of sdk.Runner"
+                )
+            name = getattr(cls, "name", "")
+            if not name:
+                raise PluginError(f"plugin {impl.plugin_name!r}: runner {cls.__name__} has no name")
+            if name in table:
+                raise PluginError(
+                    f"runner {name!r} is registered twice ({table[name][1]} and {project}); "
+                    f"uninstall one"
+                )
+            table[name] = (cls, f"{project} {version}")
+    return table
+
+
+def list_runners() -> dict[str, tuple[type[Runner], str]]:
+    """Return every registered runner: name -> (class, "distribution version")."""
+    return _runner_table(get_plugin_manager())
+
+
+def get_runner(name: str, **options: Any) -> Runner:
+    """Return an instance of the runner called ``name``.
+
+    Raises:
+        PluginError: no runner has that name; the message lists those that exist.
+    """
+    table = list_runners()
+    if name not in table:
+        raise PluginError(
+            f"no runner named {name!r}; available: {', '.join(sorted(table))} "
+            f"(a runner plugin may not be installed)"
+        )
+    return table[name][0](**options)
+
+
+def list_schemes() -> list[IOScheme]:
+    """Return every registered I/O scheme, plugins first so they can override built-ins."""
+    pm = get_plugin_manager()
+    schemes: list[IOScheme] = []
+    for group in pm.hook.sdk_register_io_schemes():
+        schemes.extend(group or [])
+    return schemes
+
+
+def resolve_scheme(uri: str) -> IOScheme:
+    """Return the I/O scheme that handles ``uri``.
+
+    Raises:
+        PluginError: no scheme handles it; the message lists the known ones.
+    """
+    schemes = list_schemes()
+    for scheme in schemes:
+        if scheme.handles(uri):
+            return scheme
+    names = ", ".join(s.name for s in schemes)
+    raise PluginError(
+        f"no I/O scheme handles {uri!r}; known schemes: {names} (check the file extension or "
+        f"install the plugin for this scheme)"
+    )

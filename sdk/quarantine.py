@@ -1,0 +1,180 @@
+"""The quarantine: rows removed by validation, one record per (row, failed check).
+
+Also the mapping from a frame's row positions to source references (file line, table key,
+stream message id, index label), rendered only for the rows that are quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["QUARANTINE_COLUMNS", "Sources", "empty_quarantine", "to_text"]
+
+QUARANTINE_COLUMNS = (
+    "run_id",
+    "step",
+    "boundary",
+    "dataset",
+    "source",
+    "column",
+    "check",
+    "value",
+    "row",
+)
+"""The quarantine's columns, in order."""
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """Return an empty quarantine frame with the documented columns (all text)."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in QUARANTINE_COLUMNS})
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def to_text(value: Any) -> str | None:
+    """Render a raw value as text for the quarantine; ``None`` for a missing value."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def rows_as_json(frame: pd.DataFrame, positions: np.ndarray) -> list[str]:
+    """Return the rows at ``positions`` of ``frame`` as JSON object strings (raw values)."""
+    columns = [str(c) for c in frame.columns]
+    arrays = [frame.iloc[positions, i].to_numpy(dtype=object) for i in range(frame.shape[1])]
+    return [
+        json.dumps(dict(zip(columns, (_jsonable(a[k]) for a in arrays), strict=True)))
+        for k in range(len(positions))
+    ]
+
+
+Renderer = Callable[[np.ndarray], list[str]]
+
+
+class Sources:
+    """Maps row positions of a frame to source references, lazily.
+
+    A reader builds one for the frame it returns (``path:line``, ``path#row``, a table key);
+    the runner narrows it as rows are filtered, and renders text only for quarantined rows.
+    """
+
+    def __init__(self, render: Renderer, positions: np.ndarray | None = None) -> None:
+        self._render = render
+        self._positions = positions
+
+    @classmethod
+    def from_index(cls, index: pd.Index) -> Sources:
+        """Sources of an in-memory frame: each row's index label as text."""
+        return cls(lambda pos: [str(v) for v in index[pos]])
+
+    @classmethod
+    def from_file_lines(cls, path: str, first_line: int, offset: int = 0) -> Sources:
+        """Sources of a text file: ``path:line``, where row 0 is on line ``first_line``."""
+        start = first_line + offset
+        return cls(lambda pos: [f"{path}:{int(p) + start}" for p in pos])
+
+    @classmethod
+    def from_file_rows(cls, path: str, offset: int = 0) -> Sources:
+        """Sources of a binary file: ``path#row`` (0-based row number)."""
+        return cls(lambda pos: [f"{path}#{int(p) + offset}" for p in pos])
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> Sources:
+        """Sources given one reference per row (a table key, a message id)."""
+        array = np.asarray(values, dtype=object)
+        return cls(lambda pos: [str(v) for v in array[pos]])
+
+    @classmethod
+    def derived(cls, out_index: pd.Index, in_index: pd.Index, in_sources: Sources) -> Sources:
+        """Sources of a step's output: the input's source where the index label is kept."""
+
+        def render(pos: np.ndarray) -> list[str]:
+            labels = out_index[pos]
+            if not in_index.is_unique:
+                return [str(v) for v in labels]
+            found = in_index.get_indexer(labels)
+            known = in_sources.render(found[found >= 0]) if (found >= 0).any() else []
+            it = iter(known)
+            return [next(it) if k >= 0 else str(lbl) for k, lbl in zip(found, labels, strict=True)]
+
+        return cls(render)
+
+    def take(self, positions: np.ndarray) -> Sources:
+        """Return the sources of the rows at ``positions``."""
+        base = positions if self._positions is None else self._positions[positions]
+        return Sources(self._render, base)
+
+    def render(self, positions: np.ndarray) -> list[str]:
+        """Return the source references of the rows at ``positions``."""
+        positions = np.asarray(positions, dtype=np.int64)
+        base = positions if self._positions is None else self._positions[positions]
+        return self._render(base)
+
+
+def build_records(
+    *,
+    raw: pd.DataFrame,
+    failures: list[tuple[np.ndarray, str | None, str]],
+    sources: Sources,
+    context: dict[str, str],
+) -> pd.DataFrame:
+    """Build quarantine records for ``failures`` (positions, column, check) in ``raw``.
+
+    Args:
+        raw: the frame as it came to the boundary (values before coercion).
+        failures: per failed (column, check), the row positions that failed it.
+        sources: source references of ``raw``'s rows.
+        context: ``run_id``, ``step``, ``boundary``, ``dataset``.
+    """
+    all_pos = np.unique(np.concatenate([f[0] for f in failures]))
+    row_json = dict(zip(all_pos.tolist(), rows_as_json(raw, all_pos), strict=True))
+    source = dict(zip(all_pos.tolist(), sources.render(all_pos), strict=True))
+    parts: list[pd.DataFrame] = []
+    for positions, column, check in failures:
+        if column is not None and column in raw.columns:
+            values = [to_text(v) for v in raw[column].iloc[positions].to_numpy(dtype=object)]
+        else:
+            values = [None] * len(positions)
+        plist = positions.tolist()
+        parts.append(
+            pd.DataFrame(
+                {
+                    "run_id": context["run_id"],
+                    "step": context["step"],
+                    "boundary": context["boundary"],
+                    "dataset": context["dataset"],
+                    "source": [source[p] for p in plist],
+                    "column": column,
+                    "check": check,
+                    "value": values,
+                    "row": [row_json[p] for p in plist],
+                    "_pos": plist,
+                },
+            )
+        )
+    records = pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable")
+    return records.drop(columns="_pos").reset_index(drop=True).astype(object)

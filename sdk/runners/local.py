@@ -1,0 +1,33 @@
+"""The ``local`` runner: in-process, in memory; the notebook default."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sdk.hookspecs import hookimpl
+from sdk.runners.base import Data, Runner, RunState
+
+if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
+
+__all__ = ["LocalRunner"]
+
+
+class LocalRunner(Runner):
+    """Run every step once, over whole in-memory frames, in dependency order."""
+
+    name = "local"
+
+    def _execute(self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState) -> dict[str, pd.DataFrame]:
+        data = dict(inputs)
+        for step in pipeline.order:
+            data[step.output_name] = state.run_step(step, data)
+        return {name: data[name].frame for name in pipeline.outputs}
+
+
+@hookimpl
+def sdk_register_runners() -> list[type[Runner]]:
+    """The built-in in-process runner."""
+    return [LocalRunner]

@@ -1,0 +1,238 @@
+"""The analyst's unit of work: a ``Step`` subclass with one ``run`` method.
+
+Inputs are ``run``'s parameters annotated ``DataFrame[Model]``; the output is its return
+annotation. The class is checked when it is defined; annotations that cannot be resolved yet
+are resolved when the step is instantiated.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import sys
+import typing
+from typing import Any, ClassVar
+
+import pandera.pandas as pa
+from pandera.typing import DataFrame
+
+from sdk.errors import StepDefinitionError
+from sdk.params import Params
+
+__all__ = ["SCOPES", "Contract", "Step"]
+
+SCOPES = ("rows", "global")
+"""The values ``scope`` accepts; ``partition_by = "col"`` declares the keyed scope."""
+
+
+def snake_case(name: str) -> str:
+    """Return ``name`` (a class name) in snake_case: ``AddFeatures`` -> ``add_features``."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Contract:
+    """The resolved data contract of a step class: input models by parameter, output model."""
+
+    def __init__(self, inputs: dict[str, type[pa.DataFrameModel]], output: type[pa.DataFrameModel]):
+        self.inputs = inputs
+        self.output = output
+
+
+def _model_of(cls: type, where: str, annotation: Any) -> type[pa.DataFrameModel]:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if (
+        origin is not None
+        and isinstance(origin, type)
+        and issubclass(origin, DataFrame)
+        and args
+        and isinstance(args[0], type)
+        and issubclass(args[0], pa.DataFrameModel)
+    ):
+        return args[0]
+    shown = getattr(annotation, "__name__", None) or repr(annotation)
+    raise StepDefinitionError(
+        f"step {cls.__name__}: {where} is annotated {shown}; annotate it as "
+        f"DataFrame[Model] with `from pandera.typing import DataFrame` and a pandera "
+        f"DataFrameModel"
+    )
+
+
+def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
+    """Resolve the contract of ``cls``; ``None`` if a name is not defined yet and not ``strict``."""
+    run = cls.__dict__.get("run") or cls.run
+    module = sys.modules.get(cls.__module__)
+    globalns = dict(vars(module)) if module else {}
+    try:
+        hints = typing.get_type_hints(run, globalns=globalns, localns=dict(vars(cls)))
+    except NameError as exc:
+        if not strict:
+            return None
+        raise StepDefinitionError(
+            f"step {cls.__name__}: cannot resolve the annotations of run(): {exc}; define the "
+            f"model before the step is instantiated, or import it in the step's module"
+        ) from None
+    params = list(inspect.signature(run).parameters.values())[1:]
+    inputs = {p.name: _model_of(cls, f"run() parameter {p.name!r}", hints.get(p.name)) for p in params}
+    if "return" not in hints:
+        raise StepDefinitionError(
+            f"step {cls.__name__}: run() has no return annotation; declare its output as "
+            f"-> DataFrame[Model]"
+        )
+    output = _model_of(cls, "the return value of run()", hints["return"])
+    partition_by = cls.__dict__.get("partition_by", cls.partition_by)
+    if partition_by is not None:
+        for name, model in inputs.items():
+            columns = model.to_schema().columns
+            if partition_by not in columns:
+                raise StepDefinitionError(
+                    f"step {cls.__name__}: partition_by = {partition_by!r} is not a column of "
+                    f"input {name!r} ({model.__name__} has {', '.join(columns)}); name one of "
+                    f"its columns or use scope = 'global'"
+                )
+    return Contract(inputs, output)
+
+
+class Step:
+    """Base class of every pipeline step.
+
+    Subclass it, write a docstring and one method ``run`` whose parameters are the input
+    datasets (annotated ``DataFrame[Model]``) and whose return annotation is the output.
+
+    Class attributes:
+        output: the dataset name the result is published under (default: snake_case class name).
+        scope: ``"rows"`` (rows independent) or ``"global"`` (the default, always correct).
+        partition_by: a column; rows with equal key must be processed together.
+        Params: a nested ``sdk.Params`` subclass declaring typed parameters.
+    """
+
+    output: ClassVar[str]
+    scope: ClassVar[str] = "global"
+    partition_by: ClassVar[str | None] = None
+    Params: ClassVar[type[Params]] = Params
+    _contract: ClassVar[Contract | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not (cls.__doc__ or "").strip():
+            raise StepDefinitionError(
+                f"step {cls.__name__}: missing docstring; add one sentence saying what the "
+                f"step computes"
+            )
+        run = cls.__dict__.get("run")
+        if run is None or not callable(run):
+            raise StepDefinitionError(
+                f"step {cls.__name__}: no run() method; define "
+                f"`def run(self, name: DataFrame[InModel]) -> DataFrame[OutModel]`"
+            )
+        params = list(inspect.signature(run).parameters.values())
+        for p in params[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise StepDefinitionError(
+                    f"step {cls.__name__}: run() takes {'*' if p.kind is p.VAR_POSITIONAL else '**'}"
+                    f"{p.name}; name each input dataset as its own parameter"
+                )
+        if len(params) < 2:
+            raise StepDefinitionError(
+                f"step {cls.__name__}: run() takes no input dataset; steps do no I/O, so data "
+                f"must come in through run()'s parameters annotated DataFrame[Model]"
+            )
+        if cls.__dict__.get("scope", cls.scope) not in SCOPES:
+            raise StepDefinitionError(
+                f"step {cls.__name__}: unknown scope {cls.scope!r}; use one of "
+                f"{', '.join(map(repr, SCOPES))}, or partition_by = 'column'"
+            )
+        if cls.partition_by is not None and "scope" in cls.__dict__ and cls.scope == "rows":
+            raise StepDefinitionError(
+                f"step {cls.__name__}: scope = 'rows' and partition_by = {cls.partition_by!r} "
+                f"contradict each other; keep one"
+            )
+        if "output" not in cls.__dict__:
+            cls.output = snake_case(cls.__name__)
+        if not (isinstance(cls.Params, type) and issubclass(cls.Params, Params)):
+            raise StepDefinitionError(
+                f"step {cls.__name__}: Params must subclass sdk.Params "
+                f"(`class Params(sdk.Params): ...`)"
+            )
+        cls._contract = _resolve(cls, strict=False)
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        output: str | None = None,
+        inputs: dict[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        """Create a step instance.
+
+        Args:
+            name: the step's name in a pipeline (default: snake_case class name); it prefixes
+                param overrides (``name.field=value``) and appears in logs and the quarantine.
+            output: publish the result under this dataset name instead of the class's ``output``.
+            inputs: map ``run`` parameter names to the dataset names they consume.
+            **params: values for the fields of the step's ``Params``.
+
+        Raises:
+            ParamsError: an unknown param or a value of the wrong type.
+            StepDefinitionError: the annotations cannot be resolved, or ``inputs`` names an
+                unknown parameter.
+        """
+        cls = type(self)
+        self.name: str = name or snake_case(cls.__name__)
+        self.params: Params = cls.Params.build(self.name, params)
+        contract = cls.contract()
+        unknown = sorted(set(inputs or {}) - set(contract.inputs))
+        if unknown:
+            raise StepDefinitionError(
+                f"step {self.name!r}: inputs= renames unknown parameter(s) {', '.join(unknown)}; "
+                f"run() takes {', '.join(contract.inputs)}"
+            )
+        self.input_names: dict[str, str] = {p: (inputs or {}).get(p, p) for p in contract.inputs}
+        self.output_name: str = output or cls.output
+        self.log: logging.Logger = _step_logger(self.name)
+
+    @classmethod
+    def contract(cls) -> Contract:
+        """Return the step's resolved contract, resolving deferred annotations now."""
+        contract = cls._contract or _resolve(cls, strict=True)
+        if contract is None:  # pragma: no cover - _resolve(strict=True) raises instead
+            raise StepDefinitionError(f"step {cls.__name__}: contract unresolved")
+        cls._contract = contract
+        return contract
+
+    @property
+    def key(self) -> str | None:
+        """The partitioning key column, or ``None``."""
+        return type(self).partition_by
+
+    @property
+    def scope_label(self) -> str:
+        """``"rows"``, ``"global"`` or ``"partition_by=<col>"``."""
+        key = self.key
+        return f"partition_by={key}" if key else type(self).scope
+
+    def with_params(self, **overrides: Any) -> Step:
+        """Return a copy of this step with some params replaced (checked like the originals)."""
+        values = {**self.params.as_dict(), **overrides}
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.params = type(self).Params.build(self.name, values)
+        return clone
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - always overridden
+        """Compute the output from the inputs; overridden by every step."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.as_dict().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _step_logger(name: str) -> logging.Logger:
+    from sdk.logs import get_logger
+
+    return get_logger(f"sdk.step.{name}")
+
