@@ -114,7 +114,9 @@ def _numeric_kind(dtype: Any) -> str:
     return "other"
 
 
-def _bound(stats: dict[str, dict[str, Any]], table: dict[str, tuple[str, bool]]) -> tuple[Any, bool] | None:
+def _bound(
+    stats: dict[str, dict[str, Any]], table: dict[str, tuple[str, bool]]
+) -> tuple[Any, bool] | None:
     for name, (key, inclusive) in table.items():
         if name in stats:
             return stats[name][key], inclusive
@@ -133,7 +135,7 @@ def check_edge(
     out_model: type[pa.DataFrameModel],
     in_model: type[pa.DataFrameModel],
 ) -> list[EdgeFinding]:
-    """Compare ``out_model`` (what the producer guarantees) with ``in_model`` (what the consumer needs)."""
+    """Compare what the producer guarantees (``out_model``) with what the consumer needs."""
     out_cols = out_model.to_schema().columns
     in_schema = in_model.to_schema()
     found: list[EdgeFinding] = []
@@ -145,45 +147,71 @@ def check_edge(
         have = out_cols.get(name)
         if have is None:
             if need.required:
-                add(name, "missing_column", ERROR,
+                add(
+                    name,
+                    "missing_column",
+                    ERROR,
                     f"{consumer} needs column {name!r}, which {out_model.__name__} does not "
-                    f"declare; add it to {out_model.__name__} or rename the input")
+                    f"declare; add it to {out_model.__name__} or rename the input",
+                )
             continue
         a, b = _numeric_kind(have.dtype), _numeric_kind(need.dtype)
         if str(have.dtype) != str(need.dtype):
             if (a, b) in {("int", "float"), ("bool", "int"), ("bool", "float")} or b == "str":
                 pass  # always coercible without loss
             elif (a, b) == ("float", "int") or a == "str" or "other" in (a, b):
-                add(name, "dtype", UNDECIDABLE,
+                add(
+                    name,
+                    "dtype",
+                    UNDECIDABLE,
                     f"{have.dtype} -> {need.dtype} depends on the values; rows that do not "
-                    f"coerce are quarantined at run time")
+                    f"coerce are quarantined at run time",
+                )
             else:
-                add(name, "dtype", ERROR,
-                    f"{have.dtype} cannot become {need.dtype}; make the models agree")
+                add(
+                    name,
+                    "dtype",
+                    ERROR,
+                    f"{have.dtype} cannot become {need.dtype}; make the models agree",
+                )
         if have.nullable and not need.nullable:
-            add(name, "nullable_widened", WARNING,
+            add(
+                name,
+                "nullable_widened",
+                WARNING,
                 f"{out_model.__name__} allows missing values that {in_model.__name__} refuses; "
-                f"they will be quarantined at run time")
+                f"they will be quarantined at run time",
+            )
         have_s, need_s = _stats(have.checks), _stats(need.checks)
         for table, lower in ((_LOWER, True), (_UPPER, False)):
             needed = _bound(need_s, table)
             if needed is None:
                 continue
             had = _bound(have_s, table)
-            if had is None or (had[0] < needed[0] if lower else had[0] > needed[0]) or (
-                had[0] == needed[0] and had[1] and not needed[1]
+            if (
+                had is None
+                or (had[0] < needed[0] if lower else had[0] > needed[0])
+                or (had[0] == needed[0] and had[1] and not needed[1])
             ):
-                add(name, "range_widened", WARNING,
+                add(
+                    name,
+                    "range_widened",
+                    WARNING,
                     f"{in_model.__name__} requires {'>' if lower else '<'}"
                     f"{'=' if needed[1] else ''} {needed[0]}, which {out_model.__name__} does "
-                    f"not guarantee; rows outside are quarantined at run time")
+                    f"not guarantee; rows outside are quarantined at run time",
+                )
         if "isin" in need_s:
             allowed = set(need_s["isin"]["allowed_values"])
             given = have_s.get("isin", {}).get("allowed_values")
             if given is None or not set(given) <= allowed:
-                add(name, "isin_widened", WARNING,
+                add(
+                    name,
+                    "isin_widened",
+                    WARNING,
                     f"{out_model.__name__} does not restrict {name!r} to the values "
-                    f"{in_model.__name__} allows; other values are quarantined at run time")
+                    f"{in_model.__name__} allows; other values are quarantined at run time",
+                )
         known = set(_LOWER) | set(_UPPER) | {"in_range", "isin"}
         for check in need.checks:
             if check.name in known:
@@ -193,17 +221,27 @@ def check_edge(
                 for c in have.checks
             )
             if not same:
-                add(name, "check_unproven", UNDECIDABLE,
+                add(
+                    name,
+                    "check_unproven",
+                    UNDECIDABLE,
                     f"{check.error or check.name} is not implied by {out_model.__name__}; it "
-                    f"is checked at run time")
+                    f"is checked at run time",
+                )
     if in_schema.checks:
-        add(None, "check_unproven", UNDECIDABLE,
-            f"{in_model.__name__} has dataframe-wide checks; they are checked at run time")
+        add(
+            None,
+            "check_unproven",
+            UNDECIDABLE,
+            f"{in_model.__name__} has dataframe-wide checks; they are checked at run time",
+        )
     return found
 
 
 def is_redundant(
-    out_model: type[pa.DataFrameModel], in_model: type[pa.DataFrameModel], findings: list[EdgeFinding]
+    out_model: type[pa.DataFrameModel],
+    in_model: type[pa.DataFrameModel],
+    findings: list[EdgeFinding],
 ) -> bool:
     """Whether validating ``in_model`` after ``out_model`` is proven redundant."""
     return issubclass(out_model, in_model) and not findings

@@ -26,11 +26,13 @@ hookimpl = pluggy.HookimplMarker("sdk")
 @hookspec
 def sdk_register_runners() -> list[type[Runner]]:
     """Return runner classes this plugin provides (each has a unique ``name``)."""
+    return []
 
 
 @hookspec
 def sdk_register_io_schemes() -> list[IOScheme]:
     """Return I/O schemes this plugin provides (readers and writers resolved from URIs)."""
+    return []
 
 
 @hookspec
@@ -83,4 +85,3 @@ __all__ = [
     "sdk_register_io_schemes",
     "sdk_register_runners",
 ]
-

@@ -109,7 +109,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = dt.datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         where = "/".join(
-            str(part) for part in (getattr(record, "pipeline", None), getattr(record, "step", None))
+            str(part)
+            for part in (getattr(record, "pipeline", None), getattr(record, "step", None))
             if part
         )
         data = " ".join(f"{k}={_short(v)}" for k, v in _extra(record).items())
@@ -120,14 +121,16 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class _SdkHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _SdkHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """The handler the SDK installs; marked so it is replaced rather than duplicated."""
 
 
 def in_notebook() -> bool:
     """Return whether we run inside a Jupyter kernel."""
-    return "ipykernel" in sys.modules and "IPKernelApp" in str(
-        getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)() or ""
+    return (
+        "ipykernel" in sys.modules
+        and "IPKernelApp"
+        in str(getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)() or "")
     ) or "ipykernel_launcher" in " ".join(sys.argv)
 
 

@@ -65,13 +65,13 @@ class Params:
         for name, value in values.items():
             _check_value(owner, name, value, types_[name])
         try:
-            return cls(**values) if attrs.has(cls) else cls()
+            return cls(**values)
         except TypeError as exc:  # a required field without a value
             raise ParamsError(f"step {owner!r}: {exc}; pass it as {owner}(name=value)") from None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the params as a plain dict."""
-        return attrs.asdict(self) if attrs.has(type(self)) else {}
+        return attrs.asdict(self) if attrs.has(type(self)) else {}  # type: ignore[arg-type]
 
 
 def _check_value(owner: str, name: str, value: Any, annotation: Any) -> None:
@@ -133,9 +133,11 @@ def _parse(text: Any, annotation: Any) -> Any:
     if origin in (list, tuple, set, frozenset):
         (item,) = get_args(annotation)[:1] or (Any,)
         stripped = text.strip()
-        items = json.loads(stripped) if stripped.startswith("[") else [
-            part.strip() for part in stripped.split(",") if part.strip()
-        ]
+        items = (
+            json.loads(stripped)
+            if stripped.startswith("[")
+            else [part.strip() for part in stripped.split(",") if part.strip()]
+        )
         return origin(_parse(v if isinstance(v, str) else json.dumps(v), item) for v in items)
     if annotation is bool:
         lowered = text.strip().lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections.abc import Mapping, Sequence
@@ -12,9 +13,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
-from sdk.errors import ParamsError, PipelineError
+from sdk.errors import ParamsError, PipelineError, SdkError
 from sdk.params import parse_param_value
 from sdk.step import Step
+from sdk.validation import compile_model
 
 if TYPE_CHECKING:
     from sdk.result import RunResult
@@ -39,7 +41,9 @@ class Pipeline:
         PipelineError: listing every problem found.
     """
 
-    def __init__(self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = 0.05):
+    def __init__(
+        self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = 0.05
+    ):
         problems: list[str] = []
         steps = list(steps)
         for i, step in enumerate(steps):
@@ -61,7 +65,8 @@ class Pipeline:
             seen[step.name] = seen.get(step.name, 0) + 1
         problems += [
             f"step name {n!r} is used {k} times; give instances distinct names with name=..."
-            for n, k in seen.items() if k > 1
+            for n, k in seen.items()
+            if k > 1
         ]
         producers: dict[str, Step] = {}
         for step in steps:
@@ -86,6 +91,13 @@ class Pipeline:
                 f"(indirectly) produces"
             )
         self.order: list[Step] = order
+        for step in steps:  # unsupported model features fail now, not mid-run
+            contract = type(step).contract()
+            for model in (*contract.inputs.values(), contract.output):
+                try:
+                    compile_model(model)
+                except SdkError as exc:
+                    problems.append(f"step {step.name!r}: {exc}")
         self._report = self._contract_report()
         problems += [f.message for f in self._report.errors]
         if problems:
@@ -178,12 +190,8 @@ class Pipeline:
         digest = hashlib.sha256()
         for step in self.order:
             cls = type(step)
-            try:
-                source = inspect.getsource(cls)
-            except (OSError, TypeError):
-                source = cls.__qualname__
             digest.update(f"{step.name}|{cls.__module__}.{cls.__qualname__}|".encode())
-            digest.update(source.encode())
+            digest.update(_source_hash(cls).encode())
             digest.update(repr(sorted(step.params.as_dict().items())).encode())
         return digest.hexdigest()[:16]
 
@@ -233,7 +241,9 @@ class Pipeline:
     def describe(self) -> str:
         """Return a human-readable description: steps, datasets, models, scopes, params."""
         lines = [f"pipeline {self.name!r}: {len(self.order)} step(s)"]
-        lines.append(f"  inputs: {', '.join(f'{d} ({self.input_model(d).__name__})' for d in self.inputs)}")
+        lines.append(
+            f"  inputs: {', '.join(f'{d} ({self.input_model(d).__name__})' for d in self.inputs)}"
+        )
         for step in self.order:
             contract = type(step).contract()
             ins = ", ".join(
@@ -243,14 +253,29 @@ class Pipeline:
             lines.append(
                 f"  {step.name} [{type(step).__name__}, scope {step.scope_label}]: {ins} -> "
                 f"{step.output_name} ({contract.output.__name__})"
-                + (f"; params {', '.join(f'{k}={v!r}' for k, v in params.items())}" if params else "")
+                + (
+                    f"; params {', '.join(f'{k}={v!r}' for k, v in params.items())}"
+                    if params
+                    else ""
+                )
             )
         for step_name, dataset in self.check().skipped:
-            lines.append(f"  input {dataset!r} of {step_name}: validation skipped (proven redundant)")
+            lines.append(
+                f"  input {dataset!r} of {step_name}: validation skipped (proven redundant)"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"Pipeline({[s.name for s in self.order]!r}, name={self.name!r})"
+
+
+@functools.cache
+def _source_hash(cls: type) -> str:
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        source = cls.__qualname__
+    return hashlib.sha256(source.encode()).hexdigest()
 
 
 def _listing(problems: list[str]) -> str:
@@ -261,8 +286,7 @@ def _listing(problems: list[str]) -> str:
 
 def _toposort(steps: list[Step], producers: dict[str, Step]) -> tuple[list[Step], list[str]]:
     deps = {
-        s.name: {producers[d].name for d in s.input_names.values() if d in producers}
-        for s in steps
+        s.name: {producers[d].name for d in s.input_names.values() if d in producers} for s in steps
     }
     by_name = {s.name: s for s in steps}
     order: list[Step] = []
@@ -285,7 +309,5 @@ def _find_cycle(pending: list[str], deps: dict[str, set[str]]) -> list[str]:
     while node not in path:
         path.append(node)
         node = sorted(d for d in deps[node] if d in pending)[0]
-    cycle = path[path.index(node):]
+    cycle = path[path.index(node) :]
     return [*cycle, node]
-
-

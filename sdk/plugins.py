@@ -62,7 +62,10 @@ def _build() -> pluggy.PluginManager:
         raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
     for plugin in pm.get_plugins():
         project, version = _origin(pm, plugin)
-        logger.debug("plugin_loaded", extra={"plugin": pm.get_name(plugin), "distribution": project, "version": version})
+        logger.debug(
+            "plugin_loaded",
+            extra={"plugin": pm.get_name(plugin), "distribution": project, "version": version},
+        )
     _runner_table(pm)  # duplicate or malformed runners fail at registration, not mid-run
     return pm
 
@@ -82,7 +85,8 @@ def _runner_table(pm: pluggy.PluginManager) -> dict[str, tuple[type[Runner], str
     table: dict[str, tuple[type[Runner], str]] = {}
     for impl in pm.hook.sdk_register_runners.get_hookimpls():
         project, version = _origin(pm, impl.plugin)
-        for cls in impl.function() or []:
+        provided: list[Any] = impl.function() or []  # type: ignore[assignment]
+        for cls in provided:
             if not (isinstance(cls, type) and issubclass(cls, Runner)):
                 raise PluginError(
                     f"plugin {impl.plugin_name!r} registered {cls!r}, which is not a subclass "

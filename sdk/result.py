@@ -11,7 +11,14 @@ import pandas as pd
 __all__ = ["REPORT_COLUMNS", "RunResult"]
 
 REPORT_COLUMNS = (
-    "step", "boundary", "dataset", "rows", "passed", "quarantined", "skipped", "failures",
+    "step",
+    "boundary",
+    "dataset",
+    "rows",
+    "passed",
+    "quarantined",
+    "skipped",
+    "failures",
 )
 """Columns of :attr:`RunResult.report`, one row per validation boundary."""
 
@@ -68,7 +75,8 @@ class RunResult:
     def __repr__(self) -> str:
         s = self.summary()
         return (
-            f"RunResult(run_id={s['run_id']!r}, pipeline={s['pipeline']!r}, status={s['status']!r}, "
+            f"RunResult(run_id={s['run_id']!r}, pipeline={s['pipeline']!r}, "
+            f"status={s['status']!r}, "
             f"rows_in={s['rows_in']}, rows_out={s['rows_out']}, quarantined={s['quarantined']}, "
             f"duration_ms={s['duration_ms']})"
         )
@@ -77,13 +85,20 @@ class RunResult:
         s = self.summary()
         head = (
             f"<h4>Run {html.escape(s['run_id'])} of {html.escape(s['pipeline'])}: "
-            f"{html.escape(s['status'])} in {s['duration_ms']:.0f} ms ({html.escape(s['runner'])})</h4>"
+            f"{html.escape(s['status'])} in {s['duration_ms']:.0f} ms "
+            f"({html.escape(s['runner'])})</h4>"
             f"<p>{s['rows_in']} rows in; out: "
             + ", ".join(f"{html.escape(k)} {v}" for k, v in s["rows_out"].items())
             + f"; {s['quarantined']} quarantined</p>"
         )
         quarantine = self.quarantine.head(20).to_html(index=False) if len(self.quarantine) else ""
-        return head + self.report.to_html(index=False) + (
-            f"<p>Quarantine (first {min(20, len(self.quarantine))} of {len(self.quarantine)}):</p>"
-            + quarantine if quarantine else ""
+        return (
+            head
+            + self.report.to_html(index=False)
+            + (
+                f"<p>Quarantine (first {min(20, len(self.quarantine))} of "
+                f"{len(self.quarantine)}):</p>" + quarantine
+                if quarantine
+                else ""
+            )
         )

@@ -75,7 +75,9 @@ def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
             f"model before the step is instantiated, or import it in the step's module"
         ) from None
     params = list(inspect.signature(run).parameters.values())[1:]
-    inputs = {p.name: _model_of(cls, f"run() parameter {p.name!r}", hints.get(p.name)) for p in params}
+    inputs = {
+        p.name: _model_of(cls, f"run() parameter {p.name!r}", hints.get(p.name)) for p in params
+    }
     if "return" not in hints:
         raise StepDefinitionError(
             f"step {cls.__name__}: run() has no return annotation; declare its output as "
@@ -131,7 +133,8 @@ class Step:
         for p in params[1:]:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise StepDefinitionError(
-                    f"step {cls.__name__}: run() takes {'*' if p.kind is p.VAR_POSITIONAL else '**'}"
+                    f"step {cls.__name__}: run() takes "
+                    f"{'*' if p.kind is p.VAR_POSITIONAL else '**'}"
                     f"{p.name}; name each input dataset as its own parameter"
                 )
         if len(params) < 2:
@@ -235,4 +238,3 @@ def _step_logger(name: str) -> logging.Logger:
     from sdk.logs import get_logger
 
     return get_logger(f"sdk.step.{name}")
-

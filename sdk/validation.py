@@ -8,6 +8,7 @@ raise :class:`sdk.SchemaViolation`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -21,7 +22,14 @@ from pandera.errors import ParserError
 
 from sdk.errors import SchemaViolation, StepDefinitionError
 
-__all__ = ["BoundaryCheck", "CompiledModel", "Validated", "compile_model", "validate_frame"]
+__all__ = [
+    "BoundaryCheck",
+    "CompiledModel",
+    "ProvenColumns",
+    "Validated",
+    "compile_model",
+    "validate_frame",
+]
 
 NOT_NULLABLE = "not_nullable"
 UNIQUE = "field_uniqueness"
@@ -71,10 +79,10 @@ class CompiledModel:
 
 
 def _prepare(check: Check, probe: pd.Series | pd.DataFrame) -> PreparedCheck:
-    try:  # pandera registers its backends and built-in check functions on first call
+    # pandera registers its backends and built-in check functions on a first call; a probe on
+    # empty data may fail for custom checks, which is fine.
+    with contextlib.suppress(Exception):
         check(probe)
-    except Exception:  # noqa: BLE001 - a probe on empty data may fail for custom checks
-        pass
     backend = check.get_backend(probe)(check)
     return PreparedCheck(label=str(check.error or check.name), check=check, backend=backend)
 
@@ -121,8 +129,18 @@ def _matches(series: pd.Series, dtype: Any) -> bool:
         return False
 
 
-_BOOL_TEXT = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False,
-              "1": True, "0": False, "1.0": True, "0.0": False}
+_BOOL_TEXT = {
+    "true": True,
+    "false": False,
+    "t": True,
+    "f": False,
+    "yes": True,
+    "no": False,
+    "1": True,
+    "0": False,
+    "1.0": True,
+    "0.0": False,
+}
 
 
 def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | None]:
@@ -148,7 +166,9 @@ def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | Non
             bad |= fractional | np.isinf(values)
             numbers = numbers.mask(bad) if bad.any() else numbers
             if pd.api.types.is_float_dtype(numbers.dtype) or numbers.isna().any():
-                numbers = numbers.astype("Int64") if numbers.isna().any() else numbers.astype(target)
+                numbers = (
+                    numbers.astype("Int64") if numbers.isna().any() else numbers.astype(target)
+                )
         elif bad.any():
             numbers = numbers.mask(bad)
         try:
@@ -170,7 +190,7 @@ def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | Non
         return dtype.try_coerce(series), None
     except ParserError as exc:
         cases = exc.failure_cases
-        positions = np.asarray(cases["index"] if "index" in cases else [], dtype=np.int64)
+        positions = np.asarray(cases.get("index", []), dtype=np.int64)
         bad = np.zeros(len(series), dtype=bool)
         bad[positions] = True
         if not bad.any():
@@ -180,6 +200,81 @@ def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | Non
         except ParserError:
             coerced = series.mask(bad)
         return coerced, bad
+
+
+def _signature(check: Check) -> tuple[Any, ...]:
+    fn = check._check_fn
+    builtin = check.is_builtin_check(getattr(fn, "__name__", ""))
+    return (check.name, repr(check.statistics), str(check.error), None if builtin else id(fn))
+
+
+def _identity(series: pd.Series) -> tuple[Any, ...] | None:
+    """Where a column's data lives: equal identities mean the very same array."""
+    values = series.array
+    if isinstance(series.dtype, np.dtype):
+        array = series.to_numpy(copy=False)
+        info = array.__array_interface__
+        return ("numpy", info["data"][0], info["shape"], info["strides"], array.dtype.str)
+    if hasattr(values, "__arrow_array__"):
+        chunked = values.__arrow_array__()
+        chunks = getattr(chunked, "chunks", [chunked])
+        buffers = tuple(
+            (b.address, b.size) if b is not None else None for c in chunks for b in c.buffers()
+        )
+        return ("arrow", buffers, tuple(c.offset for c in chunks), len(series), str(series.dtype))
+    return None
+
+
+class ProvenColumns:
+    """Columns already validated in this run, recognised by the identity of their arrays.
+
+    Copy-on-write (pandas >= 3) guarantees that an array validated once cannot change in
+    place, so a step's output column that *is* a validated input column needs no re-check
+    under rules that are no stricter. Without copy-on-write nothing is ever proven.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[Any, ...], tuple[ColumnRule, pd.Series]] = {}
+        self.enabled = _copy_on_write()
+
+    def remember(self, frame: pd.DataFrame, compiled: CompiledModel) -> None:
+        """Record the columns of a frame that passed validation against ``compiled``."""
+        if not self.enabled:
+            return
+        for rule in compiled.columns:
+            if rule.name in frame.columns:
+                series = frame[rule.name]
+                key = _identity(series)
+                if key is not None:
+                    # holding the series keeps its memory from being reused by another array
+                    self._seen[key] = (rule, series)
+
+    def covers(self, series: pd.Series, rule: ColumnRule) -> bool:
+        """Whether ``series`` is a column already validated under rules implying ``rule``."""
+        if not self._seen:
+            return False
+        key = _identity(series)
+        entry = self._seen.get(key) if key is not None else None
+        if entry is None:
+            return False
+        done = entry[0]
+        return (
+            str(done.dtype) == str(rule.dtype)
+            and (rule.nullable or not done.nullable)
+            and (done.unique or not rule.unique)
+            and {_signature(c.check) for c in rule.checks}
+            <= {_signature(c.check) for c in done.checks}
+        )
+
+    def clear(self) -> None:
+        """Forget everything (chunked runners call this between chunks)."""
+        self._seen.clear()
+
+
+def _copy_on_write() -> bool:
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return bool(pd.get_option("mode.copy_on_write") is True)
 
 
 @attrs.define
@@ -224,7 +319,9 @@ def _violation(where: BoundaryCheck, column: str | None, check: str, what: str) 
     )
 
 
-def _check_mask(output: Any, n: int, ignore_na: bool, notna: np.ndarray | None) -> np.ndarray | None:
+def _check_mask(
+    output: Any, n: int, ignore_na: bool, notna: np.ndarray | None
+) -> np.ndarray | None:
     """Return the mask of failing rows from a check's output; ``None`` if not row-shaped."""
     if isinstance(output, pd.DataFrame):
         output = output.all(axis=1)
@@ -235,8 +332,16 @@ def _check_mask(output: Any, n: int, ignore_na: bool, notna: np.ndarray | None) 
     return None
 
 
-def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: BoundaryCheck) -> Validated:
+def validate_frame(
+    frame: pd.DataFrame,
+    compiled: CompiledModel,
+    where: BoundaryCheck,
+    proven: ProvenColumns | None = None,
+) -> Validated:
     """Validate ``frame`` against ``compiled``; separate passing rows from failing ones.
+
+    Columns that ``proven`` knows to be the very same arrays as columns already validated
+    under rules at least as strict are not checked again.
 
     Raises:
         SchemaViolation: a required column is missing, an unexpected column under
@@ -246,7 +351,9 @@ def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: Boundary
     missing = [r.name for r in compiled.columns if r.required and r.name not in frame.columns]
     if missing:
         raise _violation(
-            where, missing[0], "column_in_dataframe",
+            where,
+            missing[0],
+            "column_in_dataframe",
             f"missing column(s) {', '.join(map(repr, missing))} (have "
             f"{', '.join(map(str, frame.columns))}); add them or mark them required=False",
         )
@@ -254,7 +361,9 @@ def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: Boundary
     extra = [c for c in frame.columns if c not in known]
     if extra and compiled.strict is True:
         raise _violation(
-            where, str(extra[0]), "column_in_schema",
+            where,
+            str(extra[0]),
+            "column_in_schema",
             f"unexpected column(s) {', '.join(map(repr, extra))} in a strict model; drop them "
             f"or set strict='filter'",
         )
@@ -266,11 +375,15 @@ def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: Boundary
         if rule.name not in frame.columns:
             continue
         series = positional[rule.name]
+        if proven is not None and proven.covers(frame[rule.name], rule):
+            continue
         if not _matches(series, rule.dtype):
             series, malformed = _lenient(series, rule.dtype)
             columns[rule.name] = series
             if malformed is not None:
-                failures.append((np.flatnonzero(malformed), rule.name, f"coerce_dtype('{rule.dtype}')"))
+                failures.append(
+                    (np.flatnonzero(malformed), rule.name, f"coerce_dtype('{rule.dtype}')")
+                )
                 bad |= malformed
         else:
             malformed = None
@@ -290,8 +403,10 @@ def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: Boundary
                 break
             try:
                 output = prepared.apply(series)
-            except Exception as exc:  # noqa: BLE001 - a check crashing is a frame-level failure
-                raise _violation(where, rule.name, prepared.label, f"the check raised {exc!r}") from exc
+            except Exception as exc:
+                raise _violation(
+                    where, rule.name, prepared.label, f"the check raised {exc!r}"
+                ) from exc
             fail = _check_mask(output, n, prepared.check.ignore_na, notna)
             if fail is None:
                 if not bool(np.all(output)):
@@ -305,7 +420,9 @@ def validate_frame(frame: pd.DataFrame, compiled: CompiledModel, where: Boundary
         if compiled.unique:
             dup = typed.duplicated(subset=list(compiled.unique), keep=False).to_numpy()
             if dup.any():
-                failures.append((np.flatnonzero(dup), ",".join(compiled.unique), "multiple_fields_uniqueness"))
+                failures.append(
+                    (np.flatnonzero(dup), ",".join(compiled.unique), "multiple_fields_uniqueness")
+                )
                 bad |= dup
         for prepared in compiled.frame_checks:
             output = prepared.apply(typed)

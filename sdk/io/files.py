@@ -1,7 +1,8 @@
 """Built-in file schemes: CSV, Parquet, JSON lines, and ``-`` (stdin/stdout JSON lines).
 
 Text formats are read as text, so validation coerces the values and the quarantine shows
-exactly what was in the file. An empty CSV field is a missing value, as pandas reads it.
+exactly what was in the file. In CSV only an empty field is a missing value; every other
+value (``NA``, ``null``, ``n/a`` included) stays the text it was.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def _path(uri: str) -> Path:
 def _existing(uri: str) -> Path:
     path = _path(uri)
     if not path.exists():
-        raise IOSchemeError(f"input {uri!r} does not exist; check the path (relative to {Path.cwd()})")
+        raise IOSchemeError(
+            f"input {uri!r} does not exist; check the path (relative to {Path.cwd()})"
+        )
     return path
 
 
@@ -52,7 +55,9 @@ def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, 
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise IOSchemeError(f"{origin}:{number}: not valid JSON ({exc.msg}); fix the line") from None
+            raise IOSchemeError(
+                f"{origin}:{number}: not valid JSON ({exc.msg}); fix the line"
+            ) from None
         lines.append(number)
     frame = _records_frame(records, origin)
     for column in frame.columns:  # keep values as written: no int->float upcasting by NaN
@@ -74,7 +79,8 @@ class CsvScheme:
         """Read every column as text; row 0 is line 2 (the header is line 1)."""
         path = _existing(uri)
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
+            # Only an empty field is missing: "NA" (Namibia), "null" or "n/a" stay text as read.
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except pd.errors.EmptyDataError:
             frame = pd.DataFrame()
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:

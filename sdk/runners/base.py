@@ -24,7 +24,7 @@ from sdk.logs import ensure_logging, get_logger, run_context
 from sdk.plugins import get_plugin_manager, resolve_scheme
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources, build_records, empty_quarantine
 from sdk.result import REPORT_COLUMNS, RunResult
-from sdk.validation import BoundaryCheck, compile_model, validate_frame
+from sdk.validation import BoundaryCheck, ProvenColumns, compile_model, validate_frame
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -84,49 +84,85 @@ class RunState:
         self._order: list[tuple[str, str, str]] = []
         self._skipped = set(pipeline.check().skipped)
         self.rows_in = 0
+        self.proven = ProvenColumns()
 
-    def validate(self, step: Step, boundary: str, dataset: str, data: Data, model: type[pa.DataFrameModel]) -> Data:
+    def validate(
+        self, step: Step, boundary: str, dataset: str, data: Data, model: type[pa.DataFrameModel]
+    ) -> Data:
         """Validate ``data`` at one boundary; quarantine failing rows; return the rows that pass."""
         key = (step.name, boundary, dataset)
         if boundary == "input" and (step.name, dataset) in self._skipped:
             self._count(key, len(data.frame), len(data.frame), 0, {}, skipped=True)
             logger.info(
                 "validated",
-                extra={"boundary": boundary, "dataset": dataset, "rows": len(data.frame),
-                       "passed": len(data.frame), "quarantined": 0, "failures": {}, "skipped": True},
+                extra={
+                    "boundary": boundary,
+                    "dataset": dataset,
+                    "rows": len(data.frame),
+                    "passed": len(data.frame),
+                    "quarantined": 0,
+                    "failures": {},
+                    "skipped": True,
+                },
             )
             return data
         where = BoundaryCheck(step.name, boundary, dataset)
-        result = validate_frame(data.frame, compile_model(model), where)
+        compiled = compile_model(model)
+        result = validate_frame(data.frame, compiled, where, self.proven)
+        self.proven.remember(result.frame, compiled)
         if result.failures:
             records = build_records(
                 raw=data.frame,
                 failures=result.failures,
                 sources=data.sources,
-                context={"run_id": self.info.run_id, "step": step.name, "boundary": boundary,
-                         "dataset": dataset},
+                context={
+                    "run_id": self.info.run_id,
+                    "step": step.name,
+                    "boundary": boundary,
+                    "dataset": dataset,
+                },
             )
             self._quarantine.append(records)
             self.hook.sdk_on_quarantine(
                 run=self.info, step=step, boundary=boundary, dataset=dataset, records=records
             )
-        self._count(key, result.rows, result.rows - result.quarantined, result.quarantined, result.counts)
+        self._count(
+            key, result.rows, result.rows - result.quarantined, result.quarantined, result.counts
+        )
         logger.info(
             "validated",
-            extra={"boundary": boundary, "dataset": dataset, "rows": result.rows,
-                   "passed": result.rows - result.quarantined, "quarantined": result.quarantined,
-                   "failures": result.counts, "skipped": False},
+            extra={
+                "boundary": boundary,
+                "dataset": dataset,
+                "rows": result.rows,
+                "passed": result.rows - result.quarantined,
+                "quarantined": result.quarantined,
+                "failures": result.counts,
+                "skipped": False,
+            },
         )
         sources = data.sources if result.passed is None else data.sources.take(result.passed)
         return Data(result.frame, sources)
 
-    def _count(self, key: tuple[str, str, str], rows: int, passed: int, quarantined: int,
-               failures: dict[str, dict[str, int]], skipped: bool = False) -> None:
+    def _count(
+        self,
+        key: tuple[str, str, str],
+        rows: int,
+        passed: int,
+        quarantined: int,
+        failures: dict[str, dict[str, int]],
+        skipped: bool = False,
+    ) -> None:
         entry = self._counts.get(key)
         if entry is None:
             self._order.append(key)
-            entry = self._counts[key] = {"rows": 0, "passed": 0, "quarantined": 0,
-                                         "skipped": skipped, "failures": {}}
+            entry = self._counts[key] = {
+                "rows": 0,
+                "passed": 0,
+                "quarantined": 0,
+                "skipped": skipped,
+                "failures": {},
+            }
         entry["rows"] += rows
         entry["passed"] += passed
         entry["quarantined"] += quarantined
@@ -150,13 +186,17 @@ class RunState:
             started = time.perf_counter()
             try:
                 args = {
-                    param: self.validate(step, "input", dataset, inputs[dataset], contract.inputs[param])
+                    param: self.validate(
+                        step, "input", dataset, inputs[dataset], contract.inputs[param]
+                    )
                     for param, dataset in step.input_names.items()
                 }
                 output = self._call(step, {p: d.frame for p, d in args.items()})
                 first = next(iter(args.values()))
                 sources = Sources.derived(output.index, first.frame.index, first.sources)
-                result = self.validate(step, "output", step.output_name, Data(output, sources), contract.output)
+                result = self.validate(
+                    step, "output", step.output_name, Data(output, sources), contract.output
+                )
             except SdkError as exc:
                 logger.error(
                     "step_failed",
@@ -167,8 +207,13 @@ class RunState:
                     self.hook.sdk_on_step_error(run=self.info, step=step, error=exc)
                 raise
             duration = (time.perf_counter() - started) * 1000
-            logger.info("step_finished", extra={"rows_out": len(result.frame), "duration_ms": round(duration, 3)})
-            self.hook.sdk_after_step(run=self.info, step=step, rows_out=len(result.frame), duration_ms=duration)
+            logger.info(
+                "step_finished",
+                extra={"rows_out": len(result.frame), "duration_ms": round(duration, 3)},
+            )
+            self.hook.sdk_after_step(
+                run=self.info, step=step, rows_out=len(result.frame), duration_ms=duration
+            )
             return result
 
     def _call(self, step: Step, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -235,7 +280,7 @@ class Runner:
         max_invalid: float | None = None,
         run_id: str | None = None,
     ) -> RunResult:
-        """Run ``pipeline`` over ``inputs``; write ``outputs`` and ``quarantine``; return the result.
+        """Run ``pipeline`` over ``inputs``; write outputs and quarantine; return the result.
 
         Raises:
             PipelineError: a missing input, an unknown input or output dataset.
@@ -263,8 +308,13 @@ class Runner:
             logger.info(
                 "run_started",
                 extra={
-                    "inputs": {k: (v if isinstance(v, str | Path) else "<DataFrame>") for k, v in inputs.items()},
-                    "outputs": outputs, "params": info.params, "fingerprint": info.fingerprint,
+                    "inputs": {
+                        k: (v if isinstance(v, str | Path) else "<DataFrame>")
+                        for k, v in inputs.items()
+                    },
+                    "outputs": outputs,
+                    "params": info.params,
+                    "fingerprint": info.fingerprint,
                     "max_invalid": budget,
                 },
             )
@@ -272,26 +322,33 @@ class Runner:
             try:
                 data = {name: self._load(name, value, state) for name, value in inputs.items()}
                 produced = self._execute(pipeline, data, state)
-                result = self._finish(pipeline, state, produced, outputs, quarantine, budget, started)
+                result = self._finish(
+                    pipeline, state, produced, outputs, quarantine, budget, started
+                )
             except SdkError as exc:
                 self._fail(state, exc, quarantine, started)
                 raise
             state.hook.sdk_after_run(run=info, result=result)
             return result
 
-    def _check_names(self, pipeline: Pipeline, inputs: Mapping[str, Any], outputs: Mapping[str, str]) -> None:
+    def _check_names(
+        self, pipeline: Pipeline, inputs: Mapping[str, Any], outputs: Mapping[str, str]
+    ) -> None:
         problems = [
             f"missing input {name!r} ({pipeline.input_model(name).__name__}); pass it as "
             f"{name}=<DataFrame or URI>"
-            for name in pipeline.inputs if name not in inputs
+            for name in pipeline.inputs
+            if name not in inputs
         ]
         problems += [
             f"unknown input {name!r}; the pipeline's inputs are {', '.join(pipeline.inputs)}"
-            for name in inputs if name not in pipeline.inputs
+            for name in inputs
+            if name not in pipeline.inputs
         ]
         problems += [
             f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
-            for name in outputs if name not in pipeline.outputs
+            for name in outputs
+            if name not in pipeline.outputs
         ]
         if problems:
             message = problems[0] if len(problems) == 1 else "\n".join(problems)
@@ -307,11 +364,19 @@ class Runner:
                 f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
             )
         state.rows_in += len(loaded.frame)
-        logger.info("input_read", extra={"dataset": name, "rows": len(loaded.frame),
-                                         "uri": str(value) if not isinstance(value, pd.DataFrame) else None})
+        logger.info(
+            "input_read",
+            extra={
+                "dataset": name,
+                "rows": len(loaded.frame),
+                "uri": str(value) if not isinstance(value, pd.DataFrame) else None,
+            },
+        )
         return Data(loaded.frame, loaded.sources)
 
-    def _execute(self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState) -> dict[str, pd.DataFrame]:
+    def _execute(
+        self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState
+    ) -> dict[str, pd.DataFrame]:
         """Run every step (subclasses decide how data is split and where work runs).
 
         Returns:
@@ -366,13 +431,20 @@ class Runner:
         )
         logger.info(
             "run_finished",
-            extra={"status": "succeeded", "rows_in": state.rows_in,
-                   "rows_out": {k: len(v) for k, v in produced.items()},
-                   "quarantined": invalid, "duration_ms": round(duration, 3), "outputs": written},
+            extra={
+                "status": "succeeded",
+                "rows_in": state.rows_in,
+                "rows_out": {k: len(v) for k, v in produced.items()},
+                "quarantined": invalid,
+                "duration_ms": round(duration, 3),
+                "outputs": written,
+            },
         )
         return result
 
-    def _fail(self, state: RunState, exc: SdkError, quarantine_uri: str | None, started: float) -> None:
+    def _fail(
+        self, state: RunState, exc: SdkError, quarantine_uri: str | None, started: float
+    ) -> None:
         if quarantine_uri and not isinstance(exc, DataQualityError):
             try:  # nothing lost: what was quarantined before the failure is kept
                 resolve_scheme(quarantine_uri).write(state.quarantine(), quarantine_uri)
@@ -381,10 +453,13 @@ class Runner:
         duration = (time.perf_counter() - started) * 1000
         logger.error(
             "run_finished",
-            extra={"status": "failed", "error": type(exc).__name__, "message": str(exc),
-                   "rows_in": state.rows_in, "quarantined": state.quarantined,
-                   "duration_ms": round(duration, 3)},
+            extra={
+                "status": "failed",
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "rows_in": state.rows_in,
+                "quarantined": state.quarantined,
+                "duration_ms": round(duration, 3),
+            },
         )
         state.hook.sdk_on_run_error(run=state.info, error=exc)
-
-

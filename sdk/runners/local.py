@@ -20,7 +20,9 @@ class LocalRunner(Runner):
 
     name = "local"
 
-    def _execute(self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState) -> dict[str, pd.DataFrame]:
+    def _execute(
+        self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState
+    ) -> dict[str, pd.DataFrame]:
         data = dict(inputs)
         for step in pipeline.order:
             data[step.output_name] = state.run_step(step, data)

@@ -1,0 +1,157 @@
+"""The ``sdk`` command line: ``run``, ``describe``, ``runners``.
+
+Exit codes: 0 success; 1 the run failed (data quality, a step error, a frame-level schema
+violation); 2 a usage or definition error (bad arguments, target, params, wiring, I/O).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from sdk import __version__
+from sdk.deploy import Deployment, load_deployment, load_pipeline
+from sdk.errors import DataQualityError, SchemaViolation, SdkError, StepError
+from sdk.logs import configure_logging
+from sdk.pipeline import Pipeline
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Usage(Exception):
+    """A command-line usage error (exit code 2)."""
+
+
+def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _Usage(f"{flag} {item!r} must be written NAME=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdk", description="Run and inspect pipeline-sdk pipelines."
+    )
+    parser.add_argument("--version", action="version", version=f"pipeline-sdk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a pipeline (module:attr or a deployment .toml)")
+    run.add_argument("target", help="module:attr, path/to/file.py:attr, or a deployment .toml")
+    run.add_argument("--runner", help="runner name (see `sdk runners`); default local")
+    run.add_argument("--input", action="append", metavar="NAME=URI", help="an input dataset")
+    run.add_argument("--output", action="append", metavar="NAME=URI", help="a dataset to write")
+    run.add_argument("--quarantine", metavar="URI", help="where to write the quarantine")
+    run.add_argument(
+        "--param", action="append", metavar="STEP.FIELD=VALUE", help="override a param"
+    )
+    run.add_argument(
+        "--max-invalid", type=float, metavar="FRACTION", help="error budget for this run"
+    )
+    run.add_argument("--run-id", help="the run's id (default: generated)")
+    run.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="json (default when stderr is not a terminal) or text",
+    )
+    run.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ...")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    describe = sub.add_parser("describe", help="print steps, datasets, models, scopes and params")
+    describe.add_argument("target", help="module:attr or a deployment .toml")
+    describe.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    runners = sub.add_parser("runners", help="list registered runners and where they come from")
+    runners.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _target(target: str) -> tuple[Pipeline, Deployment | None]:
+    if target.endswith(".toml"):
+        deployment = load_deployment(target)
+        return load_pipeline(deployment.pipeline, deployment.path.parent.resolve()), deployment
+    return load_pipeline(target), None
+
+
+def _run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format, level=args.log_level.upper() if args.log_level else None)
+    pipeline, deployment = _target(args.target)
+    inputs: dict[str, Any] = dict(deployment.inputs) if deployment else {}
+    outputs = dict(deployment.outputs) if deployment else {}
+    params: dict[str, Any] = dict(deployment.params) if deployment else {}
+    inputs.update(_pairs(args.input, "--input"))
+    outputs.update(_pairs(args.output, "--output"))
+    params.update(_pairs(args.param, "--param"))
+    quarantine = args.quarantine or (deployment.quarantine if deployment else None)
+    max_invalid = (
+        args.max_invalid
+        if args.max_invalid is not None
+        else (deployment.max_invalid if deployment else None)
+    )
+    runner = args.runner or (deployment.runner if deployment else "local")
+    pipeline.run(
+        runner,
+        params=params,
+        max_invalid=max_invalid,
+        outputs=outputs,
+        quarantine=quarantine,
+        run_id=args.run_id,
+        runner_options=deployment.runner_options if deployment else None,
+        **{k: str(v) for k, v in inputs.items()},
+    )
+    return EXIT_OK
+
+
+def _describe(args: argparse.Namespace) -> int:
+    pipeline, _ = _target(args.target)
+    print(pipeline.describe())
+    return EXIT_OK
+
+
+def _runners(args: argparse.Namespace) -> int:
+    from sdk.plugins import list_runners
+
+    for name, (cls, origin) in sorted(list_runners().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name:<10} {origin:<24} {doc}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handler = {"run": _run, "describe": _describe, "runners": _runners}[args.command]
+    try:
+        return handler(args)
+    except (DataQualityError, StepError, SchemaViolation) as exc:
+        _report(exc, args.debug)
+        return EXIT_RUN_FAILED
+    except (SdkError, _Usage) as exc:
+        _report(exc, args.debug)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sdk: interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc)
+    kind = type(exc).__name__ if isinstance(exc, SdkError) else "usage"
+    print(f"sdk: error ({kind}): {exc}", file=sys.stderr)
+    if isinstance(exc, StepError) and exc.__cause__ is not None and not debug:
+        print("  (run again with --debug for the step's traceback)", file=sys.stderr)

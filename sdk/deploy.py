@@ -1,0 +1,161 @@
+"""Deployment files and pipeline targets: what ``sdk run`` and ``sdk describe`` accept.
+
+A target is ``module:attr`` (``examples.fraud.pipeline:pipeline``), ``path/to/file.py:attr``,
+or a TOML deployment file that names the pipeline and its runner, inputs, outputs,
+quarantine, params and error budget.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sdk.errors import PipelineError
+from sdk.pipeline import Pipeline
+
+__all__ = ["Deployment", "load_deployment", "load_pipeline"]
+
+_KEYS = {
+    "pipeline",
+    "runner",
+    "inputs",
+    "outputs",
+    "quarantine",
+    "params",
+    "max_invalid",
+    "strict",
+    "runner_options",
+}
+_URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@attrs.frozen
+class Deployment:
+    """A deployment file, parsed: relative paths are resolved against the file's folder."""
+
+    path: Path
+    pipeline: str
+    runner: str = "local"
+    inputs: dict[str, str] = attrs.field(factory=dict)
+    outputs: dict[str, str] = attrs.field(factory=dict)
+    quarantine: str | None = None
+    params: dict[str, Any] = attrs.field(factory=dict)
+    max_invalid: float | None = None
+    strict: bool = False
+    runner_options: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _resolve_uri(value: Any, base: Path, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PipelineError(f"{where} must be a non-empty string (a path or URI), got {value!r}")
+    if value == "-" or _URI_SCHEME.match(value) or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
+
+
+def _flatten_params(params: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            for field, v in value.items():
+                flat[f"{key}.{field}"] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read and check a deployment file.
+
+    Raises:
+        PipelineError: the file is missing, not TOML, has unknown keys or wrong types.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"deployment file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"deployment file {str(path)!r} is not valid TOML: {exc}") from None
+    problems = [
+        f"unknown key {k!r} (known: {', '.join(sorted(_KEYS))})" for k in sorted(set(data) - _KEYS)
+    ]
+    if "pipeline" not in data:
+        problems.append("missing key 'pipeline' (write pipeline = \"package.module:attr\")")
+    for table in ("inputs", "outputs", "params", "runner_options"):
+        if table in data and not isinstance(data[table], dict):
+            problems.append(f"{table!r} must be a table ([{table}])")
+    if "max_invalid" in data and not isinstance(data["max_invalid"], int | float):
+        problems.append(f"'max_invalid' must be a number, got {data['max_invalid']!r}")
+    if problems:
+        raise PipelineError(f"deployment file {str(path)!r}: " + "; ".join(problems), problems)
+    base = path.parent.resolve()
+    return Deployment(
+        path=path,
+        pipeline=str(data["pipeline"]),
+        runner=str(data.get("runner", "local")),
+        inputs={
+            k: _resolve_uri(v, base, f"input {k!r}") for k, v in data.get("inputs", {}).items()
+        },
+        outputs={
+            k: _resolve_uri(v, base, f"output {k!r}") for k, v in data.get("outputs", {}).items()
+        },
+        quarantine=_resolve_uri(data["quarantine"], base, "quarantine")
+        if "quarantine" in data
+        else None,
+        params=_flatten_params(data.get("params", {})),
+        max_invalid=float(data["max_invalid"]) if "max_invalid" in data else None,
+        strict=bool(data.get("strict", False)),
+        runner_options=dict(data.get("runner_options", {})),
+    )
+
+
+def load_pipeline(target: str, base: Path | None = None) -> Pipeline:
+    """Import the pipeline named by ``module:attr`` or ``path/to/file.py:attr``.
+
+    Raises:
+        PipelineError: the module cannot be imported, or the attribute is not a Pipeline.
+    """
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise PipelineError(
+            f"target {target!r} must be module:attribute (e.g. examples.fraud.pipeline:pipeline) "
+            f"or a deployment file ending in .toml"
+        )
+    for folder in (Path.cwd(), base):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    candidate = Path(module_name)
+    if module_name.endswith(".py") and base is not None and not candidate.is_absolute():
+        candidate = base / candidate
+    try:
+        if module_name.endswith(".py"):
+            if not candidate.is_file():
+                raise PipelineError(f"target {target!r}: file {str(candidate)!r} does not exist")
+            spec = importlib.util.spec_from_file_location(candidate.stem, candidate)
+            if spec is None or spec.loader is None:
+                raise PipelineError(f"target {target!r}: cannot load {str(candidate)!r}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[candidate.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise PipelineError(
+            f"target {target!r}: cannot import {module_name!r} ({exc}); run from the folder that "
+            f"contains the package, or give a path to the .py file"
+        ) from None
+    value = getattr(module, attr, None)
+    if not isinstance(value, Pipeline):
+        found = "nothing" if value is None else type(value).__name__
+        raise PipelineError(
+            f"target {target!r}: {attr!r} in {module_name} is {found}, not an sdk.Pipeline"
+        )
+    return value
