@@ -1,0 +1,33 @@
+"""Shared fixtures: the repository root, the bundled example's data, service lookup."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the examples package is imported by tests as `examples.fraud`
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture
+def fraud_raw() -> pd.DataFrame:
+    """The bundled example's transactions, as raw text (as the CSV reader gives them)."""
+    return pd.read_csv(ROOT / "examples" / "fraud" / "transactions.csv", dtype=str)
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip the test for a missing service, or fail under ``SDK_REQUIRE_SERVICES=1`` (CI)."""
+    if os.environ.get("SDK_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"service {name} is required in CI but unavailable: {reason}")
+    pytest.skip(f"service {name} unavailable: {reason}")
