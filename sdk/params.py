@@ -6,6 +6,7 @@ becomes a frozen attrs class whose values are checked with typeguard at construc
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 import typing
@@ -64,6 +65,11 @@ class Params:
             )
         for name, value in values.items():
             _check_value(owner, name, value, types_[name])
+        values = dict(values)
+        for field in attrs.fields(cls) if attrs.has(cls) else ():
+            # a mutable default (a list) is copied so no two steps share, or can alter, one
+            if field.name not in values and isinstance(field.default, list | dict | set):
+                values[field.name] = copy.deepcopy(field.default)
         try:
             return cls(**values)
         except TypeError as exc:  # a required field without a value
@@ -76,13 +82,15 @@ class Params:
 
 def _check_value(owner: str, name: str, value: Any, annotation: Any) -> None:
     try:
-        typeguard.check_type(value, annotation)
+        typeguard.check_type(value, annotation, collection_check_strategy=_ALL_ITEMS)
     except typeguard.TypeCheckError:
         raise ParamsError(
             f"step {owner!r}: param {name!r} expects {_type_name(annotation)}, "
             f"got {type(value).__name__} ({value!r})"
         ) from None
 
+
+_ALL_ITEMS = typeguard.CollectionCheckStrategy.ALL_ITEMS
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -99,7 +107,7 @@ def parse_param_value(owner: str, name: str, text: str, annotation: Any) -> Any:
     """
     try:
         return _parse(text, annotation)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, typeguard.TypeCheckError):
         raise ParamsError(
             f"step {owner!r}: param {name!r} expects {_type_name(annotation)}, "
             f"got {text!r} which cannot be read as one"
@@ -108,7 +116,8 @@ def parse_param_value(owner: str, name: str, text: str, annotation: Any) -> Any:
 
 def _parse(text: Any, annotation: Any) -> Any:
     if not isinstance(text, str):
-        typeguard.check_type(text, annotation)  # values from TOML are already typed
+        # values from TOML are already typed
+        typeguard.check_type(text, annotation, collection_check_strategy=_ALL_ITEMS)
         return text
     origin = get_origin(annotation)
     if annotation is Any:

@@ -49,7 +49,7 @@ class Pipeline:
         for i, step in enumerate(steps):
             if not isinstance(step, Step):
                 problems.append(
-                    f"item {i} is {step!r}, not a step instance; write {type(step).__name__}()"
+                    f"item {i} is the class {step.__name__}, not a step instance; write {step.__name__}()"
                     if isinstance(step, type) and issubclass(step, Step)
                     else f"item {i} is {step!r}, not an sdk.Step instance"
                 )
@@ -84,7 +84,8 @@ class Pipeline:
             for dataset in step.input_names.values():
                 if dataset not in producers and dataset not in self.inputs:
                     self.inputs.append(dataset)
-        order, cycle = _toposort(steps, producers)
+        # with repeated names the DAG is ambiguous; the duplicate-name problem says why
+        order, cycle = (steps, []) if len(seen) < len(steps) else _toposort(steps, producers)
         if cycle:
             problems.append(
                 f"cycle between steps {' -> '.join(cycle)}; a step cannot consume what it "
@@ -162,7 +163,7 @@ class Pipeline:
                 per_step.setdefault(key, {}).update(value)
                 continue
             step_name, dot, field = key.partition(".")
-            if not dot or not field:
+            if not dot or not field or not step_name:
                 raise ParamsError(f"param override {key!r} must be written step.field=value")
             per_step.setdefault(step_name, {})[field] = value
         by_name = {s.name: s for s in self.steps}

@@ -60,10 +60,21 @@ def _model_of(cls: type, where: str, annotation: Any) -> type[pa.DataFrameModel]
     )
 
 
+def _own_doc(cls: type) -> str:
+    """The docstring of ``cls`` or of a user-written base step (never ``Step``'s own)."""
+    for klass in cls.__mro__:
+        if klass is Step:
+            return ""
+        doc = (klass.__dict__.get("__doc__") or "").strip()
+        if doc:
+            return doc
+    return ""
+
+
 def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
     """Resolve the contract of ``cls``; ``None`` if a name is not defined yet and not ``strict``."""
-    run = cls.__dict__.get("run") or cls.run
-    module = sys.modules.get(cls.__module__)
+    run = cls.run
+    module = sys.modules.get(getattr(run, "__module__", None) or cls.__module__)
     globalns = dict(vars(module)) if module else {}
     try:
         hints = typing.get_type_hints(run, globalns=globalns, localns=dict(vars(cls)))
@@ -118,13 +129,13 @@ class Step:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not (cls.__doc__ or "").strip():
+        if not _own_doc(cls):
             raise StepDefinitionError(
                 f"step {cls.__name__}: missing docstring; add one sentence saying what the "
                 f"step computes"
             )
-        run = cls.__dict__.get("run")
-        if run is None or not callable(run):
+        run = getattr(cls, "run", None)
+        if run is None or run is Step.run or not callable(run):
             raise StepDefinitionError(
                 f"step {cls.__name__}: no run() method; define "
                 f"`def run(self, name: DataFrame[InModel]) -> DataFrame[OutModel]`"

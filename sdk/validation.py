@@ -91,6 +91,11 @@ def _prepare(check: Check, probe: pd.Series | pd.DataFrame) -> PreparedCheck:
 def compile_model(model: type[pa.DataFrameModel]) -> CompiledModel:
     """Compile ``model`` once (cached per model class)."""
     schema = model.to_schema()
+    if schema.index is not None:
+        raise StepDefinitionError(
+            f"model {model.__name__}: index fields are not validated by the SDK; declare the "
+            f"values as a column instead"
+        )
     probe = pd.Series([], dtype=object)
     rules = []
     for name, column in schema.columns.items():

@@ -200,7 +200,7 @@ class RunState:
             except SdkError as exc:
                 logger.error(
                     "step_failed",
-                    extra={"error": type(exc).__name__, "message": str(exc)},
+                    extra={"error": type(exc).__name__, "error_message": str(exc)},
                     exc_info=exc.__cause__ is not None,
                 )
                 if isinstance(exc, StepError):
@@ -456,7 +456,7 @@ class Runner:
             extra={
                 "status": "failed",
                 "error": type(exc).__name__,
-                "message": str(exc),
+                "error_message": str(exc),
                 "rows_in": state.rows_in,
                 "quarantined": state.quarantined,
                 "duration_ms": round(duration, 3),
