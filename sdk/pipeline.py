@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 from collections.abc import Mapping, Sequence
@@ -49,7 +48,8 @@ class Pipeline:
         for i, step in enumerate(steps):
             if not isinstance(step, Step):
                 problems.append(
-                    f"item {i} is the class {step.__name__}, not a step instance; write {step.__name__}()"
+                    f"item {i} is the class {step.__name__}, not a step instance; "
+                    f"write {step.__name__}()"
                     if isinstance(step, type) and issubclass(step, Step)
                     else f"item {i} is {step!r}, not an sdk.Step instance"
                 )
@@ -270,13 +270,18 @@ class Pipeline:
         return f"Pipeline({[s.name for s in self.order]!r}, name={self.name!r})"
 
 
-@functools.cache
+_SOURCE_HASHES: dict[type, str] = {}
+
+
 def _source_hash(cls: type) -> str:
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        source = cls.__qualname__
-    return hashlib.sha256(source.encode()).hexdigest()
+    """The hash of a class's source (cached: ``inspect.getsource`` re-reads the file)."""
+    if cls not in _SOURCE_HASHES:
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            source = cls.__qualname__
+        _SOURCE_HASHES[cls] = hashlib.sha256(source.encode()).hexdigest()
+    return _SOURCE_HASHES[cls]
 
 
 def _listing(problems: list[str]) -> str:

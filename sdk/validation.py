@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.api.checks import Check
-from pandera.engines import pandas_engine
 from pandera.errors import ParserError
 
 from sdk.errors import SchemaViolation, StepDefinitionError
@@ -126,11 +125,12 @@ def compile_model(model: type[pa.DataFrameModel]) -> CompiledModel:
 
 
 def _matches(series: pd.Series, dtype: Any) -> bool:
+    """Whether ``series`` already has exactly the model's dtype (no coercion needed)."""
     if dtype is None:
         return True
     try:
-        return bool(dtype.check(pandas_engine.Engine.dtype(series.dtype)))
-    except (TypeError, ValueError):
+        return bool(series.dtype == dtype.type)
+    except TypeError:
         return False
 
 
@@ -146,6 +146,25 @@ _BOOL_TEXT = {
     "1.0": True,
     "0.0": False,
 }
+
+
+def _not_integral(numbers: pd.Series, target: np.dtype) -> np.ndarray:
+    """Rows whose number is not a whole number that fits ``target`` (overflow included)."""
+    info = np.iinfo(target)
+    kind = numbers.dtype.kind if isinstance(numbers.dtype, np.dtype) else "f"
+    if kind in "iu":
+        values = numbers.to_numpy()
+        if values.dtype.kind == "u":
+            return values > np.uint64(info.max)
+        if np.iinfo(values.dtype).min >= info.min and np.iinfo(values.dtype).max <= info.max:
+            return np.zeros(len(values), dtype=bool)
+        return (values < info.min) | (values > info.max)
+    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        fractional = np.isfinite(values) & (np.floor(values) != values)
+        # float(info.max) rounds up to 2**63 for int64: anything at or above it overflows
+        out_of_range = (values < float(info.min)) | (values >= float(info.max) + 1.0)
+    return fractional | np.isinf(values) | out_of_range
 
 
 def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | None]:
@@ -165,10 +184,7 @@ def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | Non
                 numbers = numbers.astype("float64")
         bad = notna & numbers.isna().to_numpy()
         if pd.api.types.is_integer_dtype(target):
-            values = numbers.to_numpy(dtype="float64", na_value=np.nan)
-            with np.errstate(invalid="ignore"):
-                fractional = np.isfinite(values) & (np.floor(values) != values)
-            bad |= fractional | np.isinf(values)
+            bad |= _not_integral(numbers, np.dtype(getattr(target, "numpy_dtype", target)))
             numbers = numbers.mask(bad) if bad.any() else numbers
             if pd.api.types.is_float_dtype(numbers.dtype) or numbers.isna().any():
                 numbers = (
@@ -324,6 +340,37 @@ def _violation(where: BoundaryCheck, column: str | None, check: str, what: str) 
     )
 
 
+def _isolate(prepared: PreparedCheck, series: pd.Series, notna: np.ndarray) -> np.ndarray:
+    """Evaluate a check that raised on the whole column, bisecting to the values that raise.
+
+    Costs O(k log n) check calls for k offending values; those values fail the check.
+    """
+    ok = np.ones(len(series), dtype=bool)
+
+    def probe(positions: np.ndarray) -> None:
+        if len(positions) == 0:
+            return
+        try:
+            output = prepared.apply(series.iloc[positions])
+        except Exception:
+            if len(positions) == 1:
+                ok[positions[0]] = False
+                return
+            half = len(positions) // 2
+            probe(positions[:half])
+            probe(positions[half:])
+            return
+        if isinstance(output, pd.DataFrame):
+            output = output.all(axis=1)
+        if isinstance(output, pd.Series | np.ndarray) and len(output) == len(positions):
+            ok[positions] = pd.Series(output).fillna(True).to_numpy(dtype=bool)
+        elif not bool(np.all(output)):
+            ok[positions] = False
+
+    probe(np.flatnonzero(notna))
+    return ok
+
+
 def _check_mask(
     output: Any, n: int, ignore_na: bool, notna: np.ndarray | None
 ) -> np.ndarray | None:
@@ -408,10 +455,9 @@ def validate_frame(
                 break
             try:
                 output = prepared.apply(series)
-            except Exception as exc:
-                raise _violation(
-                    where, rule.name, prepared.label, f"the check raised {exc!r}"
-                ) from exc
+            except Exception:
+                # some values make the check itself raise: find them, they are row failures
+                output = _isolate(prepared, series, notna)
             fail = _check_mask(output, n, prepared.check.ignore_na, notna)
             if fail is None:
                 if not bool(np.all(output)):

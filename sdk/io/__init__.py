@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 import pandas as pd
 
+from sdk.errors import IOSchemeError
 from sdk.quarantine import Sources
 
 __all__ = ["IOScheme", "Loaded", "atomic_path"]
@@ -57,6 +58,12 @@ def atomic_path(path: str | Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         os.replace(tmp, target)
+    except Exception as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise IOSchemeError(
+            f"cannot write {str(target)!r}: {type(exc).__name__}: {exc}; the previous content, "
+            f"if any, is unchanged"
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -37,15 +37,6 @@ def _existing(uri: str) -> Path:
     return path
 
 
-def _records_frame(records: list[Any], origin: str) -> pd.DataFrame:
-    bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
-    if bad:
-        raise IOSchemeError(
-            f"{origin}: line {bad[0] + 1} is not a JSON object; each line must be one object"
-        )
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
-
-
 def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, list[int]]:
     records: list[Any] = []
     lines: list[int] = []
@@ -53,13 +44,19 @@ def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, 
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise IOSchemeError(
                 f"{origin}:{number}: not valid JSON ({exc.msg}); fix the line"
             ) from None
+        if not isinstance(record, dict):
+            raise IOSchemeError(
+                f"{origin}:{number}: is {type(record).__name__}, not a JSON object; write one "
+                f"object per line"
+            )
+        records.append(record)
         lines.append(number)
-    frame = _records_frame(records, origin)
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     for column in frame.columns:  # keep values as written: no int->float upcasting by NaN
         if frame[column].isna().any() and frame[column].dtype != object:
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
