@@ -50,6 +50,19 @@ def to_text(value: Any) -> str | None:
     return str(value)
 
 
+def _texts(series: pd.Series) -> np.ndarray:
+    """The values of ``series`` as text (``None`` where missing), vectorised."""
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        out = series.to_numpy(dtype=object)
+    elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "iufb":
+        out = series.astype(str).to_numpy(dtype=object)
+    else:
+        out = np.asarray([to_text(v) for v in series.to_numpy(dtype=object)], dtype=object)
+    out[missing] = None
+    return out
+
+
 def _jsonable(value: Any) -> Any:
     if _is_missing(value):
         return None
@@ -174,30 +187,32 @@ def build_records(
         context: ``run_id``, ``step``, ``boundary``, ``dataset``.
     """
     all_pos = np.unique(np.concatenate([f[0] for f in failures]))
-    row_json = dict(zip(all_pos.tolist(), rows_as_json(raw, all_pos), strict=True))
-    source = dict(zip(all_pos.tolist(), sources.render(all_pos), strict=True))
-    parts: list[pd.DataFrame] = []
-    for positions, column, check in failures:
+    row_json = np.asarray(rows_as_json(raw, all_pos), dtype=object)
+    source = np.asarray(sources.render(all_pos), dtype=object)
+    positions = np.concatenate([f[0] for f in failures])
+    order = np.argsort(positions, kind="stable")  # records in row order, then check order
+    slot = np.searchsorted(all_pos, positions[order])
+    columns = np.empty(len(positions), dtype=object)
+    checks = np.empty(len(positions), dtype=object)
+    values = np.empty(len(positions), dtype=object)
+    start = 0
+    for pos, column, check in failures:
+        stop = start + len(pos)
+        columns[start:stop] = column
+        checks[start:stop] = check
         if column is not None and column in raw.columns:
-            values = [to_text(v) for v in raw[column].iloc[positions].to_numpy(dtype=object)]
-        else:
-            values = [None] * len(positions)
-        plist = positions.tolist()
-        parts.append(
-            pd.DataFrame(
-                {
-                    "run_id": context["run_id"],
-                    "step": context["step"],
-                    "boundary": context["boundary"],
-                    "dataset": context["dataset"],
-                    "source": [source[p] for p in plist],
-                    "column": column,
-                    "check": check,
-                    "value": values,
-                    "row": [row_json[p] for p in plist],
-                    "_pos": plist,
-                },
-            )
-        )
-    records = pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable")
-    return records.drop(columns="_pos").reset_index(drop=True).astype(object)
+            values[start:stop] = _texts(raw[column].iloc[pos])
+        start = stop
+    n = len(positions)
+    data = {
+        "run_id": np.full(n, context["run_id"], dtype=object),
+        "step": np.full(n, context["step"], dtype=object),
+        "boundary": np.full(n, context["boundary"], dtype=object),
+        "dataset": np.full(n, context["dataset"], dtype=object),
+        "source": source[slot],
+        "column": columns[order],
+        "check": checks[order],
+        "value": values[order],
+        "row": row_json[slot],
+    }
+    return pd.DataFrame(data, dtype=object)

@@ -2,16 +2,19 @@
 
 Steps never read or write. A scheme is any object with ``name``, ``handles(uri)``,
 ``read(uri)`` and ``write(frame, uri)``; schemes are registered through the
-``sdk_register_io_schemes`` hook.
+``sdk_register_io_schemes`` hook. Chunked runners also use, where a scheme has them,
+``read_chunks(uri, chunk_rows)``, ``open_writer(uri)`` and ``exists(uri)``; the helpers
+:func:`iter_chunks`, :func:`open_writer` and :func:`exists` fall back to ``read``/``write``
+for schemes without them.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import pandas as pd
@@ -19,7 +22,16 @@ import pandas as pd
 from sdk.errors import IOSchemeError
 from sdk.quarantine import Sources
 
-__all__ = ["IOScheme", "Loaded", "atomic_path"]
+__all__ = [
+    "IOScheme",
+    "Loaded",
+    "Writer",
+    "atomic_path",
+    "exists",
+    "iter_chunks",
+    "open_writer",
+    "redact",
+]
 
 
 @attrs.define
@@ -47,6 +59,87 @@ class IOScheme(Protocol):
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` to ``uri`` atomically: nothing is visible until it is complete."""
         ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """A destination being written chunk by chunk; nothing is visible before ``commit``."""
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (invisible until commit)."""
+        ...
+
+    def commit(self) -> None:
+        """Make everything written visible at once (rename, or one SQL transaction)."""
+        ...
+
+    def abort(self) -> None:
+        """Discard everything written; the destination is left as it was."""
+        ...
+
+
+class _BufferedWriter:
+    """A writer for schemes that only have ``write(frame, uri)``: buffers, writes on commit."""
+
+    def __init__(self, scheme: Any, uri: str) -> None:
+        self._scheme, self._uri = scheme, uri
+        self._parts: list[pd.DataFrame] = []
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self._parts.append(frame)
+
+    def commit(self) -> None:
+        frame = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
+        self._scheme.write(frame, self._uri)
+        self._parts = []
+
+    def abort(self) -> None:
+        self._parts = []
+
+
+def iter_chunks(scheme: Any, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+    """Read ``uri`` in chunks of at most ``chunk_rows`` rows.
+
+    Each chunk's frame is indexed by the rows' positions in the whole dataset, and its
+    sources render that chunk's rows (positions 0..len-1 of the chunk).
+    """
+    reader = getattr(scheme, "read_chunks", None)
+    if reader is not None:
+        yield from reader(uri, chunk_rows)
+        return
+    loaded = scheme.read(uri)
+    frame = loaded.frame.reset_index(drop=True)
+    for start in range(0, max(len(frame), 1), chunk_rows):
+        stop = min(start + chunk_rows, len(frame))
+        positions = list(range(start, stop))
+        yield Loaded(frame.iloc[start:stop], loaded.sources.take(_as_array(positions)))
+        if stop >= len(frame):
+            break
+
+
+def _as_array(positions: list[int]) -> Any:
+    import numpy as np
+
+    return np.asarray(positions, dtype=np.int64)
+
+
+def open_writer(scheme: Any, uri: str) -> Writer:
+    """Open a chunked, atomic writer for ``uri`` (buffering for schemes without one)."""
+    opener = getattr(scheme, "open_writer", None)
+    return opener(uri) if opener is not None else _BufferedWriter(scheme, uri)
+
+
+def exists(scheme: Any, uri: str) -> bool:
+    """Whether ``uri`` already holds a dataset (``False`` for schemes that cannot tell)."""
+    check = getattr(scheme, "exists", None)
+    return bool(check(uri)) if check is not None else False
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password replaced by ``***`` (for messages and logs)."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", uri)
 
 
 def atomic_path(path: str | Path, write: Callable[[Path], None]) -> None:

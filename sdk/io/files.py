@@ -8,16 +8,20 @@ value (``NA``, ``null``, ``n/a`` included) stays the text it was.
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, atomic_path
+from sdk.io import IOScheme, Loaded, Writer, atomic_path
 from sdk.quarantine import Sources
 
 __all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme"]
@@ -38,9 +42,15 @@ def _existing(uri: str) -> Path:
 
 
 def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, list[int]]:
+    return _parse_numbered(enumerate(text, start=1), origin)
+
+
+def _parse_numbered(
+    numbered: Iterable[tuple[int, str]], origin: str
+) -> tuple[pd.DataFrame, list[int]]:
     records: list[Any] = []
     lines: list[int] = []
-    for number, line in enumerate(text, start=1):
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
@@ -63,6 +73,99 @@ def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, 
     return frame, lines
 
 
+def _ranged(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    """``frame`` indexed by its rows' positions in the whole dataset."""
+    return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
+
+
+class FileWriter:
+    """Chunks appended to a temporary file beside the target, renamed into place on commit."""
+
+    def __init__(
+        self,
+        uri: str,
+        append: Callable[[Any, pd.DataFrame, bool], None],
+        close: Callable[[Any], None] | None = None,
+        binary: bool = False,
+    ) -> None:
+        self._target = _path(uri)
+        self._target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self._target.name}.", suffix=".tmp", dir=self._target.parent
+        )
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._append, self._close = append, close
+        self._handle: Any = self._tmp.open(
+            "wb" if binary else "w",
+            encoding=None if binary else "utf-8",
+            newline="" if not binary else None,
+        )
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` to the temporary file."""
+        try:
+            self._append(self._handle, frame, self._first)
+        except Exception as exc:
+            self.abort()
+            raise IOSchemeError(
+                f"cannot write {str(self._target)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._first = False
+
+    def commit(self) -> None:
+        """Close the temporary file and rename it onto the target."""
+        if self._first:  # nothing written: still produce a valid (empty) file
+            self._append(self._handle, pd.DataFrame(), True)
+        if self._close is not None:
+            self._close(self._handle)
+        self._handle.close()
+        os.replace(self._tmp, self._target)
+
+    def abort(self) -> None:
+        """Remove the temporary file; the target is untouched."""
+        if not self._handle.closed:
+            self._handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def _csv_append(handle: TextIO, frame: pd.DataFrame, first: bool) -> None:
+    frame.to_csv(handle, index=False, header=first)
+
+
+def _jsonl_append(handle: TextIO, frame: pd.DataFrame, first: bool) -> None:
+    _write_jsonl(frame, handle)
+
+
+class _ParquetState:
+    def __init__(self) -> None:
+        self.writer: Any = None
+        self.schema: Any = None
+
+
+def _parquet_writer(uri: str) -> FileWriter:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    state = _ParquetState()
+
+    def append(handle: Any, frame: pd.DataFrame, first: bool) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if state.writer is None:
+            state.schema = table.schema
+            state.writer = pq.ParquetWriter(handle, state.schema)
+        elif not table.schema.equals(state.schema):
+            table = table.cast(state.schema)
+        state.writer.write_table(table)
+
+    def close(handle: Any) -> None:
+        if state.writer is not None:
+            state.writer.close()
+
+    return FileWriter(uri, append, close, binary=True)
+
+
 class CsvScheme:
     """``*.csv``: read as text (empty field = missing), written without the index."""
 
@@ -83,6 +186,32 @@ class CsvScheme:
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise IOSchemeError(f"{uri}: cannot be parsed as CSV ({exc}); fix the file") from None
         return Loaded(frame, Sources.from_file_lines(uri, first_line=2))
+
+    def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+        """Read ``chunk_rows`` rows at a time, as text."""
+        path = _existing(uri)
+        start = 0
+        try:
+            reader = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
+            )
+            for chunk in reader:
+                yield Loaded(_ranged(chunk, start), Sources.from_file_lines(uri, 2, start))
+                start += len(chunk)
+        except pd.errors.EmptyDataError:
+            pass
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise IOSchemeError(f"{uri}: cannot be parsed as CSV ({exc}); fix the file") from None
+        if start == 0:
+            yield self.read(uri)
+
+    def exists(self, uri: str) -> bool:
+        """Whether the file exists."""
+        return _path(uri).exists()
+
+    def open_writer(self, uri: str) -> Writer:
+        """An atomic chunked CSV writer."""
+        return FileWriter(uri, _csv_append)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as CSV."""
@@ -107,6 +236,30 @@ class ParquetScheme:
             raise IOSchemeError(f"{uri}: cannot be read as Parquet ({exc})") from None
         return Loaded(frame.reset_index(drop=True), Sources.from_file_rows(uri))
 
+    def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+        """Read ``chunk_rows`` rows at a time (record batches)."""
+        import pyarrow.parquet as pq
+
+        path = _existing(uri)
+        start = 0
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                frame = batch.to_pandas()
+                yield Loaded(_ranged(frame, start), Sources.from_file_rows(uri, start))
+                start += len(frame)
+        except OSError as exc:
+            raise IOSchemeError(f"{uri}: cannot be read as Parquet ({exc})") from None
+        if start == 0:
+            yield self.read(uri)
+
+    def exists(self, uri: str) -> bool:
+        """Whether the file exists."""
+        return _path(uri).exists()
+
+    def open_writer(self, uri: str) -> Writer:
+        """An atomic chunked Parquet writer (one row group per chunk)."""
+        return _parquet_writer(uri)
+
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as Parquet."""
         atomic_path(_path(uri), lambda tmp: frame.to_parquet(tmp, index=False))
@@ -127,6 +280,31 @@ class JsonLinesScheme:
         with path.open(encoding="utf-8") as fh:
             frame, lines = _parse_lines(fh, uri)
         return Loaded(frame, Sources.from_values([f"{uri}:{n}" for n in lines]))
+
+    def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+        """Read ``chunk_rows`` objects at a time."""
+        path = _existing(uri)
+        start = 0
+        with path.open(encoding="utf-8") as fh:
+            numbered = ((n, line) for n, line in enumerate(fh, start=1) if line.strip())
+            while True:
+                block = list(itertools.islice(numbered, chunk_rows))
+                if not block and start > 0:
+                    break
+                frame, lines = _parse_numbered(block, uri)
+                sources = Sources.from_values([f"{uri}:{n}" for n in lines])
+                yield Loaded(_ranged(frame, start), sources)
+                start += len(frame)
+                if len(block) < chunk_rows:
+                    break
+
+    def exists(self, uri: str) -> bool:
+        """Whether the file exists."""
+        return _path(uri).exists()
+
+    def open_writer(self, uri: str) -> Writer:
+        """An atomic chunked JSON-lines writer."""
+        return FileWriter(uri, _jsonl_append)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as JSON lines."""
