@@ -108,67 +108,148 @@ def rows_as_json(frame: pd.DataFrame, positions: np.ndarray) -> list[str]:
     ]
 
 
+class _Lines:
+    """``path:line`` where row 0 is on ``first``."""
+
+    def __init__(self, path: str, first: int) -> None:
+        self.path, self.first = path, first
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [f"{self.path}:{int(p) + self.first}" for p in pos]
+
+
+class _Rows:
+    """``path#row`` (0-based, plus ``offset``)."""
+
+    def __init__(self, path: str, offset: int) -> None:
+        self.path, self.offset = path, offset
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [f"{self.path}#{int(p) + self.offset}" for p in pos]
+
+
+class _Values:
+    """One stored reference per row (a table key, a message id, an index label)."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = values
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [str(v) for v in self.values[pos]]
+
+
+class _Chunked:
+    """References of a dataset read in chunks: global positions dispatched to each chunk."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+        self.chunks: list[Sources] = []
+
+    def add(self, offset: int, sources: Sources) -> None:
+        self.offsets.append(offset)
+        self.chunks.append(sources)
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        out: list[str] = [""] * len(pos)
+        which = np.searchsorted(np.asarray(self.offsets), pos, side="right") - 1
+        for chunk in np.unique(which):
+            mask = which == chunk
+            local = pos[mask] - self.offsets[int(chunk)]
+            for i, text in zip(
+                np.flatnonzero(mask), self.chunks[int(chunk)].render(local), strict=True
+            ):
+                out[i] = text
+        return out
+
+
 Renderer = Callable[[np.ndarray], list[str]]
 
 
 class Sources:
-    """Maps row positions of a frame to source references, lazily.
+    """Maps row positions of a frame to source references, rendered only when needed.
 
     A reader builds one for the frame it returns (``path:line``, ``path#row``, a table key);
-    the runner narrows it as rows are filtered, and renders text only for quarantined rows.
+    runners narrow it as rows are filtered (:meth:`take`) and follow rows through steps that
+    keep index labels (:meth:`derived`). Internally: a root renderer, each row's position in
+    the root (``-1`` where a row has no root row), and the labels used for those rows.
+    Sources pickle, so chunked runners can keep them in their run directory.
     """
 
-    def __init__(self, render: Renderer, positions: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        render: Renderer,
+        positions: np.ndarray | None = None,
+        labels: pd.Index | None = None,
+    ) -> None:
         self._render = render
         self._positions = positions
+        self._labels = labels
 
     @classmethod
     def from_index(cls, index: pd.Index) -> Sources:
         """Sources of an in-memory frame: each row's index label as text."""
-        return cls(lambda pos: [str(v) for v in index[pos]])
+        return cls(_Values(np.asarray(index, dtype=object)))
 
     @classmethod
     def from_file_lines(cls, path: str, first_line: int, offset: int = 0) -> Sources:
         """Sources of a text file: ``path:line``, where row 0 is on line ``first_line``."""
-        start = first_line + offset
-        return cls(lambda pos: [f"{path}:{int(p) + start}" for p in pos])
+        return cls(_Lines(path, first_line + offset))
 
     @classmethod
     def from_file_rows(cls, path: str, offset: int = 0) -> Sources:
         """Sources of a binary file: ``path#row`` (0-based row number)."""
-        return cls(lambda pos: [f"{path}#{int(p) + offset}" for p in pos])
+        return cls(_Rows(path, offset))
 
     @classmethod
     def from_values(cls, values: Sequence[Any]) -> Sources:
         """Sources given one reference per row (a table key, a message id)."""
-        array = np.asarray(values, dtype=object)
-        return cls(lambda pos: [str(v) for v in array[pos]])
+        return cls(_Values(np.asarray(values, dtype=object)))
 
     @classmethod
-    def derived(cls, out_index: pd.Index, in_index: pd.Index, in_sources: Sources) -> Sources:
-        """Sources of a step's output: the input's source where the index label is kept."""
+    def chunked(cls) -> tuple[Sources, Callable[[int, Sources], None]]:
+        """A root for a dataset read in chunks, and the function registering each chunk."""
+        root = _Chunked()
+        return cls(root), root.add
 
-        def render(pos: np.ndarray) -> list[str]:
-            labels = out_index[pos]
-            if not in_index.is_unique:
-                return [str(v) for v in labels]
-            found = in_index.get_indexer(labels)
-            known = in_sources.render(found[found >= 0]) if (found >= 0).any() else []
-            it = iter(known)
-            return [next(it) if k >= 0 else str(lbl) for k, lbl in zip(found, labels, strict=True)]
+    def positions(self, n: int) -> np.ndarray:
+        """Each of the ``n`` rows' position in the root (``-1``: no root row)."""
+        if self._positions is None:
+            return np.arange(n, dtype=np.int64)
+        return self._positions
 
-        return cls(render)
+    def rebase(self, positions: np.ndarray, labels: pd.Index) -> Sources:
+        """Sources sharing this root, for rows at ``positions`` of it (``-1``: use the label)."""
+        return Sources(self._render, np.asarray(positions, dtype=np.int64), labels)
+
+    def derived(self, out_index: pd.Index, in_index: pd.Index) -> Sources:
+        """Sources of a step's output: the input row's source where the index label is kept."""
+        if in_index.is_unique:
+            found = in_index.get_indexer(out_index)
+        else:
+            found = np.full(len(out_index), -1, dtype=np.intp)
+        base = self.positions(len(in_index))
+        positions = np.where(found >= 0, base[np.maximum(found, 0)], -1) if len(base) else found
+        return Sources(self._render, positions.astype(np.int64), out_index)
 
     def take(self, positions: np.ndarray) -> Sources:
         """Return the sources of the rows at ``positions``."""
+        positions = np.asarray(positions, dtype=np.int64)
         base = positions if self._positions is None else self._positions[positions]
-        return Sources(self._render, base)
+        labels = None if self._labels is None else self._labels[positions]
+        return Sources(self._render, base, labels)
 
     def render(self, positions: np.ndarray) -> list[str]:
         """Return the source references of the rows at ``positions``."""
         positions = np.asarray(positions, dtype=np.int64)
         base = positions if self._positions is None else self._positions[positions]
-        return self._render(base)
+        if self._labels is None or (base >= 0).all():
+            return self._render(base) if len(base) else []
+        out = [str(v) for v in self._labels[positions]]
+        known = np.flatnonzero(base >= 0)
+        if len(known):
+            for i, text in zip(known, self._render(base[known]), strict=True):
+                out[i] = text
+        return out
 
 
 def build_records(

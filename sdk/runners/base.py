@@ -193,7 +193,7 @@ class RunState:
                 }
                 output = self._call(step, {p: d.frame for p, d in args.items()})
                 first = next(iter(args.values()))
-                sources = Sources.derived(output.index, first.frame.index, first.sources)
+                sources = first.sources.derived(output.index, first.frame.index)
                 result = self.validate(
                     step, "output", step.output_name, Data(output, sources), contract.output
                 )
