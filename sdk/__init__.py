@@ -24,7 +24,8 @@ from sdk.params import Params
 from sdk.pipeline import Pipeline
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources
 from sdk.result import RunResult
-from sdk.runners.base import Data, RunInfo, Runner, RunState
+from sdk.runners.base import Input, Runner
+from sdk.runners.state import Data, RunInfo, RunState
 from sdk.step import Step
 
 try:
@@ -40,6 +41,7 @@ __all__ = [
     "EdgeFinding",
     "IOScheme",
     "IOSchemeError",
+    "Input",
     "Loaded",
     "Params",
     "ParamsError",

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-invalid", type=float, metavar="FRACTION", help="error budget for this run"
     )
     run.add_argument("--run-id", help="the run's id (default: generated)")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (batch)")
+    run.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    run.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
+    run.add_argument("--chunk-rows", type=int, help="rows per chunk (batch runner)")
+    run.add_argument("--memory-limit", help="largest dataset a global step may load, e.g. 2GB")
+    run.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     run.add_argument(
         "--log-format",
         choices=("json", "text"),
@@ -73,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
 
     runners = sub.add_parser("runners", help="list registered runners and where they come from")
     runners.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    runs = sub.add_parser("runs", help="list runs and their status; `sdk runs show RUN_ID`")
+    runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    runs.add_argument("run_id", nargs="?", help="the run to show")
+    runs.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
+    runs.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -99,6 +111,16 @@ def _run(args: argparse.Namespace) -> int:
         else (deployment.max_invalid if deployment else None)
     )
     runner = args.runner or (deployment.runner if deployment else "local")
+    options: dict[str, Any] = dict(deployment.runner_options) if deployment else {}
+    for flag, key in (
+        ("run_dir", "run_dir"),
+        ("chunk_rows", "chunk_rows"),
+        ("memory_limit", "memory_limit"),
+    ):
+        if getattr(args, flag) is not None:
+            options[key] = getattr(args, flag)
+    overwrite = args.overwrite or bool(deployment and deployment.overwrite)
+    kwargs: dict[str, Any] = {k: str(v) for k, v in inputs.items()}
     pipeline.run(
         runner,
         params=params,
@@ -106,8 +128,10 @@ def _run(args: argparse.Namespace) -> int:
         outputs=outputs,
         quarantine=quarantine,
         run_id=args.run_id,
-        runner_options=deployment.runner_options if deployment else None,
-        **{k: str(v) for k, v in inputs.items()},
+        resume=args.resume,
+        overwrite=overwrite,
+        runner_options=options,
+        **kwargs,
     )
     return EXIT_OK
 
@@ -127,6 +151,18 @@ def _runners(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from sdk.runs import list_runs, show_run
+
+    if args.action == "show":
+        if not args.run_id:
+            raise _Usage("sdk runs show needs a RUN_ID (see `sdk runs`)")
+        print(show_run(args.run_id, args.run_dir))
+        return EXIT_OK
+    print(list_runs(args.run_dir))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
@@ -134,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"run": _run, "describe": _describe, "runners": _runners}[args.command]
+    handler = {"run": _run, "describe": _describe, "runners": _runners, "runs": _runs}[args.command]
     try:
         return handler(args)
     except (DataQualityError, StepError, SchemaViolation) as exc:

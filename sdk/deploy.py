@@ -32,6 +32,7 @@ _KEYS = {
     "max_invalid",
     "strict",
     "runner_options",
+    "overwrite",
 }
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -49,6 +50,7 @@ class Deployment:
     params: dict[str, Any] = attrs.field(factory=dict)
     max_invalid: float | None = None
     strict: bool = False
+    overwrite: bool = False
     runner_options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -113,6 +115,7 @@ def load_deployment(path: str | Path) -> Deployment:
         params=_flatten_params(data.get("params", {})),
         max_invalid=float(data["max_invalid"]) if "max_invalid" in data else None,
         strict=bool(data.get("strict", False)),
+        overwrite=bool(data.get("overwrite", False)),
         runner_options=dict(data.get("runner_options", {})),
     )
 

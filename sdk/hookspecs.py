@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from sdk.io import IOScheme
     from sdk.result import RunResult
-    from sdk.runners.base import RunInfo, Runner
+    from sdk.runners.base import Runner
+    from sdk.runners.state import RunInfo
     from sdk.step import Step
 
 hookspec = pluggy.HookspecMarker("sdk")

@@ -205,6 +205,8 @@ class Pipeline:
         outputs: Mapping[str, str] | None = None,
         quarantine: str | None = None,
         run_id: str | None = None,
+        resume: str | None = None,
+        overwrite: bool = False,
         runner_options: Mapping[str, Any] | None = None,
         **inputs: pd.DataFrame | str | Path,
     ) -> RunResult:
@@ -217,6 +219,8 @@ class Pipeline:
             outputs: datasets to write, ``{"dataset": "uri"}``.
             quarantine: where to write the quarantine (a URI).
             run_id: the run's id (default: generated).
+            resume: continue the interrupted run with this id (runners that checkpoint).
+            overwrite: replace outputs that already exist (refused otherwise).
             runner_options: options passed to the runner's constructor.
             **inputs: each pipeline input as a DataFrame or a URI.
 
@@ -237,6 +241,8 @@ class Pipeline:
             params=dict(params or {}),
             max_invalid=self.max_invalid if max_invalid is None else max_invalid,
             run_id=run_id,
+            resume=resume,
+            overwrite=overwrite,
         )
 
     def describe(self) -> str:

@@ -14,6 +14,14 @@ if str(ROOT) not in sys.path:  # the examples package is imported by tests as `e
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(autouse=True)
+def _run_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep run directories (manifests, checkpoints) out of the working tree."""
+    path = tmp_path_factory.mktemp("runs")
+    monkeypatch.setenv("SDK_RUN_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root."""

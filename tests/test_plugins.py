@@ -30,11 +30,12 @@ class ReverseRunner(sdk.Runner):
 
     name = "reverse"
 
-    def _execute(
-        self, pipeline: sdk.Pipeline, inputs: dict[str, sdk.Data], state: sdk.RunState
+    def execute(
+        self, pipeline: sdk.Pipeline, inputs: dict[str, sdk.Input], state: sdk.RunState
     ) -> dict[str, pd.DataFrame]:
         data = {}
-        for name, d in inputs.items():
+        for name, given in inputs.items():
+            d = given.load(state)
             backwards = np.arange(len(d.frame))[::-1]
             data[name] = sdk.Data(d.frame.iloc[backwards], d.sources.take(backwards))
         for step in pipeline.order:
@@ -288,8 +289,8 @@ def test_entry_point_plugin_is_listed_by_cli(tmp_path: Path) -> None:
 
             name = "demo"
 
-            def _execute(self, pipeline, inputs, state):
-                data = dict(inputs)
+            def execute(self, pipeline, inputs, state):
+                data = {name: given.load(state) for name, given in inputs.items()}
                 for step in pipeline.order:
                     data[step.output_name] = state.run_step(step, data)
                 return {name: data[name].frame for name in pipeline.outputs}

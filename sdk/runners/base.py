@@ -1,40 +1,41 @@
 """The runner template: everything every runner does alike, once.
 
-``Runner.run`` resolves params, sets the run context, reads inputs, calls the subclass's
-``_execute`` (which only decides how data is split and where work runs, calling
-:meth:`RunState.run_step` for each unit of work), then writes the quarantine, enforces the
-error budget and writes the outputs.
+``Runner.run`` resolves params, checks names and destinations, prepares the run directory
+(for resume), sets the run context and calls the subclass's ``execute``, which only decides
+how data is split and where work runs (calling :class:`RunState` for each unit of work).
+Then it writes the quarantine, enforces the error budget, publishes the outputs atomically
+and writes the manifest.
 """
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 import pandas as pd
 
-from sdk.errors import DataQualityError, PipelineError, SdkError, StepError
-from sdk.io import Loaded
+from sdk.errors import DataQualityError, IOSchemeError, PipelineError, SdkError
+from sdk.io import exists, iter_chunks, open_writer, redact
 from sdk.logs import ensure_logging, get_logger, run_context
-from sdk.plugins import get_plugin_manager, resolve_scheme
-from sdk.quarantine import QUARANTINE_COLUMNS, Sources, build_records, empty_quarantine
-from sdk.result import REPORT_COLUMNS, RunResult
-from sdk.validation import BoundaryCheck, ProvenColumns, compile_model, validate_frame
+from sdk.manifest import build_manifest, content_hash, now, write_json
+from sdk.plugins import resolve_scheme
+from sdk.quarantine import Sources
+from sdk.result import RunResult
+from sdk.runners.state import Data, RunInfo, RunState
 
 if TYPE_CHECKING:
-    import pandera.pandas as pa
-
     from sdk.pipeline import Pipeline
-    from sdk.step import Step
 
-__all__ = ["Data", "RunInfo", "RunState", "Runner", "new_run_id"]
+__all__ = ["Input", "Runner", "Spilled", "new_run_id"]
 
 logger = get_logger("sdk.run")
+
+DEFAULT_RUN_DIR = ".sdk/runs"
 
 
 def new_run_id() -> str:
@@ -42,232 +43,83 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
-@attrs.frozen
-class RunInfo:
-    """What hooks learn about the run they observe."""
+def run_root(run_dir: str | Path | None = None) -> Path:
+    """The folder holding run directories: ``run_dir``, ``$SDK_RUN_DIR`` or ``.sdk/runs``."""
+    return Path(run_dir or os.environ.get("SDK_RUN_DIR") or DEFAULT_RUN_DIR)
 
-    run_id: str
-    pipeline: str
-    runner: str
-    params: dict[str, dict[str, Any]]
-    fingerprint: str
-    host: str
+
+class Spilled(Protocol):
+    """A produced dataset kept out of memory (e.g. part files): iterable in chunks."""
+
+    rows: int
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The dataset's rows, chunk by chunk."""
+        ...
 
 
 @attrs.define
-class Data:
-    """A dataset in flight: the frame and the source reference of each of its rows."""
+class Input:
+    """A pipeline input as given: a DataFrame or a URI; read whole or in chunks."""
 
-    frame: pd.DataFrame
-    sources: Sources
-
-
-def _summary(frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
-    return {
-        name: {"rows": len(f), "columns": [str(c) for c in f.columns]} for name, f in frames.items()
-    }
-
-
-class RunState:
-    """The bookkeeping of one run: quarantine, per-boundary counts, hooks.
-
-    Runners call :meth:`run_step` for each step (or each chunk of a step); it validates the
-    inputs, calls the step, validates the output and records everything.
-    """
-
-    def __init__(self, pipeline: Pipeline, info: RunInfo) -> None:
-        self.pipeline = pipeline
-        self.info = info
-        self.hook = get_plugin_manager().hook
-        self._quarantine: list[pd.DataFrame] = []
-        self._counts: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._order: list[tuple[str, str, str]] = []
-        self._skipped = set(pipeline.check().skipped)
-        self.rows_in = 0
-        self.proven = ProvenColumns()
-
-    def validate(
-        self, step: Step, boundary: str, dataset: str, data: Data, model: type[pa.DataFrameModel]
-    ) -> Data:
-        """Validate ``data`` at one boundary; quarantine failing rows; return the rows that pass."""
-        key = (step.name, boundary, dataset)
-        if boundary == "input" and (step.name, dataset) in self._skipped:
-            self._count(key, len(data.frame), len(data.frame), 0, {}, skipped=True)
-            logger.info(
-                "validated",
-                extra={
-                    "boundary": boundary,
-                    "dataset": dataset,
-                    "rows": len(data.frame),
-                    "passed": len(data.frame),
-                    "quarantined": 0,
-                    "failures": {},
-                    "skipped": True,
-                },
-            )
-            return data
-        where = BoundaryCheck(step.name, boundary, dataset)
-        compiled = compile_model(model)
-        result = validate_frame(data.frame, compiled, where, self.proven)
-        self.proven.remember(result.frame, compiled)
-        if result.failures:
-            records = build_records(
-                raw=data.frame,
-                failures=result.failures,
-                sources=data.sources,
-                context={
-                    "run_id": self.info.run_id,
-                    "step": step.name,
-                    "boundary": boundary,
-                    "dataset": dataset,
-                },
-            )
-            self._quarantine.append(records)
-            self.hook.sdk_on_quarantine(
-                run=self.info, step=step, boundary=boundary, dataset=dataset, records=records
-            )
-        self._count(
-            key, result.rows, result.rows - result.quarantined, result.quarantined, result.counts
-        )
-        logger.info(
-            "validated",
-            extra={
-                "boundary": boundary,
-                "dataset": dataset,
-                "rows": result.rows,
-                "passed": result.rows - result.quarantined,
-                "quarantined": result.quarantined,
-                "failures": result.counts,
-                "skipped": False,
-            },
-        )
-        sources = data.sources if result.passed is None else data.sources.take(result.passed)
-        return Data(result.frame, sources)
-
-    def _count(
-        self,
-        key: tuple[str, str, str],
-        rows: int,
-        passed: int,
-        quarantined: int,
-        failures: dict[str, dict[str, int]],
-        skipped: bool = False,
-    ) -> None:
-        entry = self._counts.get(key)
-        if entry is None:
-            self._order.append(key)
-            entry = self._counts[key] = {
-                "rows": 0,
-                "passed": 0,
-                "quarantined": 0,
-                "skipped": skipped,
-                "failures": {},
-            }
-        entry["rows"] += rows
-        entry["passed"] += passed
-        entry["quarantined"] += quarantined
-        for column, checks in failures.items():
-            per = entry["failures"].setdefault(column, {})
-            for check, n in checks.items():
-                per[check] = per.get(check, 0) + n
-
-    def run_step(self, step: Step, inputs: Mapping[str, Data]) -> Data:
-        """Validate ``inputs`` (by dataset name), run ``step``, validate and return its output.
-
-        Raises:
-            StepError: the step's ``run`` raised or returned something other than a DataFrame.
-            SchemaViolation: a frame-level validation failure.
-        """
-        contract = type(step).contract()
-        with run_context(step=step.name):
-            rows_in = {d: len(inputs[d].frame) for d in step.input_names.values()}
-            logger.info("step_started", extra={"scope": step.scope_label, "rows_in": rows_in})
-            self.hook.sdk_before_step(run=self.info, step=step, rows_in=rows_in)
-            started = time.perf_counter()
-            try:
-                args = {
-                    param: self.validate(
-                        step, "input", dataset, inputs[dataset], contract.inputs[param]
-                    )
-                    for param, dataset in step.input_names.items()
-                }
-                output = self._call(step, {p: d.frame for p, d in args.items()})
-                first = next(iter(args.values()))
-                sources = first.sources.derived(output.index, first.frame.index)
-                result = self.validate(
-                    step, "output", step.output_name, Data(output, sources), contract.output
-                )
-            except SdkError as exc:
-                logger.error(
-                    "step_failed",
-                    extra={"error": type(exc).__name__, "error_message": str(exc)},
-                    exc_info=exc.__cause__ is not None,
-                )
-                if isinstance(exc, StepError):
-                    self.hook.sdk_on_step_error(run=self.info, step=step, error=exc)
-                raise
-            duration = (time.perf_counter() - started) * 1000
-            logger.info(
-                "step_finished",
-                extra={"rows_out": len(result.frame), "duration_ms": round(duration, 3)},
-            )
-            self.hook.sdk_after_step(
-                run=self.info, step=step, rows_out=len(result.frame), duration_ms=duration
-            )
-            return result
-
-    def _call(self, step: Step, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        try:
-            output = step.run(**frames)
-        except Exception as exc:
-            raise StepError(
-                f"step {step.name!r} raised {type(exc).__name__}: {exc} (run {self.info.run_id}; "
-                f"inputs: {', '.join(f'{k} {len(v)} rows' for k, v in frames.items())})",
-                step=step.name,
-                run_id=self.info.run_id,
-                input_summary=_summary(frames),
-                original=f"{type(exc).__name__}: {exc}",
-            ) from exc
-        if not isinstance(output, pd.DataFrame):
-            raise StepError(
-                f"step {step.name!r} returned {type(output).__name__}, not a DataFrame; return "
-                f"the output frame from run()",
-                step=step.name,
-                run_id=self.info.run_id,
-                input_summary=_summary(frames),
-                original=f"returned {type(output).__name__}",
-            )
-        return output
-
-    def quarantine(self) -> pd.DataFrame:
-        """All quarantine records so far, in the documented column order."""
-        if not self._quarantine:
-            return empty_quarantine()
-        frame = pd.concat(self._quarantine, ignore_index=True)
-        return frame.loc[:, list(QUARANTINE_COLUMNS)]
+    name: str
+    value: pd.DataFrame | str
 
     @property
-    def quarantined(self) -> int:
-        """Distinct rows quarantined so far."""
-        return sum(c["quarantined"] for c in self._counts.values())
+    def uri(self) -> str | None:
+        """The URI, or ``None`` for an in-memory frame."""
+        return None if isinstance(self.value, pd.DataFrame) else self.value
 
-    def report(self) -> pd.DataFrame:
-        """One row per boundary, in the order they were first validated."""
-        rows = [
-            {"step": s, "boundary": b, "dataset": d, **self._counts[(s, b, d)]}
-            for s, b, d in self._order
-        ]
-        return pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+    def load(self, state: RunState) -> Data:
+        """Read the whole input (counted in the run's rows in; logs ``input_read``)."""
+        if isinstance(self.value, pd.DataFrame):
+            frame, sources = self.value, Sources.from_index(self.value.index)
+        else:
+            loaded = resolve_scheme(self.value).read(self.value)
+            frame, sources = loaded.frame, loaded.sources
+        state.add_rows_in(len(frame))
+        logger.info("input_read", extra={"dataset": self.name, "rows": len(frame), "uri": self.uri})
+        return Data(frame, sources)
+
+    def chunks(self, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, Sources]]:
+        """Yield ``(offset, frame, sources)`` chunks of at most ``chunk_rows`` rows.
+
+        ``offset`` is the position of the chunk's first row in the whole input; ``sources``
+        renders the chunk's own rows (positions ``0..len-1``). At least one (maybe empty)
+        chunk is yielded.
+        """
+        if isinstance(self.value, pd.DataFrame):
+            n = len(self.value)
+            for start in range(0, max(n, 1), chunk_rows):
+                frame = self.value.iloc[start : start + chunk_rows]
+                yield start, frame, Sources.from_index(frame.index)
+            return
+        start = 0
+        for loaded in iter_chunks(resolve_scheme(self.value), self.value, chunk_rows):
+            yield start, loaded.frame, loaded.sources
+            start += len(loaded.frame)
 
 
 class Runner:
     """Base of every runner (template method).
 
-    Subclasses set ``name`` and implement :meth:`_execute`; constructor keyword arguments
-    are the runner's options (``runner_options`` in ``Pipeline.run``).
+    Subclasses set ``name`` and implement :meth:`execute`; their constructor keyword
+    arguments are the runner's options (``runner_options`` in ``Pipeline.run``,
+    ``[runner_options]`` in a deployment file).
+
+    Args:
+        run_dir: where run directories live (default ``$SDK_RUN_DIR`` or ``.sdk/runs``).
     """
 
     name: ClassVar[str] = ""
+    can_resume: ClassVar[bool] = False
+
+    def __init__(self, run_dir: str | Path | None = None) -> None:
+        self.run_root = run_root(run_dir)
+
+    def options(self) -> dict[str, Any]:
+        """The options that shape this runner's work (recorded; must match on resume)."""
+        return {}
 
     def run(
         self,
@@ -279,11 +131,14 @@ class Runner:
         params: Mapping[str, Any] | None = None,
         max_invalid: float | None = None,
         run_id: str | None = None,
+        resume: str | None = None,
+        overwrite: bool = False,
     ) -> RunResult:
         """Run ``pipeline`` over ``inputs``; write outputs and quarantine; return the result.
 
         Raises:
-            PipelineError: a missing input, an unknown input or output dataset.
+            PipelineError: a missing or unknown input or output, an existing output without
+                ``overwrite``, or a resume that does not match the original run.
             DataQualityError: the error budget was exceeded (after the quarantine is written).
             StepError, SchemaViolation: a step failed.
         """
@@ -292,16 +147,21 @@ class Runner:
         budget = pipeline.max_invalid if max_invalid is None else float(max_invalid)
         if not 0 <= budget <= 1:
             raise PipelineError(f"max_invalid={budget!r} must be a fraction between 0 and 1")
-        self._check_names(pipeline, inputs, outputs)
+        given = {k: (v if isinstance(v, pd.DataFrame) else str(v)) for k, v in inputs.items()}
+        self._check_names(pipeline, given, outputs)
         ensure_logging()
+        record = self._prepare(
+            pipeline, given, outputs, quarantine, budget, run_id, resume, overwrite
+        )
         info = RunInfo(
-            run_id=run_id or new_run_id(),
+            run_id=record["run_id"],
             pipeline=pipeline.name,
             runner=self.name,
             params={s.name: s.params.as_dict() for s in pipeline.order},
             fingerprint=pipeline.fingerprint(),
-            host=socket.gethostname(),
+            host=record["host"],
         )
+        run_path = self.run_root / info.run_id
         state = RunState(pipeline, info)
         started = time.perf_counter()
         with run_context(run_id=info.run_id, pipeline=info.pipeline, runner=self.name, step=None):
@@ -309,27 +169,121 @@ class Runner:
                 "run_started",
                 extra={
                     "inputs": {
-                        k: (v if isinstance(v, str | Path) else "<DataFrame>")
-                        for k, v in inputs.items()
+                        k: (v if isinstance(v, str) else "<DataFrame>") for k, v in given.items()
                     },
                     "outputs": outputs,
                     "params": info.params,
                     "fingerprint": info.fingerprint,
                     "max_invalid": budget,
+                    "resumed": resume is not None,
+                    "run_dir": str(run_path),
                 },
             )
             state.hook.sdk_before_run(run=info)
+            ins = {name: Input(name, value) for name, value in given.items()}
             try:
-                data = {name: self._load(name, value, state) for name, value in inputs.items()}
-                produced = self._execute(pipeline, data, state)
+                state.run_path, state.resuming = run_path, resume is not None
+                produced = self.execute(pipeline, ins, state)
                 result = self._finish(
-                    pipeline, state, produced, outputs, quarantine, budget, started
+                    pipeline, state, produced, outputs, quarantine, budget, started, record
                 )
             except SdkError as exc:
-                self._fail(state, exc, quarantine, started)
+                self._fail(pipeline, state, exc, quarantine, started, record)
                 raise
             state.hook.sdk_after_run(run=info, result=result)
             return result
+
+    def _prepare(
+        self,
+        pipeline: Pipeline,
+        given: Mapping[str, pd.DataFrame | str],
+        outputs: Mapping[str, str],
+        quarantine: str | None,
+        budget: float,
+        run_id: str | None,
+        resume: str | None,
+        overwrite: bool,
+    ) -> dict[str, Any]:
+        """Check destinations and resume; write ``run.json`` in the run directory."""
+        inputs = [
+            {
+                "name": k,
+                "uri": redact(v) if isinstance(v, str) else "<DataFrame>",
+                "content_hash": content_hash(v),
+            }
+            for k, v in given.items()
+        ]
+        identity: dict[str, Any] = {
+            "pipeline": pipeline.name,
+            "fingerprint": pipeline.fingerprint(),
+            "inputs": inputs,
+            "outputs": {k: redact(v) for k, v in outputs.items()},
+            "quarantine": redact(quarantine) if quarantine else None,
+            "max_invalid": budget,
+            "runner": self.name,
+            "options": self.options(),
+        }
+        if resume is not None:
+            return self._resume_record(resume, identity)
+        destinations = [*outputs.values(), *([quarantine] if quarantine else [])]
+        taken = [uri for uri in destinations if exists(resolve_scheme(uri), uri)]
+        if taken and not overwrite:
+            raise PipelineError(
+                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
+                f"--overwrite (overwrite=True) to replace them, or choose another destination"
+            )
+        record = {
+            "run_id": run_id or new_run_id(),
+            "status": "running",
+            "started": now(),
+            "host": os.uname().nodename,
+            **identity,
+        }
+        path = self.run_root / record["run_id"]
+        if (path / "run.json").exists():
+            import json
+            import shutil
+
+            previous = json.loads((path / "run.json").read_text(encoding="utf-8"))
+            if previous.get("status") == "running" and previous.get("runner") != "local":
+                raise PipelineError(
+                    f"run {record['run_id']!r} in {self.run_root} was interrupted; resume it "
+                    f"with --resume {record['run_id']} or choose another run id"
+                )
+            shutil.rmtree(path)  # a finished run's id is reused: start afresh
+        write_json(path / "run.json", record)
+        return record
+
+    def _resume_record(self, run_id: str, identity: dict[str, Any]) -> dict[str, Any]:
+        if not self.can_resume:
+            raise PipelineError(f"the {self.name!r} runner cannot resume runs; use --runner batch")
+        path = self.run_root / run_id / "run.json"
+        if not path.exists():
+            raise PipelineError(
+                f"cannot resume run {run_id!r}: no run directory at {path.parent}; `sdk runs` "
+                f"lists the runs there (or pass --run-dir)"
+            )
+        import json
+
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("status") == "succeeded":
+            raise PipelineError(f"run {run_id!r} already succeeded; nothing to resume")
+        differences = [
+            f"{key} differs (was {record.get(key)!r}, now {value!r})"
+            for key, value in identity.items()
+            if record.get(key) != json.loads(json.dumps(value, default=str))
+        ]
+        if differences:
+            raise PipelineError(
+                f"cannot resume run {run_id!r}: the run is not the same: "
+                + "; ".join(differences)
+                + ". Start a new run instead (without --resume).",
+                differences,
+            )
+        record["status"] = "running"
+        record["resumed"] = now()
+        write_json(path, record)
+        return record
 
     def _check_names(
         self, pipeline: Pipeline, inputs: Mapping[str, Any], outputs: Mapping[str, str]
@@ -346,6 +300,11 @@ class Runner:
             if name not in pipeline.inputs
         ]
         problems += [
+            f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
+            for name, value in inputs.items()
+            if not isinstance(value, pd.DataFrame | str | Path)
+        ]
+        problems += [
             f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
             for name in outputs
             if name not in pipeline.outputs
@@ -354,50 +313,52 @@ class Runner:
             message = problems[0] if len(problems) == 1 else "\n".join(problems)
             raise PipelineError(message, problems)
 
-    def _load(self, name: str, value: pd.DataFrame | str | Path, state: RunState) -> Data:
-        if isinstance(value, pd.DataFrame):
-            loaded = Loaded(value, Sources.from_index(value.index))
-        elif isinstance(value, str | Path):
-            loaded = resolve_scheme(str(value)).read(str(value))
-        else:
-            raise PipelineError(
-                f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
-            )
-        state.rows_in += len(loaded.frame)
-        logger.info(
-            "input_read",
-            extra={
-                "dataset": name,
-                "rows": len(loaded.frame),
-                "uri": str(value) if not isinstance(value, pd.DataFrame) else None,
-            },
-        )
-        return Data(loaded.frame, loaded.sources)
+    def execute(
+        self, pipeline: Pipeline, inputs: dict[str, Input], state: RunState
+    ) -> dict[str, pd.DataFrame | Spilled]:
+        """Run every step: the one method a runner implements.
 
-    def _execute(
-        self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState
-    ) -> dict[str, pd.DataFrame]:
-        """Run every step (subclasses decide how data is split and where work runs).
+        It decides how data is split and where work runs, reading ``inputs`` (whole with
+        ``Input.load`` or in chunks with ``Input.chunks``) and calling ``state.run_step`` (or
+        ``state.validate_inputs`` / ``state.apply``) for each unit of work. ``state.run_path``
+        is the run directory for checkpoints; ``state.resuming`` says whether to resume.
 
         Returns:
-            The produced datasets to return and write, by name.
+            The produced datasets by name: frames, or spilled datasets read chunk by chunk.
         """
         raise NotImplementedError
+
+    def _publish(self, name: str, value: pd.DataFrame | Spilled, uri: str) -> int:
+        scheme = resolve_scheme(uri)
+        writer = open_writer(scheme, uri)
+        rows = 0
+        try:
+            for frame in [value] if isinstance(value, pd.DataFrame) else value.frames():
+                writer.write(frame)
+                rows += len(frame)
+            writer.commit()
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, SdkError) or not isinstance(exc, Exception):
+                raise
+            raise IOSchemeError(f"cannot write {name!r} to {redact(uri)}: {exc}") from exc
+        return rows
 
     def _finish(
         self,
         pipeline: Pipeline,
         state: RunState,
-        produced: dict[str, pd.DataFrame],
+        produced: dict[str, pd.DataFrame | Spilled],
         outputs: Mapping[str, str],
         quarantine_uri: str | None,
         budget: float,
         started: float,
+        record: dict[str, Any],
     ) -> RunResult:
         quarantine = state.quarantine()
         written: dict[str, str] = {}
         if quarantine_uri:
-            resolve_scheme(quarantine_uri).write(quarantine, quarantine_uri)
+            self._publish("quarantine", quarantine, quarantine_uri)
             written["quarantine"] = quarantine_uri
         invalid = state.quarantined
         fraction = invalid / state.rows_in if state.rows_in else 0.0
@@ -405,7 +366,7 @@ class Runner:
             raise DataQualityError(
                 f"run {state.info.run_id}: {invalid} of {state.rows_in} rows ({fraction:.2%}) were "
                 f"quarantined, over the error budget max_invalid={budget:g}; inspect the quarantine"
-                + (f" at {quarantine_uri}" if quarantine_uri else "")
+                + (f" at {redact(quarantine_uri)}" if quarantine_uri else "")
                 + " or raise max_invalid for this run",
                 run_id=state.info.run_id,
                 invalid=invalid,
@@ -413,44 +374,133 @@ class Runner:
                 max_invalid=budget,
                 quarantine=quarantine,
             )
+        rows_out: dict[str, int] = {}
         for name, uri in outputs.items():
-            resolve_scheme(uri).write(produced[name], uri)
+            rows_out[name] = self._publish(name, produced[name], uri)
             written[name] = uri
+        frames = {
+            name: value if isinstance(value, pd.DataFrame) else _collect(value)
+            for name, value in produced.items()
+            if isinstance(value, pd.DataFrame) or not outputs
+        }
+        for name, value in produced.items():
+            rows_out.setdefault(name, len(value) if isinstance(value, pd.DataFrame) else value.rows)
         duration = (time.perf_counter() - started) * 1000
         result = RunResult(
             run_id=state.info.run_id,
             pipeline=pipeline.name,
             runner=self.name,
             status="succeeded",
-            outputs=produced,
+            outputs=frames,
             quarantine=quarantine,
             report=state.report(),
             rows_in=state.rows_in,
             duration_ms=duration,
             written=written,
         )
+        self._write_manifest(
+            pipeline,
+            state,
+            record,
+            "succeeded",
+            quarantine,
+            quarantine_uri,
+            rows_out,
+            written,
+            None,
+        )
         logger.info(
             "run_finished",
             extra={
                 "status": "succeeded",
                 "rows_in": state.rows_in,
-                "rows_out": {k: len(v) for k, v in produced.items()},
+                "rows_out": rows_out,
                 "quarantined": invalid,
                 "duration_ms": round(duration, 3),
-                "outputs": written,
+                "outputs": {k: redact(v) for k, v in written.items()},
             },
         )
         return result
 
-    def _fail(
-        self, state: RunState, exc: SdkError, quarantine_uri: str | None, started: float
+    def _write_manifest(
+        self,
+        pipeline: Pipeline,
+        state: RunState,
+        record: dict[str, Any],
+        status: str,
+        quarantine: pd.DataFrame,
+        quarantine_uri: str | None,
+        rows_out: dict[str, int],
+        written: dict[str, str],
+        error: SdkError | None,
     ) -> None:
+        report = state.report()
+        inputs = []
+        for item in record["inputs"]:
+            rows = report[(report["boundary"] == "input") & (report["dataset"] == item["name"])]
+            inputs.append({**item, "rows": int(rows["rows"].iloc[0]) if len(rows) else None})
+        manifest = build_manifest(
+            pipeline=pipeline,
+            run_id=state.info.run_id,
+            runner=self.name,
+            status=status,
+            started=record["started"],
+            inputs=inputs,
+            outputs=[
+                {
+                    "name": name,
+                    "uri": redact(written[name]) if name in written else None,
+                    "rows": rows,
+                }
+                for name, rows in rows_out.items()
+            ],
+            report=report,
+            quarantine=quarantine,
+            quarantine_uri=redact(quarantine_uri) if quarantine_uri else None,
+            error=None if error is None else {"type": type(error).__name__, "message": str(error)},
+            options={"max_invalid": record["max_invalid"], **record.get("options", {})},
+        )
+        run_path = self.run_root / state.info.run_id
+        write_json(run_path / "manifest.json", manifest)
+        write_json(run_path / "run.json", {**record, "status": status, "finished": now()})
+        folders = {
+            Path(uri).resolve().parent
+            for uri in written.values()
+            if "://" not in uri and uri != "-"
+        }
+        for folder in folders:
+            write_json(folder / "manifest.json", manifest)
+
+    def _fail(
+        self,
+        pipeline: Pipeline,
+        state: RunState,
+        exc: SdkError,
+        quarantine_uri: str | None,
+        started: float,
+        record: dict[str, Any],
+    ) -> None:
+        quarantine = state.quarantine()
         if quarantine_uri and not isinstance(exc, DataQualityError):
             try:  # nothing lost: what was quarantined before the failure is kept
-                resolve_scheme(quarantine_uri).write(state.quarantine(), quarantine_uri)
+                self._publish("quarantine", quarantine, quarantine_uri)
             except SdkError:
-                logger.warning("quarantine_not_written", extra={"uri": quarantine_uri})
+                logger.warning("quarantine_not_written", extra={"uri": redact(quarantine_uri)})
         duration = (time.perf_counter() - started) * 1000
+        try:
+            self._write_manifest(
+                pipeline,
+                state,
+                record,
+                "failed",
+                quarantine,
+                quarantine_uri,
+                {},
+                {"quarantine": quarantine_uri} if quarantine_uri else {},
+                exc,
+            )
+        except OSError:
+            logger.warning("manifest_not_written", extra={"run_dir": str(self.run_root)})
         logger.error(
             "run_finished",
             extra={
@@ -463,3 +513,8 @@ class Runner:
             },
         )
         state.hook.sdk_on_run_error(run=state.info, error=exc)
+
+
+def _collect(value: Spilled) -> pd.DataFrame:
+    parts = list(value.frames())
+    return pd.concat(parts) if parts else pd.DataFrame()

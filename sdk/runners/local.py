@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from sdk.hookspecs import hookimpl
-from sdk.runners.base import Data, Runner, RunState
+from sdk.runners.base import Input, Runner, Spilled
+from sdk.runners.state import Data, RunState
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
@@ -20,10 +21,11 @@ class LocalRunner(Runner):
 
     name = "local"
 
-    def _execute(
-        self, pipeline: Pipeline, inputs: dict[str, Data], state: RunState
-    ) -> dict[str, pd.DataFrame]:
-        data = dict(inputs)
+    def execute(
+        self, pipeline: Pipeline, inputs: dict[str, Input], state: RunState
+    ) -> dict[str, pd.DataFrame | Spilled]:
+        """Load every input whole, then run each step once in dependency order."""
+        data: dict[str, Data] = {name: given.load(state) for name, given in inputs.items()}
         for step in pipeline.order:
             data[step.output_name] = state.run_step(step, data)
         return {name: data[name].frame for name in pipeline.outputs}

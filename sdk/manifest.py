@@ -1,0 +1,138 @@
+"""The run manifest: what an operator reads first when a production run looks wrong.
+
+Every runner writes ``manifest.json`` into its run directory and beside each file output.
+Fields are documented in ``docs/manifest.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import platform
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
+
+__all__ = ["MANIFEST_VERSION", "build_manifest", "content_hash", "now", "write_json"]
+
+MANIFEST_VERSION = 1
+_PACKAGES = (
+    "pipeline-sdk",
+    "pandas",
+    "pandera",
+    "numpy",
+    "pyarrow",
+    "python-json-logger",
+    "pluggy",
+)
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def content_hash(value: pd.DataFrame | str | Path) -> str | None:
+    """``sha256:<hex>`` of a file's bytes or of a frame's values; ``None`` for other URIs."""
+    if isinstance(value, pd.DataFrame):
+        hashed = pd.util.hash_pandas_object(value, index=True).to_numpy()
+        digest = hashlib.sha256(hashed.tobytes())
+        digest.update(repr([str(c) for c in value.columns]).encode())
+        return "sha256:" + digest.hexdigest()
+    path = Path(str(value).removeprefix("file://"))
+    if str(value) == "-" or "://" in str(value) or not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def build_manifest(
+    *,
+    pipeline: Pipeline,
+    run_id: str,
+    runner: str,
+    status: str,
+    started: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    report: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    quarantine_uri: str | None,
+    error: dict[str, str] | None,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble the manifest of one run (see ``docs/manifest.md`` for every field)."""
+    from sdk.pipeline import _source_hash
+
+    by_check: dict[str, int] = {}
+    if len(quarantine):
+        sizes: dict[Any, int] = (
+            quarantine.groupby(["column", "check"], dropna=False).size().to_dict()
+        )
+        for key, n in sizes.items():
+            column, check = key
+            label = column if isinstance(column, str) else "<dataframe>"
+            by_check[f"{label}: {check}"] = int(n)
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "run_id": run_id,
+        "pipeline": pipeline.name,
+        "fingerprint": pipeline.fingerprint(),
+        "runner": runner,
+        "options": options,
+        "status": status,
+        "host": socket.gethostname(),
+        "started": started,
+        "finished": now(),
+        "versions": _versions(),
+        "steps": [
+            {
+                "name": step.name,
+                "class": f"{type(step).__module__}.{type(step).__qualname__}",
+                "source_hash": "sha256:" + _source_hash(type(step)),
+                "scope": step.scope_label,
+                "params": step.params.as_dict(),
+                "inputs": dict(step.input_names),
+                "output": step.output_name,
+            }
+            for step in pipeline.order
+        ],
+        "inputs": inputs,
+        "outputs": outputs,
+        "validation": json.loads(report.to_json(orient="records")) if len(report) else [],
+        "quarantine": {
+            "uri": quarantine_uri,
+            "records": len(quarantine),
+            "rows": int(report["quarantined"].sum()) if len(report) else 0,
+            "by_check": by_check,
+        },
+        "error": error,
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON, atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
