@@ -136,3 +136,7 @@ class PluginError(SdkError, TypeError):
 
 class IOSchemeError(SdkError, ValueError):
     """An input or output URI cannot be read or written."""
+
+
+class ResourceLimitError(SdkError):
+    """A step would need more memory than allowed (e.g. a global step in the batch runner)."""

@@ -24,7 +24,13 @@ __all__ = ["get_plugin_manager", "get_runner", "list_runners", "resolve_scheme"]
 
 logger = get_logger(__name__)
 
-_BUILTINS = ("sdk.runners.local", "sdk.io.files")
+_BUILTINS = (
+    "sdk.runners.local",
+    "sdk.runners.batch",
+    "sdk.io.files",
+    "sdk.io.sql",
+    "sdk.io.postgres",
+)
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
 

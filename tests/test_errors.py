@@ -45,6 +45,10 @@ QUARANTINE = pd.DataFrame(
 
 ERRORS = {
     "SdkError": (SdkError("something failed"), {}),
+    "ResourceLimitError": (
+        sdk.ResourceLimitError("step 'rank' (scope global) needs 3 GB, over the limit of 2 GB"),
+        {},
+    ),
     "StepDefinitionError": (
         StepDefinitionError("step Score: missing docstring; add one sentence"),
         {},

@@ -137,9 +137,15 @@ def exists(scheme: Any, uri: str) -> bool:
 
 def redact(uri: str) -> str:
     """``uri`` with any password replaced by ``***`` (for messages and logs)."""
-    import re
-
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", uri)
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
 
 
 def atomic_path(path: str | Path, write: Callable[[Path], None]) -> None:

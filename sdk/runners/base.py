@@ -78,7 +78,14 @@ class Input:
             loaded = resolve_scheme(self.value).read(self.value)
             frame, sources = loaded.frame, loaded.sources
         state.add_rows_in(len(frame))
-        logger.info("input_read", extra={"dataset": self.name, "rows": len(frame), "uri": self.uri})
+        logger.info(
+            "input_read",
+            extra={
+                "dataset": self.name,
+                "rows": len(frame),
+                "uri": redact(self.uri) if self.uri else None,
+            },
+        )
         return Data(frame, sources)
 
     def chunks(self, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, Sources]]:
@@ -171,7 +178,7 @@ class Runner:
                     "inputs": {
                         k: (v if isinstance(v, str) else "<DataFrame>") for k, v in given.items()
                     },
-                    "outputs": outputs,
+                    "outputs": {k: redact(v) for k, v in outputs.items()},
                     "params": info.params,
                     "fingerprint": info.fingerprint,
                     "max_invalid": budget,

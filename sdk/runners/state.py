@@ -162,6 +162,10 @@ class RunState:
         self._quarantine, self._unit, self._unit_rows_in = [], {}, 0
         return quarantine, counts, rows_in
 
+    def restore_quarantine(self, frames: list[pd.DataFrame]) -> None:
+        """Replace the in-memory quarantine with records kept on disk (chunked runners)."""
+        self._quarantine = [f for f in frames if len(f)]
+
     def merge_unit(self, counts: dict[str, Any], rows_in: int) -> None:
         """Add the counts of a unit completed before a crash (read back from its checkpoint)."""
         for joined, entry in counts.items():
