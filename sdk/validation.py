@@ -148,6 +148,27 @@ _BOOL_TEXT = {
 }
 
 
+def _parse_numbers(series: pd.Series, target: Any) -> pd.Series:
+    """Text to numbers; unparsable values become missing (the caller marks them malformed)."""
+    arrow = getattr(series.array, "__arrow_array__", None)
+    if arrow is not None and pd.api.types.is_string_dtype(series.dtype):
+        # Arrow's strict parser is fast on clean columns (it accepts a subset of what
+        # to_numeric does); any value it refuses sends the column to the per-value path
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = arrow()
+        is_float = pd.api.types.is_float_dtype(target)
+        # Arrow's integer parser also reads hexadecimal ("0x1F"), which to_numeric refuses
+        if is_float or not pc.any(pc.match_substring(values, "x", ignore_case=True)).as_py():
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                parsed = pc.cast(values, pa.float64() if is_float else pa.int64())
+                return pd.Series(
+                    parsed.to_numpy(zero_copy_only=False), index=series.index, name=series.name
+                )
+    return pd.to_numeric(series, errors="coerce")
+
+
 def _not_integral(numbers: pd.Series, target: np.dtype) -> np.ndarray:
     """Rows whose number is not a whole number that fits ``target`` (overflow included)."""
     info = np.iinfo(target)
@@ -179,7 +200,7 @@ def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | Non
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series):
             numbers = series
         else:
-            numbers = pd.to_numeric(series, errors="coerce")
+            numbers = _parse_numbers(series, target)
             if pd.api.types.is_bool_dtype(numbers.dtype):
                 numbers = numbers.astype("float64")
         bad = notna & numbers.isna().to_numpy()

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import pandas as pd
 
@@ -130,8 +130,19 @@ class FileWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-def _csv_append(handle: TextIO, frame: pd.DataFrame, first: bool) -> None:
-    frame.to_csv(handle, index=False, header=first)
+def _csv_append(handle: BinaryIO, frame: pd.DataFrame, first: bool) -> None:
+    # pyarrow's writer is ~10x faster than DataFrame.to_csv; mixed-type object columns that
+    # Arrow cannot type fall back to pandas.
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        handle.write(frame.to_csv(index=False, header=first).encode("utf-8"))
+        return
+    options = pacsv.WriteOptions(include_header=first, quoting_style="needed")
+    pacsv.write_csv(table, handle, write_options=options)
 
 
 def _jsonl_append(handle: TextIO, frame: pd.DataFrame, first: bool) -> None:
@@ -211,11 +222,13 @@ class CsvScheme:
 
     def open_writer(self, uri: str) -> Writer:
         """An atomic chunked CSV writer."""
-        return FileWriter(uri, _csv_append)
+        return FileWriter(uri, _csv_append, binary=True)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as CSV."""
-        atomic_path(_path(uri), lambda tmp: frame.to_csv(tmp, index=False))
+        writer = self.open_writer(uri)
+        writer.write(frame)
+        writer.commit()
 
 
 class ParquetScheme:

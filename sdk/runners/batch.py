@@ -24,10 +24,19 @@ import pandas as pd
 
 from sdk.errors import ResourceLimitError
 from sdk.hookspecs import hookimpl
+from sdk.io import redact
 from sdk.logs import get_logger, in_notebook, run_context
 from sdk.quarantine import Sources
 from sdk.runners.base import Input, Runner, Spilled
-from sdk.runners.spill import Checkpoint, PartFiles, estimated_bytes, read_part, write_part
+from sdk.runners.spill import (
+    Checkpoint,
+    PartFiles,
+    estimated_bytes,
+    read_bucket,
+    read_part,
+    write_buckets,
+    write_part,
+)
 from sdk.runners.state import Data, RunState
 from sdk.validation import compile_model
 
@@ -40,8 +49,10 @@ __all__ = ["BatchRunner"]
 logger = get_logger("sdk.run")
 
 CHUNK_BYTES = 100 * 2**20
-"""The default chunk size: rows of about this many bytes in memory."""
-BUCKETS = 64
+"""The default working memory of a chunk, in bytes (rows sized from the first input)."""
+WORKING_COPIES = 4
+"""How many times over a chunk is held in memory at once, for sizing the default chunk."""
+BUCKETS = 32
 """Hash buckets of a ``partition_by`` spill; partitions are groups of buckets."""
 
 
@@ -212,6 +223,7 @@ class BatchRunner(Runner):
         finally:
             progress.close()
         state.restore_quarantine(work.quarantine_parts())
+        work.count_inputs()
         return {name: work.datasets[name] for name in pipeline.outputs}
 
 
@@ -222,7 +234,8 @@ def _auto_chunk_rows(inputs: Mapping[str, Any]) -> int:
         for _, frame, _ in given.chunks(10_000):
             if len(frame):
                 per_row = max(int(frame.memory_usage(deep=True).sum()) / len(frame), 1.0)
-                return int(min(max(CHUNK_BYTES / per_row, 10_000), 5_000_000))
+                # a chunk is held several times over while it is validated, run and spilled
+                return int(min(max(CHUNK_BYTES / (per_row * WORKING_COPIES), 10_000), 5_000_000))
             break
     return 100_000
 
@@ -248,7 +261,7 @@ class _Work:
         for name in inputs:
             root, register = Sources.chunked()
             self.roots[name] = (root, register)
-            for offset, sources in checkpoint.load_sources(name):
+            for offset, _, sources in checkpoint.load_sources(name):
                 register(offset, sources)
         self._registered = {name: len(checkpoint.load_sources(name)) for name in inputs}
 
@@ -264,7 +277,7 @@ class _Work:
             ):
                 if index >= self._registered[dataset]:
                     register(offset, sources)
-                    self.checkpoint.save_sources(dataset, index, offset, sources)
+                    self.checkpoint.save_sources(dataset, index, offset, len(frame), sources)
                     self._registered[dataset] = index + 1
                 positions = np.arange(offset, offset + len(frame), dtype=np.int64)
                 yield index, Data(frame, root.rebase(positions, frame.index))
@@ -272,6 +285,21 @@ class _Work:
         spilled = self.datasets[dataset]
         for index, path in enumerate(spilled.paths):
             yield index, read_part(path, spilled.root)
+
+    def count_inputs(self) -> None:
+        """Rows read from each input (from the saved chunk places, so resume counts once)."""
+        for name, given in self.inputs.items():
+            saved = self.checkpoint.load_sources(name)
+            rows = max((offset + length for offset, length, _ in saved), default=0)
+            self.state.rows_in += rows
+            logger.info(
+                "input_read",
+                extra={
+                    "dataset": name,
+                    "rows": rows,
+                    "uri": redact(given.uri) if given.uri else None,
+                },
+            )
 
     def root(self, dataset: str) -> Sources:
         return self.roots[self.origin[dataset]][0]
@@ -360,7 +388,7 @@ class _Work:
         first = next(iter(step.input_names.values()))
         self.origin[step.output_name] = self.origin[first]
         contract = type(step).contract()
-        buckets: dict[str, dict[int, list[tuple[str, int]]]] = {}
+        buckets: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
         for param, dataset in step.input_names.items():
             per = buckets.setdefault(dataset, {})
             for index, data in self.chunks(dataset):
@@ -411,31 +439,22 @@ class _Work:
     def _spill_buckets(
         self, data: Data, key: str, number: int, dataset: str, index: int
     ) -> dict[str, list[Any]]:
-        frame = data.frame
-        if not len(frame):
+        if not len(data.frame):
             return {}
-        hashes = pd.util.hash_pandas_object(frame[key], index=False).to_numpy()
+        hashes = pd.util.hash_pandas_object(data.frame[key], index=False).to_numpy()
         bucket_of = (hashes % BUCKETS).astype(np.int64)
-        files: dict[str, list[Any]] = {}
-        order = np.argsort(bucket_of, kind="stable")
-        bounds = np.searchsorted(bucket_of[order], np.arange(BUCKETS + 1))
-        for bucket in range(BUCKETS):
-            rows = order[bounds[bucket] : bounds[bucket + 1]]
-            if len(rows) == 0:
-                continue
-            rows = np.sort(rows)
-            part = Data(frame.iloc[rows], data.sources.take(rows))
-            path = self.checkpoint.path(
-                "spill", f"s{number:02d}", dataset, f"b{bucket:03d}", f"{index:06d}.parquet"
-            )
-            files[str(bucket)] = [str(path), write_part(path, part)]
-        return files
+        path = self.checkpoint.path("spill", f"s{number:02d}", dataset, f"{index:06d}.parquet")
+        return write_buckets(path, data, bucket_of, BUCKETS)
 
     def _load_group(
-        self, dataset: str, per: dict[int, list[tuple[str, int]]], group: list[int]
+        self, dataset: str, per: dict[int, list[tuple[Any, ...]]], group: list[int]
     ) -> Data:
         root = self.root(dataset)
-        datas = [read_part(Path(path), root) for bucket in group for path, _ in per.get(bucket, [])]
+        datas = [
+            read_bucket(Path(entry[0]), int(entry[1]), root)
+            for bucket in group
+            for entry in per.get(bucket, [])
+        ]
         if not datas:
             return self._empty(dataset, root)
         frame = pd.concat([d.frame for d in datas])
@@ -512,11 +531,12 @@ class _Work:
 
 
 def _group_buckets(
-    buckets: Mapping[str, Mapping[int, list[tuple[str, int]]]], chunk_rows: int
+    buckets: Mapping[str, Mapping[int, list[tuple[Any, ...]]]], chunk_rows: int
 ) -> list[list[int]]:
     """Consecutive buckets grouped to about ``chunk_rows`` rows each (at least one group)."""
     sizes = [
-        sum(rows for per in buckets.values() for _, rows in per.get(b, [])) for b in range(BUCKETS)
+        sum(entry[-1] for per in buckets.values() for entry in per.get(b, []))
+        for b in range(BUCKETS)
     ]
     groups: list[list[int]] = [[]]
     total = 0

@@ -10,43 +10,102 @@ its marker exists: after a crash, completed units are reused and the others redo
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sdk.quarantine import Sources
 from sdk.runners.state import Data
 
-__all__ = ["POSITION", "Checkpoint", "PartFiles", "read_part", "write_part"]
+__all__ = [
+    "POSITION",
+    "Checkpoint",
+    "PartFiles",
+    "read_bucket",
+    "read_part",
+    "write_buckets",
+    "write_part",
+]
 
 POSITION = "__sdk_pos__"
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
+    # a rename is atomic; without fsync a crash of the process (kill -9) is survived, a
+    # crash of the machine may lose the newest units, which are then redone
     tmp.replace(path)
+
+
+def _table(data: Data) -> pa.Table:
+    frame = data.frame.copy(deep=False)
+    frame[POSITION] = data.sources.positions(len(frame))
+    return pa.Table.from_pandas(frame, preserve_index=True)
+
+
+def write_buckets(path: Path, data: Data, bucket_of: np.ndarray, buckets: int) -> dict[str, Any]:
+    """Write ``data`` grouped by bucket into one Parquet file, one row group per bucket.
+
+    Returns:
+        ``{bucket: [path, row group, rows]}`` for every non-empty bucket.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(bucket_of, kind="stable")
+    bounds = np.searchsorted(bucket_of[order], np.arange(buckets + 1))
+    tmp = path.with_name(f".{path.name}.tmp")
+    entries: dict[str, Any] = {}
+    writer: pq.ParquetWriter | None = None
+    try:
+        for bucket in range(buckets):
+            rows = np.sort(order[bounds[bucket] : bounds[bucket + 1]])
+            if len(rows) == 0:
+                continue
+            table = _table(Data(data.frame.iloc[rows], data.sources.take(rows)))
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    tmp,
+                    table.schema,
+                    compression="lz4",
+                    use_dictionary=False,
+                    write_statistics=False,
+                )
+            writer.write_table(table, row_group_size=len(table))
+            entries[str(bucket)] = [str(path), len(entries), len(rows)]
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        _replace(tmp, path)
+    return entries
+
+
+def read_bucket(path: Path, row_group: int, root: Sources) -> Data:
+    """Read one bucket written by :func:`write_buckets`."""
+    frame = pq.ParquetFile(path).read_row_group(row_group).to_pandas()
+    positions = frame.pop(POSITION).to_numpy()
+    return Data(frame, root.rebase(positions, frame.index))
 
 
 def write_part(path: Path, data: Data) -> int:
     """Write ``data`` (frame, index and source positions) to a Parquet part; return its rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = data.frame.copy(deep=False)
-    frame[POSITION] = data.sources.positions(len(frame))
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=True)
+    # spills are written once and read once: favour speed over size
+    pq.write_table(
+        _table(data), tmp, compression="lz4", use_dictionary=False, write_statistics=False
+    )
     _replace(tmp, path)
-    return len(frame)
+    return len(data.frame)
 
 
 def read_part(path: Path, root: Sources) -> Data:
     """Read a part written by :func:`write_part`; its sources point into ``root``."""
-    frame = pd.read_parquet(path)
+    frame = pq.read_table(path).to_pandas()
     positions = frame.pop(POSITION).to_numpy()
     return Data(frame, root.rebase(positions, frame.index))
 
@@ -103,16 +162,18 @@ class Checkpoint:
         tmp.write_text(json.dumps(payload, default=str), encoding="utf-8")
         _replace(tmp, marker)
 
-    def save_sources(self, dataset: str, index: int, offset: int, sources: Sources) -> None:
-        """Keep a chunk's reader sources so a resumed run can render them."""
+    def save_sources(
+        self, dataset: str, index: int, offset: int, length: int, sources: Sources
+    ) -> None:
+        """Keep a chunk's reader sources (and place) so a resumed run can render them."""
         path = self.path("sources", dataset, f"{index:08d}.pkl")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(pickle.dumps((offset, sources)))
+        tmp.write_bytes(pickle.dumps((offset, length, sources)))
         _replace(tmp, path)
 
-    def load_sources(self, dataset: str) -> list[tuple[int, Sources]]:
-        """The chunk sources saved for ``dataset``, in chunk order."""
+    def load_sources(self, dataset: str) -> list[tuple[int, int, Sources]]:
+        """``(offset, length, sources)`` of each chunk saved for ``dataset``, in order."""
         folder = self.path("sources", dataset)
         if not folder.exists():
             return []
