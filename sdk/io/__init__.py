@@ -31,6 +31,7 @@ __all__ = [
     "iter_chunks",
     "open_writer",
     "redact",
+    "temporary_beside",
 ]
 
 
@@ -148,12 +149,25 @@ def redact(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}{slash}{tail}"
 
 
+def temporary_beside(target: Path) -> str:
+    """Create an empty temporary file beside ``target``, with the permissions of a new file.
+
+    ``mkstemp`` creates files readable by the owner only; outputs should get the usual
+    permissions (``0666`` less the umask), as if written directly.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
 def atomic_path(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it into place."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = temporary_beside(target)
     try:
         write(Path(tmp))
         os.replace(tmp, target)

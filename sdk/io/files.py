@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -21,7 +20,7 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, atomic_path
+from sdk.io import IOScheme, Loaded, Writer, atomic_path, temporary_beside
 from sdk.quarantine import Sources
 
 __all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme"]
@@ -90,11 +89,7 @@ class FileWriter:
     ) -> None:
         self._target = _path(uri)
         self._target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self._target.name}.", suffix=".tmp", dir=self._target.parent
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = Path(temporary_beside(self._target))
         self._append, self._close = append, close
         self._handle: Any = self._tmp.open(
             "wb" if binary else "w",

@@ -223,6 +223,7 @@ class Runner:
         identity: dict[str, Any] = {
             "pipeline": pipeline.name,
             "fingerprint": pipeline.fingerprint(),
+            "params": {s.name: s.params.as_dict() for s in pipeline.order},
             "inputs": inputs,
             "outputs": {k: redact(v) for k, v in outputs.items()},
             "quarantine": redact(quarantine) if quarantine else None,

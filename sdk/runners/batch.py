@@ -403,9 +403,9 @@ class _Work:
                         )
                     files = self._spill_buckets(passed, key, number, dataset, index)
                     self._complete(unit, {"buckets": files})
-                    marker = {"buckets": files}
+                    marker = {"files": {"buckets": files}}
                     progress.update(number, len(data.frame))
-                for bucket, entry in marker["buckets"].items():
+                for bucket, entry in marker["files"]["buckets"].items():
                     per.setdefault(int(bucket), []).append(tuple(entry))
         groups = _group_buckets(buckets, self.chunk_rows)
         parts: list[tuple[str, int]] = []
@@ -517,8 +517,8 @@ class _Work:
                 part = Data(result.frame.iloc[rows], result.sources.take(rows))
                 files.append([str(path), write_part(path, part)])
             self._complete(unit, {"parts": files})
-            marker = {"parts": files}
-        self._publish_dataset(step.output_name, [tuple(p) for p in marker["parts"]])
+            marker = {"files": {"parts": files}}
+        self._publish_dataset(step.output_name, [tuple(p) for p in marker["files"]["parts"]])
 
     def _estimate(self, dataset: str) -> int:
         if dataset in self.datasets:
