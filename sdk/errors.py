@@ -140,3 +140,15 @@ class IOSchemeError(SdkError, ValueError):
 
 class ResourceLimitError(SdkError):
     """A step would need more memory than allowed (e.g. a global step in the batch runner)."""
+
+
+class PolicyError(SdkError):
+    """A pipeline breaks the restricted-environment policy (``sdk run --strict``).
+
+    Attributes:
+        findings: one line per finding (file:line:col rule message).
+    """
+
+    def __init__(self, message: str, findings: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.findings = list(findings or [])

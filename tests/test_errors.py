@@ -45,6 +45,10 @@ QUARANTINE = pd.DataFrame(
 
 ERRORS = {
     "SdkError": (SdkError("something failed"), {}),
+    "PolicyError": (
+        sdk.PolicyError("2 policy findings", ["a.py:3:8 SDK101 open() ..."]),
+        {"findings": ["a.py:3:8 SDK101 open() ..."]},
+    ),
     "ResourceLimitError": (
         sdk.ResourceLimitError("step 'rank' (scope global) needs 3 GB, over the limit of 2 GB"),
         {},
