@@ -40,6 +40,7 @@ class RunResult:
         rows_in: rows read from the pipeline's inputs.
         duration_ms: wall time of the run.
         written: the URIs written, by dataset (and ``"quarantine"``).
+        quarantined: rows quarantined, each counted once.
     """
 
     run_id: str
@@ -52,12 +53,12 @@ class RunResult:
     rows_in: int
     duration_ms: float
     written: dict[str, str] = attrs.field(factory=dict)
+    quarantined: int = 0
 
     @property
     def invalid_fraction(self) -> float:
         """Quarantined rows as a fraction of the rows read."""
-        rows = int(self.report["quarantined"].sum()) if len(self.report) else 0
-        return rows / self.rows_in if self.rows_in else 0.0
+        return self.quarantined / self.rows_in if self.rows_in else 0.0
 
     def summary(self) -> dict[str, Any]:
         """A plain dict: run id, status, rows in/out by dataset, quarantined, duration."""
@@ -68,7 +69,7 @@ class RunResult:
             "status": self.status,
             "rows_in": self.rows_in,
             "rows_out": {k: len(v) for k, v in self.outputs.items()},
-            "quarantined": int(self.report["quarantined"].sum()) if len(self.report) else 0,
+            "quarantined": self.quarantined,
             "duration_ms": round(self.duration_ms, 1),
         }
 

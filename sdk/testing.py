@@ -72,6 +72,7 @@ def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` sorted by all its columns with a fresh index (order-insensitive compare)."""
     if frame.empty:
         return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)  # repeated labels must not duplicate rows
     text = frame.astype(str)
     order = text.sort_values(list(text.columns), kind="stable").index
     return frame.loc[order].reset_index(drop=True)

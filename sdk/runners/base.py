@@ -405,6 +405,7 @@ class Runner:
             rows_in=state.rows_in,
             duration_ms=duration,
             written=written,
+            quarantined=invalid,
         )
         self._write_manifest(
             pipeline,

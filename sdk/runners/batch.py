@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from sdk.errors import ResourceLimitError
+from sdk.errors import ResourceLimitError, SdkError
 from sdk.hookspecs import hookimpl
 from sdk.io import redact
 from sdk.logs import get_logger, in_notebook, run_context
@@ -38,7 +38,7 @@ from sdk.runners.spill import (
     write_part,
 )
 from sdk.runners.state import Data, RunState
-from sdk.validation import compile_model
+from sdk.validation import BoundaryCheck, compile_model, validate_frame
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
@@ -201,30 +201,38 @@ class BatchRunner(Runner):
         state.quiet = True
         progress = _Progress(self.progress)
         try:
-            for number, stage in enumerate(plan(pipeline)):
-                started = time.perf_counter()
-                for step in stage.steps:
-                    with run_context(step=step.name):
-                        logger.info(
-                            "step_started", extra={"scope": step.scope_label, "stage": number}
-                        )
-                getattr(work, f"run_{stage.kind}")(number, stage, progress)
-                duration = (time.perf_counter() - started) * 1000
-                for step in stage.steps:
-                    state.log_boundaries(step)
-                    with run_context(step=step.name):
-                        logger.info(
-                            "step_finished",
-                            extra={
-                                "rows_out": work.datasets[step.output_name].rows,
-                                "duration_ms": round(duration, 3),
-                            },
-                        )
+            self._stages(pipeline, work, state, progress)
+        except SdkError:
+            # nothing lost: records of completed units are on disk, the failing unit's in memory
+            state.restore_quarantine([*work.quarantine_parts(), state.quarantine()])
+            raise
         finally:
             progress.close()
         state.restore_quarantine(work.quarantine_parts())
         work.count_inputs()
         return {name: work.datasets[name] for name in pipeline.outputs}
+
+    def _stages(
+        self, pipeline: Pipeline, work: _Work, state: RunState, progress: _Progress
+    ) -> None:
+        """Run each stage, with one step_started / validated / step_finished per step."""
+        for number, stage in enumerate(plan(pipeline)):
+            started = time.perf_counter()
+            for step in stage.steps:
+                with run_context(step=step.name):
+                    logger.info("step_started", extra={"scope": step.scope_label, "stage": number})
+            getattr(work, f"run_{stage.kind}")(number, stage, progress)
+            duration = (time.perf_counter() - started) * 1000
+            for step in stage.steps:
+                state.log_boundaries(step)
+                with run_context(step=step.name):
+                    logger.info(
+                        "step_finished",
+                        extra={
+                            "rows_out": work.datasets[step.output_name].rows,
+                            "duration_ms": round(duration, 3),
+                        },
+                    )
 
 
 def _auto_chunk_rows(inputs: Mapping[str, Any]) -> int:
@@ -415,7 +423,9 @@ class _Work:
             if marker is None:
                 self._begin()
                 args = {
-                    param: self._load_group(dataset, buckets.get(dataset, {}), group)
+                    param: self._load_group(
+                        dataset, buckets.get(dataset, {}), group, contract.inputs[param]
+                    )
                     for param, dataset in step.input_names.items()
                 }
                 with run_context(step=step.name), self.state.step_errors(step):
@@ -447,7 +457,7 @@ class _Work:
         return write_buckets(path, data, bucket_of, BUCKETS)
 
     def _load_group(
-        self, dataset: str, per: dict[int, list[tuple[Any, ...]]], group: list[int]
+        self, dataset: str, per: dict[int, list[tuple[Any, ...]]], group: list[int], model: Any
     ) -> Data:
         root = self.root(dataset)
         datas = [
@@ -456,16 +466,28 @@ class _Work:
             for entry in per.get(bucket, [])
         ]
         if not datas:
-            return self._empty(dataset, root)
+            return self._empty(dataset, root, model)
         frame = pd.concat([d.frame for d in datas])
         positions = np.concatenate([d.sources.positions(len(d.frame)) for d in datas])
         return Data(frame, root.rebase(positions, frame.index))
 
-    def _empty(self, dataset: str, root: Sources) -> Data:
-        """An empty frame with the dataset's columns, for partitions without its rows."""
+    def _concat(self, dataset: str, datas: list[Data]) -> Data:
+        root = self.root(dataset)
+        frame = pd.concat([d.frame for d in datas]) if datas else pd.DataFrame()
+        positions = (
+            np.concatenate([d.sources.positions(len(d.frame)) for d in datas])
+            if datas
+            else np.zeros(0, dtype=np.int64)
+        )
+        return Data(frame, root.rebase(positions, frame.index))
+
+    def _empty(self, dataset: str, root: Sources, model: Any) -> Data:
+        """No rows, with the columns and dtypes validation gives, for an empty partition."""
         for _, data in self.chunks(dataset):
             if data is not None:
-                frame = data.frame.iloc[0:0]
+                raw = data.frame.iloc[0:0]
+                where = BoundaryCheck("-", "input", dataset)
+                frame = validate_frame(raw, compile_model(model), where).frame
                 return Data(frame, root.rebase(np.zeros(0, dtype=np.int64), frame.index))
         return Data(pd.DataFrame(), root)  # pragma: no cover - chunks always yields one
 
@@ -497,16 +519,13 @@ class _Work:
             args: dict[str, Data] = {}
             with run_context(step=step.name), self.state.step_errors(step):
                 for param, dataset in step.input_names.items():
-                    passed = [
-                        self.state.validate(step, "input", dataset, data, contract.inputs[param])
-                        for _, data in self.chunks(dataset)
-                        if data is not None
-                    ]
-                    root = self.root(dataset)
-                    frame = pd.concat([p.frame for p in passed])
-                    positions = np.concatenate([p.sources.positions(len(p.frame)) for p in passed])
-                    args[param] = Data(frame, root.rebase(positions, frame.index))
-                    progress.update(number, len(frame))
+                    # validated whole, not chunk by chunk: the step is global precisely
+                    # when its checks (uniqueness, dataframe checks) need every row
+                    whole = self._concat(dataset, [d for _, d in self.chunks(dataset) if d])
+                    args[param] = self.state.validate(
+                        step, "input", dataset, whole, contract.inputs[param]
+                    )
+                    progress.update(number, len(whole.frame))
                 result = self.state.apply(step, args)
             files = []
             for start in range(0, max(len(result.frame), 1), self.chunk_rows):
@@ -541,7 +560,7 @@ def _group_buckets(
     groups: list[list[int]] = [[]]
     total = 0
     for bucket, size in enumerate(sizes):
-        if groups[-1] and total + size > chunk_rows:
+        if groups[-1] and size and total + size > chunk_rows:
             groups.append([])
             total = 0
         groups[-1].append(bucket)

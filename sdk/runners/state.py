@@ -315,8 +315,20 @@ class RunState:
 
     @property
     def quarantined(self) -> int:
-        """Distinct rows quarantined so far."""
-        return sum(c["quarantined"] for c in self._counts.values())
+        """Rows quarantined so far, each counted once.
+
+        Rows removed at output boundaries are distinct rows; a dataset validated by several
+        consumers has the same rows checked several times, so it counts with the largest
+        number any of them removed.
+        """
+        per_input: dict[str, int] = {}
+        total = 0
+        for (_, boundary, dataset), entry in self._counts.items():
+            if boundary == "input":
+                per_input[dataset] = max(per_input.get(dataset, 0), entry["quarantined"])
+            else:
+                total += entry["quarantined"]
+        return total + sum(per_input.values())
 
     def report(self) -> pd.DataFrame:
         """One row per boundary, in the order they were first validated."""
