@@ -216,7 +216,10 @@ class Runner:
             {
                 "name": k,
                 "uri": redact(v) if isinstance(v, str) else "<DataFrame>",
-                "content_hash": content_hash(v),
+                # hashing a frame costs ~0.1 s per million rows: only where resume needs it
+                "content_hash": (
+                    content_hash(v) if self.can_resume or not isinstance(v, pd.DataFrame) else None
+                ),
             }
             for k, v in given.items()
         ]
