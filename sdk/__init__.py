@@ -24,11 +24,13 @@ from sdk.io import IOScheme, Loaded
 from sdk.logs import configure_logging
 from sdk.params import Params
 from sdk.pipeline import Pipeline
+from sdk.policy import PolicyReport
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources
 from sdk.result import RunResult
 from sdk.runners.base import Input, Runner
 from sdk.runners.state import Data, RunInfo, RunState
 from sdk.step import Step
+from sdk.verify import VerifyReport
 
 try:
     __version__ = version("pipeline-sdk")
@@ -51,6 +53,7 @@ __all__ = [
     "PipelineError",
     "PluginError",
     "PolicyError",
+    "PolicyReport",
     "ResourceLimitError",
     "RunInfo",
     "RunResult",
@@ -62,6 +65,7 @@ __all__ = [
     "Step",
     "StepDefinitionError",
     "StepError",
+    "VerifyReport",
     "__version__",
     "configure_logging",
     "hookimpl",

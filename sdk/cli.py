@@ -1,7 +1,8 @@
-"""The ``sdk`` command line: ``run``, ``describe``, ``runners``.
+"""The ``sdk`` command line: ``run``, ``describe``, ``runners``, ``runs``, ``check``.
 
 Exit codes: 0 success; 1 the run failed (data quality, a step error, a frame-level schema
-violation); 2 a usage or definition error (bad arguments, target, params, wiring, I/O).
+violation) or ``sdk check`` found policy breaches; 2 a usage or definition error (bad arguments,
+target, params, wiring, I/O); 3 ``sdk run --strict`` refused a pipeline that breaks the policy.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sdk import __version__
 from sdk.deploy import Deployment, load_deployment, load_pipeline
-from sdk.errors import DataQualityError, SchemaViolation, SdkError, StepError
+from sdk.errors import DataQualityError, PolicyError, SchemaViolation, SdkError, StepError
 from sdk.logs import configure_logging
 from sdk.pipeline import Pipeline
 
@@ -23,6 +25,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
+EXIT_POLICY = 3
 
 
 class _Usage(Exception):
@@ -64,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
     run.add_argument("--chunk-rows", type=int, help="rows per chunk (batch runner)")
     run.add_argument("--memory-limit", help="largest dataset a global step may load, e.g. 2GB")
-    run.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to start if a step breaks the policy (see `sdk check`); exit code 3",
+    )
     run.add_argument(
         "--log-format",
         choices=("json", "text"),
@@ -85,6 +92,28 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("run_id", nargs="?", help="the run to show")
     runs.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
     runs.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    check = sub.add_parser(
+        "check", help="check steps against the restricted-environment policy (no execution)"
+    )
+    check.add_argument(
+        "targets",
+        nargs="+",
+        metavar="PATH_OR_TARGET",
+        help="files, folders, module:attr, path/to/file.py:attr or a deployment .toml",
+    )
+    check.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="output format"
+    )
+    check.add_argument(
+        "--data",
+        action="append",
+        metavar="NAME=URI",
+        help="also run the steps on sample data and verify their declared scope, determinism "
+        "and that they do not mutate inputs (targets must be pipelines)",
+    )
+    check.add_argument("--sample-rows", type=int, default=2000, help="rows sampled by --data")
+    check.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -95,9 +124,25 @@ def _target(target: str) -> tuple[Pipeline, Deployment | None]:
     return load_pipeline(target), None
 
 
+def _refuse_if_breaching(pipeline: Pipeline) -> None:
+    """``--strict``: raise PolicyError listing every finding, before anything runs."""
+    from sdk.policy import check_pipeline
+
+    report = check_pipeline(pipeline)
+    if report.findings:
+        lines = [str(f) for f in report.findings]
+        raise PolicyError(
+            f"pipeline {pipeline.name!r} breaks the policy; strict mode refuses to run it "
+            f"({len(lines)} finding(s)):\n" + "\n".join(f"  {line}" for line in lines),
+            lines,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, level=args.log_level.upper() if args.log_level else None)
     pipeline, deployment = _target(args.target)
+    if args.strict or (deployment is not None and deployment.strict):
+        _refuse_if_breaching(pipeline)
     inputs: dict[str, Any] = dict(deployment.inputs) if deployment else {}
     outputs = dict(deployment.outputs) if deployment else {}
     params: dict[str, Any] = dict(deployment.params) if deployment else {}
@@ -163,6 +208,45 @@ def _runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    import time
+
+    from sdk.policy import Finding, PolicyReport, check_paths, check_pipeline
+
+    started = time.perf_counter()
+    findings: list[Finding] = []
+    files: list[str] = []
+    for target in args.targets:
+        is_file_target = not target.endswith(".toml") and (
+            ":" not in target or Path(target).exists()
+        )
+        if is_file_target and not Path(target).exists():
+            raise _Usage(f"path {target!r} does not exist")
+        try:
+            report = check_paths([target]) if is_file_target else check_pipeline(_target(target)[0])
+        except PolicyError as exc:  # an invalid [tool.sdk.policy] table
+            raise _Usage(str(exc)) from None
+        findings += report.findings
+        files += report.files
+    total = PolicyReport(
+        tuple(sorted(set(findings))),
+        tuple(dict.fromkeys(files)),
+        time.perf_counter() - started,
+    )
+    print(total.format(args.format))
+    verified_ok = True
+    if args.data:
+        from sdk.verify import verify_pipeline
+
+        data = _pairs(args.data, "--data")
+        for target in args.targets:
+            if target.endswith(".toml") or (":" in target and not Path(target).exists()):
+                verified = verify_pipeline(_target(target)[0], data, sample_rows=args.sample_rows)
+                print(str(verified))
+                verified_ok = verified_ok and verified.ok
+    return EXIT_RUN_FAILED if total.findings or not verified_ok else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
@@ -170,9 +254,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"run": _run, "describe": _describe, "runners": _runners, "runs": _runs}[args.command]
+    handler = {
+        "run": _run,
+        "describe": _describe,
+        "runners": _runners,
+        "runs": _runs,
+        "check": _check,
+    }[args.command]
     try:
         return handler(args)
+    except PolicyError as exc:
+        _report(exc, args.debug)
+        return EXIT_POLICY
     except (DataQualityError, StepError, SchemaViolation) as exc:
         _report(exc, args.debug)
         return EXIT_RUN_FAILED

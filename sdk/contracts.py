@@ -57,11 +57,13 @@ class ContractReport:
         findings: every finding, sorted by edge and column.
         skipped: ``(consumer, dataset)`` input boundaries whose run-time validation is skipped
             because it is statically proven redundant.
+        policy: the policy report (``sdk.policy.PolicyReport``) with ``check(policy=True)``.
     """
 
     edges: tuple[tuple[str, str, str], ...]
     findings: tuple[EdgeFinding, ...]
     skipped: tuple[tuple[str, str], ...]
+    policy: Any = None
 
     @property
     def errors(self) -> list[EdgeFinding]:
@@ -70,8 +72,8 @@ class ContractReport:
 
     @property
     def ok(self) -> bool:
-        """Whether no finding is an error."""
-        return not self.errors
+        """Whether no finding is an error (and, when checked, no policy finding)."""
+        return not self.errors and not (self.policy is not None and self.policy.findings)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the findings as a DataFrame, one row per finding."""
@@ -86,6 +88,8 @@ class ContractReport:
             for f in self.findings
         ]
         lines += [f"  validation skipped (proven): input {d!r} of {s}" for s, d in self.skipped]
+        if self.policy is not None:
+            lines.append(self.policy.format("text"))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pandas as pd
 import pandera.pandas as pa
 
@@ -19,6 +20,7 @@ from sdk.validation import compile_model
 
 if TYPE_CHECKING:
     from sdk.result import RunResult
+    from sdk.verify import VerifyReport
 
 __all__ = ["Pipeline"]
 
@@ -141,9 +143,35 @@ class Pipeline:
         findings.sort(key=lambda f: (f.producer, f.consumer, f.dataset, f.column or ""))
         return ContractReport(tuple(edges), tuple(findings), tuple(skipped))
 
-    def check(self) -> ContractReport:
-        """Return the static contract report: findings per edge and the skipped validations."""
-        return self._report
+    def check(self, policy: bool = False) -> ContractReport:
+        """Return the static contract report: findings per edge and the skipped validations.
+
+        Args:
+            policy: also check every step's code against the restricted-environment policy
+                (``report.policy``; works for steps defined in notebook cells).
+        """
+        if not policy:
+            return self._report
+        from sdk.policy import check_pipeline
+
+        return attrs.evolve(self._report, policy=check_pipeline(self))
+
+    def verify(
+        self, *, sample_rows: int = 2000, seed: int = 0, **inputs: pd.DataFrame | str | Path
+    ) -> VerifyReport:
+        """Run each step on a sample of ``inputs`` and check what it declares (``sdk.verify``).
+
+        Args:
+            sample_rows: at most this many rows of each input are used.
+            seed: seeds the sample, shuffles and splits.
+            **inputs: each pipeline input as a DataFrame or a URI.
+
+        Returns:
+            The report: scope, determinism and no-mutation violations with minimal examples.
+        """
+        from sdk.verify import verify_pipeline
+
+        return verify_pipeline(self, inputs, sample_rows=sample_rows, seed=seed)
 
     def with_params(self, overrides: Mapping[str, Any] | None) -> Pipeline:
         """Return a copy with params overridden.
