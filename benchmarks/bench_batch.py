@@ -67,7 +67,8 @@ def batch_section(rows: int) -> str:
         started = time.perf_counter()
         make_csv(csv, rows)
         size_mb = csv.stat().st_size / 2**20
-        print(f"generated {rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.0f} s")
+        elapsed = time.perf_counter() - started
+        print(f"generated {rows:,} rows ({size_mb:.0f} MB) in {elapsed:.0f} s")
         results = {}
         for runner in ("local", "batch"):
             out = folder / runner
@@ -80,7 +81,7 @@ def batch_section(rows: int) -> str:
         f"each runner in a fresh process (wall time includes reading, validation, steps, "
         f"quarantine and atomic writes; batch default chunk size).",
         "",
-        "| runner | seconds | × local | peak RSS MB |",
+        "| runner | seconds | x local | peak RSS MB |",
         "|---|---:|---:|---:|",
         f"| local | {local['seconds']:.1f} | 1.00 | {local['peak_rss_mb']:.0f} |",
         f"| batch | {batch['seconds']:.1f} | {batch['seconds'] / local['seconds']:.2f} | "
@@ -96,14 +97,14 @@ def postgres_section(rows: int) -> str:
         from bench_postgres import main as pg_main
 
         records = pg_main(rows)
-    except Exception as exc:  # noqa: BLE001 - the benchmark reports why it has no numbers
+    except Exception as exc:  # the benchmark reports why it has no numbers
         return f"PostgreSQL benchmark not run: {exc}\n"
     lines = [
         f"PostgreSQL ({rows:,} rows of the transactions shape, local server): the SDK's scheme "
         f"(COPY into a staging table, one transaction; server-side cursor for reads) against "
         f"pandas.",
         "",
-        "| operation | method | seconds | rows/s | × SDK time |",
+        "| operation | method | seconds | rows/s | x SDK time |",
         "|---|---|---:|---:|---:|",
     ]
     for r in records:
