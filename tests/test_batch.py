@@ -250,12 +250,12 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_plan_fuses_rows_steps_and_isolates_the_others():
-    """Consecutive rows steps share a stage; partition_by, global and multi-input steps don't."""
+    """Consecutive rows steps share a stage (also after a partition step, running on its
+    partitions); partition_by, global and multi-input steps start their own."""
     pipeline = Pipeline([A(), B(), P(), C(), G(), Two(), D()], name="plan")
     assert stages(pipeline) == [
         ("rows", ["a", "b"]),
-        ("partition", ["p"]),
-        ("rows", ["c"]),
+        ("partition", ["p", "c"]),
         ("global", ["g"]),
         ("global", ["two"]),
         ("rows", ["d"]),

@@ -247,6 +247,8 @@ class Job:
             "--runner", "batch", "--run-id", RUN_ID, "--chunk-rows", str(self.chunk_rows),
             "--input", f"transactions={self.data}",
             "--output", f"scored={self.output or self.scored}",
+            # an intermediate written too, so it is spilled mid-unit (the mid-unit kill point)
+            "--output", f"clean={self.out / 'clean.parquet'}",
             "--quarantine", str(self.quarantine), "--max-invalid", "1",
             "--run-dir", str(self.run_dir), "--log-format", "json", *more,
         ]
@@ -496,9 +498,11 @@ def assert_same_as_reference(
     pd.testing.assert_frame_equal(quarantine, ref.quarantine)
     manifest = json.loads((job.run_path / "manifest.json").read_text())
     assert manifest["validation"] == ref.manifest["validation"], "counts differ after resume"
-    assert manifest["outputs"] == [
-        {**o, "uri": str(job.scored)} if o["uri"] else o for o in ref.manifest["outputs"]
+    assert [(o["name"], o["rows"]) for o in manifest["outputs"]] == [
+        (o["name"], o["rows"]) for o in ref.manifest["outputs"]
     ]
+    scored = next(o for o in manifest["outputs"] if o["name"] == "scored")
+    assert scored["uri"] == str(job.scored)
     assert manifest["quarantine"]["records"] == ref.manifest["quarantine"]["records"]
     finished = finished_event(done.stderr)
     for key in ("rows_in", "rows_out", "quarantined"):

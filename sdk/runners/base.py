@@ -190,6 +190,7 @@ class Runner:
             ins = {name: Input(name, value) for name, value in given.items()}
             try:
                 state.run_path, state.resuming = run_path, resume is not None
+                state.requested = set(outputs)
                 produced = self.execute(pipeline, ins, state)
                 result = self._finish(
                     pipeline, state, produced, outputs, quarantine, budget, started, record

@@ -106,10 +106,12 @@ def plan(pipeline: Pipeline) -> list[Stage]:
             kind = "global"
         previous = stages[-1] if stages else None
         source = next(iter(step.input_names.values()))
+        # rows steps are correct on any chunk, a partition included: they follow the stage
+        # that produces their input instead of re-reading it from a spill
         if (
             kind == "rows"
             and previous is not None
-            and previous.kind == "rows"
+            and previous.kind in ("rows", "partition")
             and previous.steps[-1].output_name == source
         ):
             previous.steps.append(step)
@@ -235,6 +237,21 @@ class BatchRunner(Runner):
                     )
 
 
+def _needed(pipeline: Pipeline, requested: set[str]) -> set[str]:
+    """Datasets to keep: requested outputs (all when none are: the notebook gets them all) and
+    those a later stage reads."""
+    needed = set(requested) if requested else set(pipeline.outputs)
+    stage_of: dict[str, int] = {}
+    for number, stage in enumerate(plan(pipeline)):
+        for step in stage.steps:
+            stage_of[step.output_name] = number
+        for step in stage.steps:
+            for dataset in step.input_names.values():
+                if dataset in stage_of and stage_of[dataset] != number:
+                    needed.add(dataset)
+    return needed
+
+
 def _auto_chunk_rows(inputs: Mapping[str, Any]) -> int:
     """Rows of about :data:`CHUNK_BYTES`, measured on a sample of the first input."""
     for value in inputs.values():
@@ -266,6 +283,7 @@ class _Work:
         self.origin: dict[str, str] = {name: name for name in inputs}
         self.datasets: dict[str, PartFiles] = {}
         self._quarantine: list[Path] = []
+        self.needed = _needed(pipeline, state.requested)
         for name in inputs:
             root, register = Sources.chunked()
             self.roots[name] = (root, register)
@@ -354,9 +372,16 @@ class _Work:
                 frames.append(frame.where(frame.notna(), None))
         return frames
 
-    def _publish_dataset(self, name: str, files: list[tuple[str, int]]) -> None:
-        paths = [Path(p) for p, _ in files]
-        self.datasets[name] = PartFiles(paths, sum(r for _, r in files), self.root(name))
+    def _publish_dataset(self, name: str, files: list[tuple[Any, ...]]) -> None:
+        paths = [Path(entry[0]) for entry in files if entry[0] is not None]
+        self.datasets[name] = PartFiles(paths, sum(entry[-1] for entry in files), self.root(name))
+
+    def _keep(self, unit: str, data: Data, name: str) -> list[Any]:
+        """Spill ``data`` as dataset ``name`` if anything needs it later; ``[path, rows]``."""
+        if name not in self.needed:
+            return [None, len(data.frame)]
+        path = self.checkpoint.path("data", name, f"{unit}.parquet")
+        return [str(path), write_part(path, data)]
 
     # -- stages ----------------------------------------------------------------------------
     def run_rows(self, number: int, stage: Stage, progress: _Progress) -> None:
@@ -376,11 +401,9 @@ class _Work:
                 files: dict[str, Any] = {}
                 for step in stage.steps:
                     current[step.output_name] = self.state.run_step(step, current)
-                    path = self.checkpoint.path("data", step.output_name, f"{unit}.parquet")
-                    files[step.output_name] = [
-                        str(path),
-                        write_part(path, current[step.output_name]),
-                    ]
+                    files[step.output_name] = self._keep(
+                        unit, current[step.output_name], step.output_name
+                    )
                 self._complete(unit, files)
                 marker = {"files": files}
                 progress.update(number, len(data.frame))
@@ -390,11 +413,12 @@ class _Work:
             self._publish_dataset(name, parts[name])
 
     def run_partition(self, number: int, stage: Stage, progress: _Progress) -> None:
-        step = stage.steps[0]
+        step, followers = stage.steps[0], stage.steps[1:]
         key = step.key
         assert key is not None
         first = next(iter(step.input_names.values()))
-        self.origin[step.output_name] = self.origin[first]
+        for produced in stage.steps:
+            self.origin[produced.output_name] = self.origin[first]
         contract = type(step).contract()
         buckets: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
         for param, dataset in step.input_names.items():
@@ -416,7 +440,7 @@ class _Work:
                 for bucket, entry in marker["files"]["buckets"].items():
                     per.setdefault(int(bucket), []).append(tuple(entry))
         groups = _group_buckets(buckets, self.chunk_rows)
-        parts: list[tuple[str, int]] = []
+        parts: dict[str, list[tuple[Any, ...]]] = {s.output_name: [] for s in stage.steps}
         for index, group in enumerate(groups):
             unit = f"s{number:02d}-part-{index:06d}"
             marker = self._reuse(unit)
@@ -439,12 +463,16 @@ class _Work:
                         rows_out=len(result.frame),
                         duration_ms=(time.perf_counter() - started) * 1000,
                     )
-                path = self.checkpoint.path("data", step.output_name, f"{unit}.parquet")
-                files = {step.output_name: [str(path), write_part(path, result)]}
+                current = {step.output_name: result}
+                for follower in followers:
+                    current[follower.output_name] = self.state.run_step(follower, current)
+                files = {name: self._keep(unit, data, name) for name, data in current.items()}
                 self._complete(unit, files)
                 marker = {"files": files}
-            parts.append(tuple(marker["files"][step.output_name]))
-        self._publish_dataset(step.output_name, parts)
+            for name in parts:
+                parts[name].append(tuple(marker["files"][name]))
+        for name, entries in parts.items():
+            self._publish_dataset(name, entries)
 
     def _spill_buckets(
         self, data: Data, key: str, number: int, dataset: str, index: int

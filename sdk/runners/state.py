@@ -82,6 +82,7 @@ class RunState:
         self.quiet = False
         self.run_path: Path | None = None
         self.resuming = False
+        self.requested: set[str] = set()  # datasets the run writes (empty: return them all)
         self._unit: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._unit_rows_in = 0
 
