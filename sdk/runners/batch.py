@@ -32,7 +32,7 @@ from sdk.runners.spill import (
     Checkpoint,
     PartFiles,
     estimated_bytes,
-    read_bucket,
+    read_buckets,
     read_part,
     write_buckets,
     write_part,
@@ -488,16 +488,14 @@ class _Work:
         self, dataset: str, per: dict[int, list[tuple[Any, ...]]], group: list[int], model: Any
     ) -> Data:
         root = self.root(dataset)
-        datas = [
-            read_bucket(Path(entry[0]), int(entry[1]), root)
-            for bucket in group
-            for entry in per.get(bucket, [])
-        ]
-        if not datas:
+        row_groups: dict[str, list[int]] = {}
+        for bucket in group:
+            for entry in per.get(bucket, []):
+                row_groups.setdefault(str(entry[0]), []).append(int(entry[1]))
+        if not row_groups:
             return self._empty(dataset, root, model)
-        frame = pd.concat([d.frame for d in datas])
-        positions = np.concatenate([d.sources.positions(len(d.frame)) for d in datas])
-        return Data(frame, root.rebase(positions, frame.index))
+        # one read per spill file (all its buckets of this group), one conversion to pandas
+        return read_buckets([(Path(p), rgs) for p, rgs in sorted(row_groups.items())], root)
 
     def _concat(self, dataset: str, datas: list[Data]) -> Data:
         root = self.root(dataset)

@@ -27,7 +27,7 @@ __all__ = [
     "POSITION",
     "Checkpoint",
     "PartFiles",
-    "read_bucket",
+    "read_buckets",
     "read_part",
     "write_buckets",
     "write_part",
@@ -55,38 +55,31 @@ def write_buckets(path: Path, data: Data, bucket_of: np.ndarray, buckets: int) -
         ``{bucket: [path, row group, rows]}`` for every non-empty bucket.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    order = np.argsort(bucket_of, kind="stable")
+    order = np.argsort(bucket_of, kind="stable")  # stable: each bucket keeps the row order
     bounds = np.searchsorted(bucket_of[order], np.arange(buckets + 1))
+    table = _table(data).take(pa.array(order))  # one conversion, then zero-copy slices
     tmp = path.with_name(f".{path.name}.tmp")
     entries: dict[str, Any] = {}
-    writer: pq.ParquetWriter | None = None
-    try:
+    with pq.ParquetWriter(
+        tmp, table.schema, compression="lz4", use_dictionary=False, write_statistics=False
+    ) as writer:
         for bucket in range(buckets):
-            rows = np.sort(order[bounds[bucket] : bounds[bucket + 1]])
-            if len(rows) == 0:
+            start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
+            if stop == start:
                 continue
-            table = _table(Data(data.frame.iloc[rows], data.sources.take(rows)))
-            if writer is None:
-                writer = pq.ParquetWriter(
-                    tmp,
-                    table.schema,
-                    compression="lz4",
-                    use_dictionary=False,
-                    write_statistics=False,
-                )
-            writer.write_table(table, row_group_size=len(table))
-            entries[str(bucket)] = [str(path), len(entries), len(rows)]
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is not None:
-        _replace(tmp, path)
+            writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+            entries[str(bucket)] = [str(path), len(entries), stop - start]
+    _replace(tmp, path)
     return entries
 
 
-def read_bucket(path: Path, row_group: int, root: Sources) -> Data:
-    """Read one bucket written by :func:`write_buckets`."""
-    frame = pq.ParquetFile(path).read_row_group(row_group).to_pandas()
+def read_buckets(files: list[tuple[Path, list[int]]], root: Sources) -> Data:
+    """Read row groups (buckets) written by :func:`write_buckets` from several files at once."""
+    tables = [pq.ParquetFile(path).read_row_groups(groups) for path, groups in files]
+    if all(t.schema.equals(tables[0].schema, check_metadata=True) for t in tables):
+        frame = pa.concat_tables(tables).to_pandas()
+    else:  # chunks typed differently (e.g. a nullable column with no missing value in one)
+        frame = pd.concat([t.to_pandas() for t in tables])
     positions = frame.pop(POSITION).to_numpy()
     return Data(frame, root.rebase(positions, frame.index))
 
