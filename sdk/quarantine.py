@@ -165,6 +165,23 @@ class _Chunked:
 Renderer = Callable[[np.ndarray], list[str]]
 
 
+class _Derive:
+    """Maps a step's output rows to its input's root positions by index label (deferred)."""
+
+    def __init__(self, sources: Sources, out_index: pd.Index, in_index: pd.Index) -> None:
+        self.sources, self.out_index, self.in_index = sources, out_index, in_index
+
+    def __call__(self) -> np.ndarray:
+        if self.in_index.is_unique:
+            found = self.in_index.get_indexer(self.out_index)
+        else:
+            found = np.full(len(self.out_index), -1, dtype=np.intp)
+        base = self.sources.positions(len(self.in_index))
+        if not len(base):
+            return found.astype(np.int64)
+        return np.where(found >= 0, base[np.maximum(found, 0)], -1).astype(np.int64)
+
+
 class Sources:
     """Maps row positions of a frame to source references, rendered only when needed.
 
@@ -180,10 +197,18 @@ class Sources:
         render: Renderer,
         positions: np.ndarray | None = None,
         labels: pd.Index | None = None,
+        pending: _Derive | None = None,
     ) -> None:
         self._render = render
         self._positions = positions
         self._labels = labels
+        self._pending = pending
+
+    def _base(self) -> np.ndarray | None:
+        """Positions in the root; a derived mapping is resolved here, on first need."""
+        if self._pending is not None:
+            self._positions, self._pending = self._pending(), None
+        return self._positions
 
     @classmethod
     def from_index(cls, index: pd.Index) -> Sources:
@@ -213,35 +238,34 @@ class Sources:
 
     def positions(self, n: int) -> np.ndarray:
         """Each of the ``n`` rows' position in the root (``-1``: no root row)."""
-        if self._positions is None:
-            return np.arange(n, dtype=np.int64)
-        return self._positions
+        base = self._base()
+        return np.arange(n, dtype=np.int64) if base is None else base
 
     def rebase(self, positions: np.ndarray, labels: pd.Index) -> Sources:
         """Sources sharing this root, for rows at ``positions`` of it (``-1``: use the label)."""
         return Sources(self._render, np.asarray(positions, dtype=np.int64), labels)
 
     def derived(self, out_index: pd.Index, in_index: pd.Index) -> Sources:
-        """Sources of a step's output: the input row's source where the index label is kept."""
-        if in_index.is_unique:
-            found = in_index.get_indexer(out_index)
-        else:
-            found = np.full(len(out_index), -1, dtype=np.intp)
-        base = self.positions(len(in_index))
-        positions = np.where(found >= 0, base[np.maximum(found, 0)], -1) if len(base) else found
-        return Sources(self._render, positions.astype(np.int64), out_index)
+        """Sources of a step's output: the input row's source where the index label is kept.
+
+        The label lookup costs tens of milliseconds per million rows, so it is done only when
+        a source is needed (a quarantined row, a spill), not on every step.
+        """
+        return Sources(self._render, None, out_index, _Derive(self, out_index, in_index))
 
     def take(self, positions: np.ndarray) -> Sources:
         """Return the sources of the rows at ``positions``."""
         positions = np.asarray(positions, dtype=np.int64)
-        base = positions if self._positions is None else self._positions[positions]
+        root = self._base()
+        base = positions if root is None else root[positions]
         labels = None if self._labels is None else self._labels[positions]
         return Sources(self._render, base, labels)
 
     def render(self, positions: np.ndarray) -> list[str]:
         """Return the source references of the rows at ``positions``."""
         positions = np.asarray(positions, dtype=np.int64)
-        base = positions if self._positions is None else self._positions[positions]
+        root = self._base()
+        base = positions if root is None else root[positions]
         if self._labels is None or (base >= 0).all():
             return self._render(base) if len(base) else []
         out = [str(v) for v in self._labels[positions]]
