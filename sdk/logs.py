@@ -127,11 +127,9 @@ class _SdkHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore
 
 def in_notebook() -> bool:
     """Return whether we run inside a Jupyter kernel."""
-    return (
-        "ipykernel" in sys.modules
-        and "IPKernelApp"
-        in str(getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)() or "")
-    ) or "ipykernel_launcher" in " ".join(sys.argv)
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return hasattr(shell, "kernel") or "ipykernel_launcher" in " ".join(sys.argv)
 
 
 def default_format(stream: IO[str] | None = None) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
+import numpy as np
 import pandas as pd
 
 from sdk.errors import IOSchemeError
@@ -30,6 +31,7 @@ __all__ = [
     "exists",
     "iter_chunks",
     "open_writer",
+    "positioned",
     "redact",
     "temporary_beside",
 ]
@@ -98,6 +100,11 @@ class _BufferedWriter:
         self._parts = []
 
 
+def positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    """``frame`` indexed by its rows' positions in the whole dataset (a chunk from ``start``)."""
+    return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
+
+
 def iter_chunks(scheme: Any, uri: str, chunk_rows: int) -> Iterator[Loaded]:
     """Read ``uri`` in chunks of at most ``chunk_rows`` rows.
 
@@ -112,16 +119,10 @@ def iter_chunks(scheme: Any, uri: str, chunk_rows: int) -> Iterator[Loaded]:
     frame = loaded.frame.reset_index(drop=True)
     for start in range(0, max(len(frame), 1), chunk_rows):
         stop = min(start + chunk_rows, len(frame))
-        positions = list(range(start, stop))
-        yield Loaded(frame.iloc[start:stop], loaded.sources.take(_as_array(positions)))
+        positions = np.arange(start, stop, dtype=np.int64)
+        yield Loaded(frame.iloc[start:stop], loaded.sources.take(positions))
         if stop >= len(frame):
             break
-
-
-def _as_array(positions: list[int]) -> Any:
-    import numpy as np
-
-    return np.asarray(positions, dtype=np.int64)
 
 
 def open_writer(scheme: Any, uri: str) -> Writer:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, atomic_path, temporary_beside
+from sdk.io import IOScheme, Loaded, Writer, atomic_path, positioned, temporary_beside
 from sdk.quarantine import Sources
 
 __all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme"]
@@ -70,11 +70,6 @@ def _parse_numbered(
         if frame[column].isna().any() and frame[column].dtype != object:
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame, lines
-
-
-def _ranged(frame: pd.DataFrame, start: int) -> pd.DataFrame:
-    """``frame`` indexed by its rows' positions in the whole dataset."""
-    return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
 
 
 class FileWriter:
@@ -202,7 +197,7 @@ class CsvScheme:
                 path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
             )
             for chunk in reader:
-                yield Loaded(_ranged(chunk, start), Sources.from_file_lines(uri, 2, start))
+                yield Loaded(positioned(chunk, start), Sources.from_file_lines(uri, 2, start))
                 start += len(chunk)
         except pd.errors.EmptyDataError:
             pass
@@ -253,7 +248,7 @@ class ParquetScheme:
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
                 frame = batch.to_pandas()
-                yield Loaded(_ranged(frame, start), Sources.from_file_rows(uri, start))
+                yield Loaded(positioned(frame, start), Sources.from_file_rows(uri, start))
                 start += len(frame)
         except OSError as exc:
             raise IOSchemeError(f"{uri}: cannot be read as Parquet ({exc})") from None
@@ -301,7 +296,7 @@ class JsonLinesScheme:
                     break
                 frame, lines = _parse_numbered(block, uri)
                 sources = Sources.from_values([f"{uri}:{n}" for n in lines])
-                yield Loaded(_ranged(frame, start), sources)
+                yield Loaded(positioned(frame, start), sources)
                 start += len(frame)
                 if len(block) < chunk_rows:
                     break

@@ -32,7 +32,7 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, redact
+from sdk.io import IOScheme, Loaded, Writer, positioned, redact
 from sdk.io.sql import (
     Layout,
     frame_from_rows,
@@ -362,7 +362,7 @@ class PostgresScheme:
                         sources = keyed_sources(str(target.table), keys, arrays)
                     else:
                         sources = positional_sources(target.table or "query", start)
-                    yield Loaded(frame.set_axis(pd.RangeIndex(start, start + len(frame))), sources)
+                    yield Loaded(positioned(frame, start), sources)
                     start += len(frame)
                     if chunk_rows is None or len(rows) < chunk_rows:
                         break

@@ -38,7 +38,7 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer
+from sdk.io import IOScheme, Loaded, Writer, positioned
 from sdk.io._tables import (
     Layout,
     frame_from_rows,
@@ -320,7 +320,7 @@ class SqliteScheme:
                 else:
                     sources = positional_sources(plan.label, start)
                 if rows or start == 0:
-                    yield Loaded(frame.set_axis(pd.RangeIndex(start, start + len(frame))), sources)
+                    yield Loaded(positioned(frame, start), sources)
                 start += len(frame)
                 if chunk_rows is None or len(rows) < chunk_rows:
                     break

@@ -10,6 +10,7 @@ output and quarantine of an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -199,11 +200,12 @@ class BatchRunner(Runner):
     ) -> dict[str, pd.DataFrame | Spilled]:
         """Run the stages in order over chunks and partitions, checkpointing every unit."""
         assert state.run_path is not None  # set by Runner.run
-        work = _Work(self, pipeline, inputs, state, Checkpoint(state.run_path))
+        stages = plan(pipeline)
+        work = _Work(self, pipeline, stages, inputs, state, Checkpoint(state.run_path))
         state.quiet = True
         progress = _Progress(self.progress)
         try:
-            self._stages(pipeline, work, state, progress)
+            self._stages(stages, work, state, progress)
         except SdkError:
             # nothing lost: records of completed units are on disk, the failing unit's in memory
             state.restore_quarantine([*work.quarantine_parts(), state.quarantine()])
@@ -215,10 +217,10 @@ class BatchRunner(Runner):
         return {name: work.datasets[name] for name in pipeline.outputs}
 
     def _stages(
-        self, pipeline: Pipeline, work: _Work, state: RunState, progress: _Progress
+        self, stages: list[Stage], work: _Work, state: RunState, progress: _Progress
     ) -> None:
         """Run each stage, with one step_started / validated / step_finished per step."""
-        for number, stage in enumerate(plan(pipeline)):
+        for number, stage in enumerate(stages):
             started = time.perf_counter()
             for step in stage.steps:
                 with run_context(step=step.name):
@@ -237,12 +239,12 @@ class BatchRunner(Runner):
                     )
 
 
-def _needed(pipeline: Pipeline, requested: set[str]) -> set[str]:
+def _needed(pipeline: Pipeline, stages: list[Stage], requested: set[str]) -> set[str]:
     """Datasets to keep: requested outputs (all when none are: the notebook gets them all) and
     those a later stage reads."""
     needed = set(requested) if requested else set(pipeline.outputs)
     stage_of: dict[str, int] = {}
-    for number, stage in enumerate(plan(pipeline)):
+    for number, stage in enumerate(stages):
         for step in stage.steps:
             stage_of[step.output_name] = number
         for step in stage.steps:
@@ -272,6 +274,7 @@ class _Work:
         self,
         runner: BatchRunner,
         pipeline: Pipeline,
+        stages: list[Stage],
         inputs: dict[str, Input],
         state: RunState,
         checkpoint: Checkpoint,
@@ -283,13 +286,15 @@ class _Work:
         self.origin: dict[str, str] = {name: name for name in inputs}
         self.datasets: dict[str, PartFiles] = {}
         self._quarantine: list[Path] = []
-        self.needed = _needed(pipeline, state.requested)
+        self.needed = _needed(pipeline, stages, state.requested)
+        self._registered: dict[str, int] = {}
         for name in inputs:
             root, register = Sources.chunked()
             self.roots[name] = (root, register)
-            for offset, _, sources in checkpoint.load_sources(name):
+            saved = checkpoint.load_sources(name)
+            for offset, _, sources in saved:
                 register(offset, sources)
-        self._registered = {name: len(checkpoint.load_sources(name)) for name in inputs}
+            self._registered[name] = len(saved)
 
     # -- reading ---------------------------------------------------------------------------
     def chunks(self, dataset: str) -> Iterator[tuple[int, Data | None]]:
@@ -335,7 +340,7 @@ class _Work:
         self.state.proven.clear()  # chunk arrays must not be kept alive across units
 
     def _complete(self, unit: str, files: dict[str, Any]) -> None:
-        quarantine, counts, rows_in = self.state.take_unit()
+        quarantine, counts = self.state.take_unit()
         qpath = None
         if len(quarantine):
             qpath = self.checkpoint.path("quarantine", f"{unit}.parquet")
@@ -348,7 +353,6 @@ class _Work:
             {
                 "files": files,
                 "counts": counts,
-                "rows_in": rows_in,
                 "quarantine": str(qpath) if qpath else None,
             },
         )
@@ -356,7 +360,7 @@ class _Work:
     def _reuse(self, unit: str) -> dict[str, Any] | None:
         marker = self.checkpoint.done(unit)
         if marker is not None:
-            self.state.merge_unit(marker["counts"], marker["rows_in"])
+            self.state.merge_unit(marker["counts"])
         return marker
 
     def quarantine_parts(self) -> list[pd.DataFrame]:
@@ -364,8 +368,6 @@ class _Work:
         markers = sorted(self.checkpoint.units.glob("*.json"))
         frames = []
         for marker in markers:
-            import json
-
             path = json.loads(marker.read_text(encoding="utf-8")).get("quarantine")
             if path:
                 frame = pd.read_parquet(path).astype(object)

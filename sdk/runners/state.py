@@ -84,7 +84,6 @@ class RunState:
         self.resuming = False
         self.requested: set[str] = set()  # datasets the run writes (empty: return them all)
         self._unit: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._unit_rows_in = 0
 
     def validate(
         self, step: Step, boundary: str, dataset: str, data: Data, model: type[pa.DataFrameModel]
@@ -149,25 +148,23 @@ class RunState:
     def add_rows_in(self, rows: int) -> None:
         """Count rows read from a pipeline input."""
         self.rows_in += rows
-        self._unit_rows_in += rows
 
-    def take_unit(self) -> tuple[pd.DataFrame, dict[str, Any], int]:
-        """Return and reset what was recorded since the last call: quarantine, counts, rows in.
+    def take_unit(self) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Return and reset what was recorded since the last call: quarantine and counts.
 
         Chunked runners checkpoint these per unit of work and give them back on resume with
         :meth:`merge_unit`.
         """
         quarantine = self.quarantine()
         counts = {"|".join(k): v for k, v in self._unit.items()}
-        rows_in = self._unit_rows_in
-        self._quarantine, self._unit, self._unit_rows_in = [], {}, 0
-        return quarantine, counts, rows_in
+        self._quarantine, self._unit = [], {}
+        return quarantine, counts
 
     def restore_quarantine(self, frames: list[pd.DataFrame]) -> None:
         """Replace the in-memory quarantine with records kept on disk (chunked runners)."""
         self._quarantine = [f for f in frames if len(f)]
 
-    def merge_unit(self, counts: dict[str, Any], rows_in: int) -> None:
+    def merge_unit(self, counts: dict[str, Any]) -> None:
         """Add the counts of a unit completed before a crash (read back from its checkpoint)."""
         for joined, entry in counts.items():
             step, boundary, dataset = joined.split("|", 2)
@@ -180,7 +177,6 @@ class RunState:
                 entry["skipped"],
                 unit=False,
             )
-        self.rows_in += rows_in
 
     def log_boundaries(self, step: Step) -> None:
         """Log one aggregated ``validated`` event per boundary of ``step`` (chunked runners)."""
