@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import attrs
 
@@ -154,7 +155,7 @@ class PolicyReport:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": Path(f.path).as_posix()},
+                            "artifactLocation": {"uri": _uri(f.path)},
                             "region": {"startLine": f.line, "startColumn": f.col},
                         }
                     }
@@ -271,6 +272,13 @@ def load_config(start: str | Path) -> PolicyConfig:
             overrides=tuple(overrides),
         )
     return PolicyConfig()
+
+
+def _uri(path: str) -> str:
+    """A SARIF artifact URI: relative paths stay relative (code scanning resolves them against
+    the checkout), absolute ones become ``file:`` URIs; both percent-encoded."""
+    shown = Path(path)
+    return shown.as_uri() if shown.is_absolute() else quote(shown.as_posix())
 
 
 def _shown(path: str | Path) -> str:

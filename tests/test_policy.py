@@ -294,11 +294,18 @@ def test_every_rule_has_an_alternative() -> None:
 def test_sarif_output_is_valid(tmp_path: Path) -> None:
     """`--format sarif` validates against the SARIF 2.1.0 schema and locates each finding."""
     jsonschema = pytest.importorskip("jsonschema")
-    path = write_step(tmp_path, "print(rows)\nnp.random.rand(2)")
+    folder = tmp_path / "my steps"
+    folder.mkdir()
+    path = write_step(folder, "print(rows)\nnp.random.rand(2)")
     result = cli("check", str(path), "--format", "sarif")
     assert result.returncode == 1
     log = json.loads(result.stdout)
-    jsonschema.validate(log, json.loads(SCHEMA.read_text()))
+    validator = jsonschema.Draft4Validator(
+        json.loads(SCHEMA.read_text()), format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    )
+    assert [e.message for e in validator.iter_errors(log)] == []
+    uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert uri == {"uri": path.as_uri()} and "my%20steps" in uri["uri"]
     results = log["runs"][0]["results"]
     assert [r["ruleId"] for r in results] == ["SDK102", "SDK104"]
     region = results[0]["locations"][0]["physicalLocation"]["region"]
