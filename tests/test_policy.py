@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 from sdk import Pipeline, PolicyError
-from sdk.policy import Finding, PolicyReport, check_paths, check_pipeline, load_config
-from sdk.policy_rules import RULES
+from sdk.policy import RULES, Finding, PolicyReport, check_paths, check_pipeline, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "data" / "sarif-2.1.0.json"

@@ -1,255 +1,34 @@
-"""The rules of the restricted-environment policy and the AST analysis that applies them.
+"""The AST analysis that applies the policy rules to one function body.
 
-:mod:`sdk.policy` finds the step classes, reads configuration and formats reports; this module
-knows, for one function body, which calls and statements break which rule. Names are resolved
-to dotted paths (``np.random.rand`` -> ``numpy.random.rand``) through a :class:`Scope`, which is
-built statically from a module's imports or, for notebook cells, from the live module globals.
+Names are resolved to dotted paths (``np.random.rand`` -> ``numpy.random.rand``) through a
+:class:`Scope`, which is built statically from a module's imports or, for notebook cells, from
+the live module globals. :mod:`sdk.policy.scan` finds the steps and feeds their methods here.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_ALLOWED_IMPORTS", "RULES", "Rule", "Scope", "analyze_function", "top_module"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A policy rule: a stable id, a short name, what it forbids and what to do instead."""
-
-    id: str
-    name: str
-    summary: str
-    alternative: str
-    is_default: bool = True
-
-
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in (
-        Rule(
-            "SDK100",
-            "source-unavailable",
-            "the source of a step cannot be read, so it cannot be checked",
-            "define the step in a .py file or a notebook cell, not through exec() or a REPL",
-        ),
-        Rule(
-            "SDK101",
-            "io",
-            "file, network, process or database I/O inside a step",
-            "take data in through run()'s parameters and return the result; the runner reads "
-            "and writes (--input/--output, [inputs]/[outputs] of the deployment file)",
-        ),
-        Rule(
-            "SDK102",
-            "print",
-            "print()/input() or the standard streams inside a step",
-            'log with self.log.info("event", extra={...}); take values from self.params',
-        ),
-        Rule(
-            "SDK103",
-            "dynamic-code",
-            "eval/exec/compile/__import__/importlib or unpickling inside a step",
-            "write the code out and import at module level; exchange data as DataFrames",
-        ),
-        Rule(
-            "SDK104",
-            "unseeded-random",
-            "randomness from global state or without a seed",
-            "np.random.default_rng(self.params.seed), df.sample(..., random_state="
-            "self.params.seed), random.Random(self.params.seed)",
-        ),
-        Rule(
-            "SDK105",
-            "wall-clock",
-            "a wall-clock read inside a step",
-            "pass the reference time as a param (self.params.as_of) or read it from a column",
-        ),
-        Rule(
-            "SDK106",
-            "global-state",
-            "mutation of module globals or class attributes, global/nonlocal",
-            "keep state in local variables and return it in the output frame",
-        ),
-        Rule(
-            "SDK107",
-            "import",
-            "an import outside the allow-list",
-            "use an allowed module, or add it to allow_imports in [tool.sdk.policy]",
-        ),
-        Rule(
-            "SDK108",
-            "suppression-reason",
-            "an inline suppression without a reason",
-            "write the reason after it: # sdk: allow[SDK101] <why this is safe>",
-        ),
-        Rule(
-            "SDK109",
-            "broad-except",
-            "a bare or broad except that swallows the error (opt-in rule)",
-            "let the exception propagate; the SDK reports it as a StepError with context",
-            is_default=False,
-        ),
-    )
-}
-
-DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = (
-    "numpy",
-    "pandas",
-    "pandera",
-    "scipy",
-    "math",
-    "statistics",
-    "re",
-    "json",
-    "datetime",
-    "decimal",
-    "fractions",
-    "functools",
-    "itertools",
-    "operator",
-    "collections",
-    "typing",
-    "dataclasses",
-    "enum",
-    "sdk",
-    "__future__",
+from sdk.policy.rules import (
+    BUILTINS,
+    CLOCKS,
+    DEFAULT_ALLOWED_IMPORTS,
+    DYNAMIC_BUILTINS,
+    DYNAMIC_MODULES,
+    IO_MODULES,
+    MUTATORS,
+    NUMPY_IO,
+    PATH_IO,
+    PATH_METHODS,
+    PATH_TYPES,
+    SEEDABLE_NUMPY,
+    WRITERS,
+    top_module,
 )
 
-_IO_MODULES = frozenset(
-    {
-        "os",
-        "shutil",
-        "subprocess",
-        "socket",
-        "urllib",
-        "urllib3",
-        "requests",
-        "httpx",
-        "aiohttp",
-        "http",
-        "ftplib",
-        "smtplib",
-        "sqlite3",
-        "sqlalchemy",
-        "psycopg",
-        "psycopg2",
-        "pymysql",
-        "pyodbc",
-        "tempfile",
-        "glob",
-        "io",
-        "fileinput",
-        "pathlib",
-        "asyncio",
-        "multiprocessing",
-    }
-)
-_DYNAMIC_MODULES = frozenset({"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle"})
-_DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "__import__"})
-_NUMPY_IO = frozenset(
-    {
-        "load",
-        "save",
-        "savez",
-        "savez_compressed",
-        "loadtxt",
-        "savetxt",
-        "genfromtxt",
-        "fromfile",
-        "memmap",
-    }
-)
-_WRITERS = frozenset(
-    {
-        "to_csv",
-        "to_parquet",
-        "to_sql",
-        "to_json",
-        "to_pickle",
-        "to_excel",
-        "to_hdf",
-        "to_feather",
-        "to_stata",
-        "to_orc",
-        "to_clipboard",
-    }
-)
-_PATH_IO = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
-_PATH_METHODS = frozenset(
-    {
-        "open",
-        "mkdir",
-        "unlink",
-        "touch",
-        "rmdir",
-        "rename",
-        "replace",
-        "iterdir",
-        "glob",
-        "rglob",
-        "exists",
-        "is_file",
-        "is_dir",
-        "stat",
-    }
-)
-_PATH_TYPES = frozenset(
-    {"Path", "PurePath", "PurePosixPath", "PureWindowsPath", "PosixPath", "WindowsPath"}
-)
-_SEEDABLE_NUMPY = frozenset(
-    {
-        "default_rng",
-        "RandomState",
-        "Generator",
-        "SeedSequence",
-        "PCG64",
-        "PCG64DXSM",
-        "MT19937",
-        "Philox",
-        "SFC64",
-    }
-)
-_CLOCKS = frozenset(
-    {
-        "time.time",
-        "time.time_ns",
-        "time.localtime",
-        "time.gmtime",
-        "time.ctime",
-        "time.asctime",
-        "datetime.datetime.now",
-        "datetime.datetime.utcnow",
-        "datetime.datetime.today",
-        "datetime.date.today",
-    }
-)
-_MUTATORS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "remove",
-        "pop",
-        "popitem",
-        "clear",
-        "update",
-        "setdefault",
-        "add",
-        "discard",
-        "__setitem__",
-        "__delitem__",
-    }
-)
-_BUILTINS = frozenset(dir(builtins))
-
-
-def top_module(dotted: str) -> str:
-    """The top-level package of a dotted name: ``numpy.random.rand`` -> ``numpy``."""
-    return dotted.split(".", 1)[0]
+__all__ = ["Emit", "Scope", "analyze_function", "import_aliases", "import_problem"]
 
 
 @dataclass
@@ -280,7 +59,7 @@ class Scope:
             return self.aliases[name]
         if name in self.variables or name in self.classes or name in self.functions:
             return None
-        if name in _BUILTINS:
+        if name in BUILTINS:
             return f"builtins.{name}"
         return None
 
@@ -431,14 +210,14 @@ class _Checker(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute):
             attr = func.attr
-            if attr in _WRITERS:
+            if attr in WRITERS:
                 self.emit("SDK101", node, f".{attr}() writes to a file or database")
                 return True
-            if attr in _PATH_IO:
+            if attr in PATH_IO:
                 self.emit("SDK101", node, f".{attr}() reads or writes a file")
                 return True
             receiver = func.value
-            if attr in _PATH_METHODS and (
+            if attr in PATH_METHODS and (
                 (isinstance(receiver, ast.Name) and receiver.id in self.path_vars)
                 or (
                     isinstance(receiver, ast.Call)
@@ -451,7 +230,7 @@ class _Checker(ast.NodeVisitor):
             if attr == "sample" and q is None and not _is_seeded(node, "random_state"):
                 self.emit("SDK104", node, ".sample() without random_state")
                 return True
-            if attr in _MUTATORS and q is None and (what := self._is_shared(receiver)):
+            if attr in MUTATORS and q is None and (what := self._is_shared(receiver)):
                 self.emit("SDK106", node, f".{attr}() mutates {what}")
                 return True
         if q is None:
@@ -462,7 +241,7 @@ class _Checker(ast.NodeVisitor):
             self.emit("SDK101", node, "open() reads or writes a file")
         elif q in ("builtins.print", "builtins.input"):
             self.emit("SDK102", node, f"{last}() inside a step")
-        elif top == "builtins" and last in _DYNAMIC_BUILTINS:
+        elif top == "builtins" and last in DYNAMIC_BUILTINS:
             self.emit("SDK103", node, f"{last}() runs code built at run time")
         elif q in ("builtins.setattr", "builtins.delattr") and node.args:
             what = self._is_shared(node.args[0])
@@ -473,24 +252,24 @@ class _Checker(ast.NodeVisitor):
             self.emit("SDK106", node, f"{last}() mutates {what}")
         elif q == "builtins.globals":
             self.emit("SDK106", node, "globals() exposes module state")
-        elif top in _DYNAMIC_MODULES:
+        elif top in DYNAMIC_MODULES:
             self.emit("SDK103", node, f"{q}() loads code or pickled objects")
-        elif top in _IO_MODULES and not (top == "pathlib" and last in _PATH_TYPES):
+        elif top in IO_MODULES and not (top == "pathlib" and last in PATH_TYPES):
             self.emit("SDK101", node, f"{q}() does I/O")
         elif top == "pandas" and last.startswith("read_"):
             self.emit("SDK101", node, f"{q}() reads a file or database")
-        elif top == "numpy" and last in _NUMPY_IO and len(parts) == 2:
+        elif top == "numpy" and last in NUMPY_IO and len(parts) == 2:
             self.emit("SDK101", node, f"{q}() reads or writes a file")
         elif top == "random":
             if last == "Random" and _is_seeded(node):
                 return False
             self.emit("SDK104", node, f"{q}() uses unseeded global random state")
         elif top == "numpy" and "random" in parts[1:]:
-            if last in _SEEDABLE_NUMPY and _is_seeded(node):
+            if last in SEEDABLE_NUMPY and _is_seeded(node):
                 return False
-            what = "without a seed" if last in _SEEDABLE_NUMPY else "uses global random state"
+            what = "without a seed" if last in SEEDABLE_NUMPY else "uses global random state"
             self.emit("SDK104", node, f"{q}() {what}")
-        elif q in _CLOCKS or (
+        elif q in CLOCKS or (
             top == "pandas" and "Timestamp" in parts and last in ("now", "today", "utcnow")
         ):
             self.emit("SDK105", node, f"{q}() reads the wall clock")
@@ -509,9 +288,9 @@ class _Checker(ast.NodeVisitor):
         top = top_module(q)
         if q in ("sys.stdout", "sys.stderr", "sys.stdin"):
             self.emit("SDK102", node, f"{q} is the process's stream")
-        elif top in _DYNAMIC_MODULES:
+        elif top in DYNAMIC_MODULES:
             self.emit("SDK103", node, f"{q} loads code or pickled objects")
-        elif top in _IO_MODULES and top != "pathlib":
+        elif top in IO_MODULES and top != "pathlib":
             self.emit("SDK101", node, f"{q} does I/O")
         else:
             self._use_rule(node, q)
@@ -571,7 +350,7 @@ class _Checker(ast.NodeVisitor):
             modules = {top_module(node.module)} if node.module and not node.level else set()
         else:
             modules = {top_module(a.name) for a in node.names}
-        if modules & _DYNAMIC_MODULES:
+        if modules & DYNAMIC_MODULES:
             self.emit("SDK103", node, f"import of {', '.join(sorted(modules))} in a step")
             return
         message = import_problem(node, self.scope.allowed)

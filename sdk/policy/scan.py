@@ -1,284 +1,33 @@
-"""The static policy check of the restricted environment: ``sdk check`` and ``check_pipeline``.
+"""Finding the steps to check: files and folders (``sdk check``) or a live pipeline (notebooks).
 
-Every ``Step`` subclass's methods, and the module-level functions they call (transitively, in
-the same module), are read as Python syntax trees and checked against the rules of
-:data:`sdk.policy_rules.RULES`. Nothing is executed: files are parsed, not imported (pipeline
-targets are imported to find their steps). Configuration comes from ``[tool.sdk.policy]`` in the
-nearest ``pyproject.toml``; ``# sdk: allow[RULE] reason`` on a line suppresses a finding there.
+Every ``Step`` subclass's methods, and the module-level functions they call (transitively), are
+handed to :func:`sdk.policy.checker.analyze_function`; rule selection and inline suppressions are
+applied per file when the findings are collected.
 """
 
 from __future__ import annotations
 
 import ast
-import fnmatch
 import functools
 import inspect
-import io
-import json
 import linecache
-import re
 import sys
-import tokenize
-import tomllib
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import attrs
-
-from sdk.errors import PolicyError
-from sdk.policy_rules import (
-    DEFAULT_ALLOWED_IMPORTS,
-    RULES,
-    Scope,
-    analyze_function,
-    import_aliases,
-    import_problem,
-    top_module,
-)
+from sdk.policy.checker import Scope, analyze_function, import_aliases, import_problem
+from sdk.policy.config import PolicyConfig, load_config, suppressions
+from sdk.policy.report import Finding, PolicyReport
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
-__all__ = [
-    "Finding",
-    "PolicyConfig",
-    "PolicyReport",
-    "check_paths",
-    "check_pipeline",
-    "load_config",
-]
+__all__ = ["check_paths", "check_pipeline"]
 
-_SUPPRESSION = re.compile(r"#\s*sdk:\s*allow\[([A-Za-z0-9_,\s]*)\](.*)")
 _SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist", "venv", "site-packages"}
-_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-
-
-@attrs.frozen(order=True)
-class Finding:
-    """One breach of the policy, located in a file.
-
-    Attributes:
-        path: the file (relative to the working directory when under it).
-        line: 1-based line.
-        col: 1-based column.
-        rule: the rule id, e.g. ``SDK102``.
-        message: what was found.
-    """
-
-    path: str
-    line: int
-    col: int
-    rule: str
-    message: str
-
-    @property
-    def alternative(self) -> str:
-        """What to do instead (from the rule)."""
-        return RULES[self.rule].alternative
-
-    def __str__(self) -> str:
-        name = RULES[self.rule].name
-        return (
-            f"{self.path}:{self.line}:{self.col}: {self.rule} [{name}] {self.message}; "
-            f"instead: {self.alternative}"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The finding as JSON-ready data."""
-        return {
-            **attrs.asdict(self),
-            "name": RULES[self.rule].name,
-            "alternative": self.alternative,
-        }
-
-
-@attrs.frozen
-class PolicyReport:
-    """The result of a policy check: findings sorted by file, line and column.
-
-    Attributes:
-        findings: every finding not suppressed.
-        files: the files that were read.
-        seconds: how long the check took.
-    """
-
-    findings: tuple[Finding, ...]
-    files: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    @property
-    def is_clean(self) -> bool:
-        """Whether there is no finding."""
-        return not self.findings
-
-    def to_text(self) -> str:
-        """One line per finding, then a summary line."""
-        lines = [str(f) for f in self.findings]
-        lines.append(
-            f"{len(self.findings)} finding(s) in {len(self.files)} file(s) ({self.seconds:.2f}s)"
-        )
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        """The report as a JSON document."""
-        return json.dumps(
-            {
-                "findings": [f.as_dict() for f in self.findings],
-                "files": list(self.files),
-                "seconds": round(self.seconds, 4),
-            },
-            indent=2,
-        )
-
-    def to_sarif(self) -> str:
-        """The report as a SARIF 2.1.0 log (one run, every rule described)."""
-        ids = list(RULES)
-        rules = [
-            {
-                "id": r.id,
-                "name": r.name,
-                "shortDescription": {"text": r.summary},
-                "help": {"text": r.alternative},
-                "defaultConfiguration": {"enabled": r.is_default, "level": "error"},
-            }
-            for r in RULES.values()
-        ]
-        results = [
-            {
-                "ruleId": f.rule,
-                "ruleIndex": ids.index(f.rule),
-                "level": "error",
-                "message": {"text": f"{f.message}; instead: {f.alternative}"},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(f.path)},
-                            "region": {"startLine": f.line, "startColumn": f.col},
-                        }
-                    }
-                ],
-            }
-            for f in self.findings
-        ]
-        from sdk import __version__
-
-        tool = {"driver": {"name": "sdk check", "version": __version__, "rules": rules}}
-        log = {
-            "$schema": _SARIF_SCHEMA,
-            "version": "2.1.0",
-            "runs": [{"tool": tool, "results": results}],
-        }
-        return json.dumps(log, indent=2)
-
-    def format(self, kind: str) -> str:
-        """Render as ``text``, ``json`` or ``sarif``."""
-        return {"text": self.to_text, "json": self.to_json, "sarif": self.to_sarif}[kind]()
-
-
-@attrs.frozen
-class PolicyConfig:
-    """``[tool.sdk.policy]``: rules switched off or on, extra allowed imports, path overrides.
-
-    Attributes:
-        root: the folder of the ``pyproject.toml`` (override paths are relative to it).
-        disable: rule ids switched off.
-        enable: rule ids switched on (opt-in rules such as SDK109).
-        allow_imports: top-level modules allowed besides the default list.
-        overrides: ``(path globs, disable, enable)`` applied to matching files.
-    """
-
-    root: Path | None = None
-    disable: frozenset[str] = frozenset()
-    enable: frozenset[str] = frozenset()
-    allow_imports: frozenset[str] = frozenset()
-    overrides: tuple[tuple[tuple[str, ...], frozenset[str], frozenset[str]], ...] = ()
-
-    @property
-    def allowed(self) -> frozenset[str]:
-        """Every top-level module that may be imported."""
-        return frozenset(DEFAULT_ALLOWED_IMPORTS) | self.allow_imports
-
-    def rules_for(self, path: str | Path) -> frozenset[str]:
-        """The rule ids in force for ``path``."""
-        rules = {r.id for r in RULES.values() if r.is_default}
-        rules = (rules - self.disable) | self.enable
-        relative = Path(path).resolve()
-        if self.root is not None and relative.is_relative_to(self.root):
-            relative = relative.relative_to(self.root)
-        for globs, disable, enable in self.overrides:
-            if any(fnmatch.fnmatch(relative.as_posix(), g) for g in globs):
-                rules = (rules - disable) | enable
-        return frozenset(rules)
-
-
-def _rule_ids(value: Any, where: str) -> frozenset[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{where} must be a list of rule ids, got {value!r}")
-    unknown = sorted(set(value) - set(RULES))
-    if unknown:
-        raise PolicyError(
-            f"{where}: unknown rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}"
-        )
-    return frozenset(value)
-
-
-def load_config(start: str | Path) -> PolicyConfig:
-    """Read ``[tool.sdk.policy]`` from the nearest ``pyproject.toml`` at or above ``start``.
-
-    Raises:
-        PolicyError: the table has unknown keys, unknown rule ids or values of the wrong type.
-    """
-    folder = Path(start).resolve()
-    if not folder.is_dir():
-        folder = folder.parent
-    for candidate in (folder, *folder.parents):
-        pyproject = candidate / "pyproject.toml"
-        if not pyproject.is_file():
-            continue
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"{pyproject}: not valid TOML: {exc}") from None
-        table = data.get("tool", {}).get("sdk", {}).get("policy")
-        if table is None:
-            continue
-        where = f"{pyproject} [tool.sdk.policy]"
-        unknown = sorted(set(table) - {"disable", "enable", "allow_imports", "overrides"})
-        if unknown:
-            raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}")
-        imports = table.get("allow_imports", [])
-        if not isinstance(imports, list) or not all(isinstance(v, str) for v in imports):
-            raise PolicyError(f"{where}: allow_imports must be a list of module names")
-        overrides = []
-        for i, item in enumerate(table.get("overrides", [])):
-            paths = item.get("paths") if isinstance(item, dict) else None
-            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-                raise PolicyError(f'{where}: overrides[{i}] needs paths = ["glob", ...]')
-            overrides.append(
-                (
-                    tuple(paths),
-                    _rule_ids(item.get("disable", []), f"{where} overrides[{i}].disable"),
-                    _rule_ids(item.get("enable", []), f"{where} overrides[{i}].enable"),
-                )
-            )
-        return PolicyConfig(
-            root=candidate,
-            disable=_rule_ids(table.get("disable", []), f"{where} disable"),
-            enable=_rule_ids(table.get("enable", []), f"{where} enable"),
-            allow_imports=frozenset(top_module(m) for m in imports),
-            overrides=tuple(overrides),
-        )
-    return PolicyConfig()
-
-
-def _uri(path: str) -> str:
-    """A SARIF artifact URI: relative paths stay relative (code scanning resolves them against
-    the checkout), absolute ones become ``file:`` URIs; both percent-encoded."""
-    shown = Path(path)
-    return shown.as_uri() if shown.is_absolute() else quote(shown.as_posix())
 
 
 def _shown(path: str | Path) -> str:
@@ -305,7 +54,7 @@ class _Collector:
         for path, raw in self.raw.items():
             config = self.configs.get(path) or PolicyConfig()
             rules = config.rules_for(path)
-            allows = _suppressions(self.lines.get(path, []))
+            allows = suppressions(self.lines.get(path, []))
             for line, reason_rules in allows.items():
                 if "SDK108" in rules and not reason_rules[1]:
                     found.append(
@@ -321,24 +70,10 @@ class _Collector:
                 if "SDK108" in config.rules_for(path):
                     found += [
                         Finding(_shown(path), line, 1, "SDK108", "suppression without a reason")
-                        for line, (_, reason) in _suppressions(self.lines[path]).items()
+                        for line, (_, reason) in suppressions(self.lines[path]).items()
                         if not reason
                     ]
         return sorted(set(found))
-
-
-def _suppressions(lines: list[str]) -> dict[int, tuple[frozenset[str], str]]:
-    """``# sdk: allow[RULE,...] reason`` comments by line: the rule ids and the reason."""
-    found: dict[int, tuple[frozenset[str], str]] = {}
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return found
-    for token in tokens:
-        if token.type == tokenize.COMMENT and (m := _SUPPRESSION.search(token.string)):
-            ids = frozenset(r.strip().upper() for r in m.group(1).split(",") if r.strip())
-            found[token.start[0]] = (ids, m.group(2).strip())
-    return found
 
 
 def _is_step_base(base: ast.expr, scope: Scope, steps: set[str]) -> bool:
@@ -468,8 +203,6 @@ def check_paths(paths: Iterable[str | Path]) -> PolicyReport:
     Raises:
         FileNotFoundError: a path does not exist.
     """
-    import time
-
     started = time.perf_counter()
     out = _Collector()
     files: list[Path] = []
@@ -561,8 +294,6 @@ def check_pipeline(pipeline: Pipeline) -> PolicyReport:
     notebook cell are read from the cell cache (``linecache``), with names resolved through the
     notebook's globals. A step whose source cannot be read is reported under SDK100.
     """
-    import time
-
     started = time.perf_counter()
     out = _Collector()
     seen: set[type] = set()
