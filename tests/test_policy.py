@@ -478,7 +478,8 @@ def test_findings_sort_and_str() -> None:
 
 
 def test_policy_in_a_jupyter_kernel(tmp_path: Path) -> None:
-    """In a real Jupyter kernel, check_pipeline reads a step from its cell and finds print()."""
+    """In a real Jupyter kernel, check_pipeline reads a step from its cell and finds print(),
+    and follows helpers imported from the analyst's own module file."""
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
     cells = [
@@ -486,15 +487,24 @@ def test_policy_in_a_jupyter_kernel(tmp_path: Path) -> None:
         "from sdk import Pipeline, Step",
         "class Rows(pa.DataFrameModel):\n    x: float",
         "def shout(rows):\n    print(len(rows))\n    return rows",
+        "import nbhelpers\nfrom nbhelpers import load",
         "class Loud(Step):\n    '''Prints.'''\n\n"
         "    def run(self, rows: DataFrame[Rows]) -> DataFrame[Rows]:\n"
-        "        print('running')\n        return shout(rows)",
+        "        print('running')\n        load('x.csv')\n        nbhelpers.ping()\n"
+        "        return shout(rows)",
         "from sdk.policy import check_pipeline\n"
         "report = check_pipeline(Pipeline([Loud()]))\n"
-        "found = sorted((f.rule, f.line) for f in report.findings)\n"
-        "assert found == [('SDK102', 2), ('SDK102', 5)], report.to_text()\n"
+        "found = sorted((f.path.rsplit('/', 1)[-1], f.rule, f.line) for f in report.findings)\n"
+        "cells = sorted(f[1:] for f in found if f[0] != 'nbhelpers.py')\n"
+        "assert cells == [('SDK102', 2), ('SDK102', 5)], report.to_text()\n"
+        "files = [f[1:] for f in found if f[0] == 'nbhelpers.py']\n"
+        "assert files == [('SDK101', 5), ('SDK105', 9), ('SDK107', 1)], files\n"
         "print('CHECKED', found)",
     ]
+    (tmp_path / "nbhelpers.py").write_text(
+        "import time\n\n\ndef load(path):\n    return open(path)\n\n\n"
+        "def ping():\n    return time.time()\n"
+    )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     client = nbclient.NotebookClient(
         notebook,
@@ -555,3 +565,75 @@ def test_step_with_base_from_another_module(tmp_path: Path) -> None:
     result = cli("check", "child.py:pipeline", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "child.py:10:9: SDK102" in result.stdout
+
+
+def test_helpers_imported_from_own_modules_are_followed(tmp_path: Path) -> None:
+    """Helpers from the analyst's own modules (from-import, module import, re-export) are checked
+    in their own file, with their own imports; importing an own module is not SDK107."""
+    (tmp_path / "helpers.py").write_text(
+        "import pandas as pd\nimport requests\n\n\n"
+        "def load(path):\n    return pd.read_csv(path)\n\n\n"
+        "def fetch(url):\n    return requests.get(url)\n\n\n"
+        "def clean(rows):\n    return rows.dropna()\n"
+    )
+    (tmp_path / "facade.py").write_text("from helpers import fetch as get\n")
+    path = write_step(
+        tmp_path,
+        'rows = ld("x.csv")\nget("http://x")\nreturn helpers.clean(rows)',
+        "import helpers\nfrom helpers import load as ld\nfrom facade import get",
+    )
+    findings = check_paths([path]).findings
+    helpers = tmp_path / "helpers.py"
+    assert [(Path(f.path).name, f.line, f.rule) for f in findings] == [
+        ("helpers.py", 2, "SDK107"),
+        ("helpers.py", line_of(helpers, "pd.read_csv"), "SDK101"),
+        ("helpers.py", line_of(helpers, "requests.get"), "SDK101"),
+    ]
+
+
+def test_relative_imports_and_base_classes_in_a_package(tmp_path: Path) -> None:
+    """In a package, `from .util import f` and `from . import util` are followed, and methods
+    inherited from a base class in another module are checked as the step's own."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text(
+        "import datetime\n\n\ndef stamp(rows):\n"
+        "    rows['t'] = datetime.datetime.now()\n    return rows\n"
+    )
+    (package / "base.py").write_text(
+        HEADER.format(imports="").replace("class Probe(Step)", "class Base(Step)")
+        + "        return rows\n\n    def describe_me(self):\n        print(self)\n"
+    )
+    (package / "steps.py").write_text(
+        textwrap.dedent(
+            '''\
+            from pandera.typing import DataFrame
+
+            from . import util
+            from .base import Base, Rows
+            from .util import stamp
+
+
+            class Child(Base):
+                """Stamps."""
+
+                def run(self, rows: DataFrame[Rows]) -> DataFrame[Rows]:
+                    return util.stamp(stamp(rows))
+            '''
+        )
+    )
+    findings = check_paths([package / "steps.py"]).findings
+    assert [(Path(f.path).name, f.rule) for f in findings] == [
+        ("base.py", "SDK102"),
+        ("util.py", "SDK105"),
+    ]
+
+
+def test_clean_helpers_from_own_modules_are_not_flagged(tmp_path: Path) -> None:
+    """A pure helper in an own module gives no finding, and neither does importing it."""
+    (tmp_path / "features.py").write_text(
+        "import numpy as np\n\n\ndef score(rows):\n    return rows.assign(x=np.log1p(rows['x']))\n"
+    )
+    path = write_step(tmp_path, "return score(rows)", "from features import score")
+    assert check_paths([path]).findings == ()

@@ -28,7 +28,20 @@ from sdk.policy.rules import (
     top_module,
 )
 
-__all__ = ["Emit", "Scope", "analyze_function", "import_aliases", "import_problem"]
+__all__ = [
+    "Emit",
+    "FunctionNode",
+    "Loaded",
+    "Scope",
+    "analyze_function",
+    "import_aliases",
+    "import_problem",
+]
+
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+Loaded = tuple[FunctionNode, str, "Scope"]
+"""A function to check: its syntax tree, its file, and how names resolve in that file."""
 
 
 @dataclass
@@ -39,19 +52,26 @@ class Scope:
         aliases: a name bound by an import (or a live module global) -> its dotted path.
         variables: module-level variables (mutable state shared between calls).
         classes: module-level class names.
-        functions: module-level function name -> a loader of its ``(node, filename)``.
+        functions: module-level function name -> a loader of its :data:`Loaded`.
         allowed: top-level modules that may be imported.
         is_static: imports are checked at their statements (``False``: at each use).
+        local: top-level names of the analyst's own modules imported here (their functions are
+            followed like the module's own).
+        find: locates a dotted name of an own module (``helpers.load``) as a :data:`Loaded`.
     """
 
     aliases: dict[str, str] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)
-    functions: dict[
-        str, Callable[[], tuple[ast.FunctionDef | ast.AsyncFunctionDef, str] | None]
-    ] = field(default_factory=dict)
+    functions: dict[str, Callable[[], Loaded | None]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_IMPORTS)
     is_static: bool = True
+    local: set[str] = field(default_factory=set)
+    find: Callable[[str], Loaded | None] | None = None
+
+    def is_local(self, dotted: str) -> bool:
+        """Whether ``dotted`` names something in one of the analyst's own modules."""
+        return top_module(dotted) in self.local
 
     def qualify(self, name: str) -> str | None:
         """The dotted path of module-level ``name``; ``None`` for the module's own names."""
@@ -298,7 +318,7 @@ class _Checker(ast.NodeVisitor):
     def _use_rule(self, node: ast.AST, q: str) -> bool:
         """Without import statements (notebook cells), check each use against the allow-list."""
         top = top_module(q)
-        if self.scope.is_static or top == "builtins" or top in self.scope.allowed:
+        if self.scope.is_static or top in ("builtins", *self.scope.allowed, *self.scope.local):
             return False
         self.emit("SDK107", node, f"{q} comes from {top} (not in the allow-list)")
         return True
@@ -313,6 +333,8 @@ class _Checker(ast.NodeVisitor):
             and node.func.id in self.scope.functions
         ):
             self.helpers(node.func.id)
+        elif q is not None and self.scope.is_local(q):
+            self.helpers(q)
         self._call_rule(node, q)
         if q is None:
             self.visit(node.func)
@@ -325,6 +347,8 @@ class _Checker(ast.NodeVisitor):
         if q is None:
             self.generic_visit(node)
         elif isinstance(node.ctx, ast.Load):
+            if self.scope.is_local(q):
+                self.helpers(q)
             self._ref_rule(node, q)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -334,6 +358,8 @@ class _Checker(ast.NodeVisitor):
         if node.id not in self.locals and node.id in self.scope.functions:
             self.helpers(node.id)
         q = self._name(node.id)
+        if q and self.scope.is_local(q):
+            self.helpers(q)
         if q and top_module(q) != "builtins":
             self._ref_rule(node, q)
 
@@ -422,7 +448,8 @@ def analyze_function(
         scope: how the module's names resolve.
         func: the method or helper function.
         emit: called once per finding.
-        helpers: called with the name of each same-module function it calls or passes on.
+        helpers: called with the name of each function of the analyst's it calls or passes on:
+            a module-level name (``clean``) or a dotted one of an own module (``helpers.load``).
     """
     checker = _Checker(scope, func, emit, helpers)
     for node in (*func.decorator_list, *func.args.defaults, *func.body):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,10 @@ from urllib.parse import quote
 
 import attrs
 
+from sdk.policy.config import PolicyConfig, suppressions
 from sdk.policy.rules import RULES
 
-__all__ = ["Finding", "PolicyReport"]
+__all__ = ["Collector", "Finding", "PolicyReport", "shown"]
 
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -143,3 +145,50 @@ def _uri(path: str) -> str:
     the checkout), absolute ones become ``file:`` URIs; both percent-encoded."""
     shown = Path(path)
     return shown.as_uri() if shown.is_absolute() else quote(shown.as_posix())
+
+
+def shown(path: str | Path) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    resolved = Path(path).resolve()
+    cwd = Path.cwd().resolve()
+    return str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else str(path)
+
+
+class Collector:
+    """Gathers raw findings per file, then applies rule selection and inline suppressions."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, set[tuple[int, int, str, str]]] = {}
+        self.lines: dict[str, list[str]] = {}
+        self.configs: dict[str, PolicyConfig] = {}
+
+    def add(self, path: str, node: ast.AST | None, rule: str, message: str) -> None:
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0) + 1
+        self.raw.setdefault(path, set()).add((line, col, rule, message))
+
+    def findings(self) -> list[Finding]:
+        found: list[Finding] = []
+        for path, raw in self.raw.items():
+            config = self.configs.get(path) or PolicyConfig()
+            rules = config.rules_for(path)
+            allows = suppressions(self.lines.get(path, []))
+            for line, reason_rules in allows.items():
+                if "SDK108" in rules and not reason_rules[1]:
+                    found.append(
+                        Finding(shown(path), line, 1, "SDK108", "suppression without a reason")
+                    )
+            for line, col, rule, message in raw:
+                allowed = allows.get(line, (frozenset(), ""))[0]
+                if rule in rules and rule not in allowed:
+                    found.append(Finding(shown(path), line, col, rule, message))
+        for path in self.lines:  # files with suppressions but no findings
+            if path not in self.raw:
+                config = self.configs.get(path) or PolicyConfig()
+                if "SDK108" in config.rules_for(path):
+                    found += [
+                        Finding(shown(path), line, 1, "SDK108", "suppression without a reason")
+                        for line, (_, reason) in suppressions(self.lines[path]).items()
+                        if not reason
+                    ]
+        return sorted(set(found))

@@ -12,15 +12,18 @@ import functools
 import inspect
 import linecache
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sdk.policy.checker import Scope, analyze_function, import_aliases, import_problem
-from sdk.policy.config import PolicyConfig, load_config, suppressions
-from sdk.policy.report import Finding, PolicyReport
+from sdk.policy.checker import Loaded, Scope, analyze_function
+from sdk.policy.config import PolicyConfig
+from sdk.policy.modules import Modules
+from sdk.policy.report import Collector, PolicyReport, shown
+from sdk.policy.rules import top_module
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
@@ -30,100 +33,40 @@ __all__ = ["check_paths", "check_pipeline"]
 _SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist", "venv", "site-packages"}
 
 
-def _shown(path: str | Path) -> str:
-    resolved = Path(path).resolve()
-    cwd = Path.cwd().resolve()
-    return str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else str(path)
+def _check_methods(lineage: Iterable[tuple[str, ast.ClassDef, Scope]], modules: Modules) -> None:
+    """Check every method of the classes (with the file and scope of each) and the functions of
+    the analyst's they reach, each once, with the scope of the module that defines it."""
+    out = modules.out
+    done: set[tuple[str, int]] = set()
+    pending: list[tuple[Scope, str, str]] = []
 
+    def queue(scope: Scope, key: str) -> Callable[[str], None]:
+        return lambda name: pending.append((scope, name, key))
 
-class _Collector:
-    """Gathers raw findings per file, then applies rule selection and inline suppressions."""
-
-    def __init__(self) -> None:
-        self.raw: dict[str, set[tuple[int, int, str, str]]] = {}
-        self.lines: dict[str, list[str]] = {}
-        self.configs: dict[str, PolicyConfig] = {}
-
-    def add(self, path: str, node: ast.AST | None, rule: str, message: str) -> None:
-        line = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0) + 1
-        self.raw.setdefault(path, set()).add((line, col, rule, message))
-
-    def findings(self) -> list[Finding]:
-        found: list[Finding] = []
-        for path, raw in self.raw.items():
-            config = self.configs.get(path) or PolicyConfig()
-            rules = config.rules_for(path)
-            allows = suppressions(self.lines.get(path, []))
-            for line, reason_rules in allows.items():
-                if "SDK108" in rules and not reason_rules[1]:
-                    found.append(
-                        Finding(_shown(path), line, 1, "SDK108", "suppression without a reason")
-                    )
-            for line, col, rule, message in raw:
-                allowed = allows.get(line, (frozenset(), ""))[0]
-                if rule in rules and rule not in allowed:
-                    found.append(Finding(_shown(path), line, col, rule, message))
-        for path in self.lines:  # files with suppressions but no findings
-            if path not in self.raw:
-                config = self.configs.get(path) or PolicyConfig()
-                if "SDK108" in config.rules_for(path):
-                    found += [
-                        Finding(_shown(path), line, 1, "SDK108", "suppression without a reason")
-                        for line, (_, reason) in suppressions(self.lines[path]).items()
-                        if not reason
-                    ]
-        return sorted(set(found))
-
-
-def _is_step_base(base: ast.expr, scope: Scope, steps: set[str]) -> bool:
-    if isinstance(base, ast.Name) and base.id in steps:
-        return True
-    parts: list[str] = []
-    while isinstance(base, ast.Attribute):
-        parts.append(base.attr)
-        base = base.value
-    if not isinstance(base, ast.Name) or base.id not in scope.aliases:
-        return False
-    return ".".join([scope.aliases[base.id], *reversed(parts)]) in ("sdk.Step", "sdk.step.Step")
-
-
-def _own_package(path: Path) -> str | None:
-    folder, package = path.resolve().parent, None
-    while (folder / "__init__.py").is_file():
-        package, folder = folder.name, folder.parent
-    return package
-
-
-def _check_methods(
-    classes: Iterable[ast.ClassDef], scope: Scope, path: str, out: _Collector
-) -> None:
-    """Check every method of ``classes`` and the module functions they reach."""
-    done: set[str] = set()
-    pending: list[str] = []
-
-    def emit(rule: str, node: ast.AST, message: str) -> None:
-        out.add(path, node, rule, message)
-
-    for cls in classes:
-        for item in cls.body:
-            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                analyze_function(scope, item, emit, pending.append)
+    for key, cls, scope in lineage:
+        methods = [i for i in cls.body if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)]
+        for item in methods:
+            if (key, item.lineno) not in done:
+                done.add((key, item.lineno))
+                analyze_function(scope, item, _emitter(out, key), queue(scope, key))
     while pending:
-        name = pending.pop()
-        if name in done:
-            continue
-        done.add(name)
-        loaded = scope.functions[name]()
+        scope, name, caller = pending.pop()
+        loader = scope.functions.get(name)
+        loaded = loader() if loader else scope.find(name) if scope.find else None
         if loaded is None:
-            out.add(path, None, "SDK100", f"the source of helper {name}() cannot be read")
+            if loader is not None:
+                out.add(caller, None, "SDK100", f"the source of helper {name}() cannot be read")
             continue
-        node, filename = loaded
-        analyze_function(scope, node, _emitter(out, filename), pending.append)
+        node, key, helper_scope = loaded
+        if (key, node.lineno) in done:
+            continue
+        done.add((key, node.lineno))
+        modules.check_imports(key)
+        analyze_function(helper_scope, node, _emitter(out, key), queue(helper_scope, key))
 
 
-def _emitter(out: _Collector, filename: str) -> Callable[[str, ast.AST, str], None]:
-    """Report findings of a helper under the file it is defined in."""
+def _emitter(out: Collector, filename: str) -> Callable[[str, ast.AST, str], None]:
+    """Report findings of a function under the file it is defined in."""
 
     def emit(rule: str, node: ast.AST, message: str) -> None:
         out.add(filename, node, rule, message)
@@ -131,60 +74,22 @@ def _emitter(out: _Collector, filename: str) -> Callable[[str, ast.AST, str], No
     return emit
 
 
-def _static_function(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, filename: str
-) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]:
-    return node, filename
-
-
 def _check_file(
-    path: Path, out: _Collector, config: PolicyConfig, step_names: Iterable[str] = ()
+    path: Path, modules: Modules, config: PolicyConfig | None = None, step_names: Iterable[str] = ()
 ) -> None:
     """Check the step classes of one file (``step_names``: classes known to be steps)."""
-    key = str(path)
-    source = path.read_text(encoding="utf-8", errors="replace")
-    out.configs[key] = config
-    out.lines[key] = source.splitlines(keepends=True)
-    try:
-        tree = ast.parse(source, filename=key)
-    except SyntaxError as exc:
-        out.add(key, None, "SDK100", f"cannot parse: {exc.msg} (line {exc.lineno})")
+    module = modules.load(path, config)
+    if module.tree is None:
         return
-    own = _own_package(path)
-    scope = Scope(allowed=config.allowed | ({own} if own else set()))
-    imports: list[ast.Import | ast.ImportFrom] = []
-    stack: list[ast.stmt] = list(tree.body)
-    while stack:  # module-level statements, including those under if/try/with
-        stmt = stack.pop()
-        if isinstance(stmt, ast.Import | ast.ImportFrom):
-            imports.append(stmt)
-            scope.aliases.update(import_aliases(stmt))
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            scope.functions[stmt.name] = functools.partial(_static_function, stmt, key)
-        elif isinstance(stmt, ast.ClassDef):
-            scope.classes.add(stmt.name)
-        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            for t in targets:
-                scope.variables.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
-        else:
-            for name in ("body", "orelse", "finalbody", "handlers"):
-                stack.extend(getattr(stmt, name, []))
-    steps: set[str] = set(step_names)
-    classes = []
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ClassDef) and (
-            stmt.name in steps or any(_is_step_base(b, scope, steps) for b in stmt.bases)
-        ):
-            steps.add(stmt.name)
-            classes.append(stmt)
-    if not classes:
-        return
-    for stmt in imports:
-        message = import_problem(stmt, scope.allowed)
-        if message:
-            out.add(key, stmt, "SDK107", message)
-    _check_methods(classes, scope, key, out)
+    steps: list[tuple[str, ast.ClassDef, Scope]] = []
+    for stmt in module.tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            is_step, chain = modules.lineage(module, stmt)
+            if is_step or stmt.name in step_names:
+                steps += [(m.key, c, m.scope) for m, c in chain]
+    if steps:
+        modules.check_imports(module.key)
+        _check_methods(steps, modules)
 
 
 def _python_files(folder: Path) -> list[Path]:
@@ -204,7 +109,7 @@ def check_paths(paths: Iterable[str | Path]) -> PolicyReport:
         FileNotFoundError: a path does not exist.
     """
     started = time.perf_counter()
-    out = _Collector()
+    out = Collector()
     files: list[Path] = []
     for item in paths:
         path = Path(item)
@@ -214,15 +119,12 @@ def check_paths(paths: Iterable[str | Path]) -> PolicyReport:
             files.append(path)
         else:
             raise FileNotFoundError(f"{str(path)!r} does not exist")
-    configs: dict[Path, PolicyConfig] = {}
+    modules = Modules(out)
     for file in files:
-        folder = file.resolve().parent
-        if folder not in configs:
-            configs[folder] = load_config(folder)
-        _check_file(file, out, configs[folder])
+        _check_file(file, modules)
     return PolicyReport(
         tuple(out.findings()),
-        tuple(_shown(f) for f in files),
+        tuple(dict.fromkeys([*(shown(f) for f in files), *(shown(f) for f in out.lines)])),
         time.perf_counter() - started,
     )
 
@@ -248,9 +150,7 @@ def _parse_lines(filename: str) -> tuple[ast.Module, list[str]] | None:
         return None
 
 
-def _live_function(
-    func: Any, out: _Collector
-) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str] | None:
+def _live_function(func: Any, out: Collector, scope: Scope) -> Loaded | None:
     code = getattr(inspect.unwrap(func), "__code__", None)
     parsed = _parse_lines(code.co_filename) if code else None
     if code is None or parsed is None:
@@ -261,30 +161,79 @@ def _live_function(
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func.__name__:
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             if first == code.co_firstlineno:
-                return node, code.co_filename
+                return node, code.co_filename, scope
     return None
 
 
-def _live_scope(module: ModuleType | None, config: PolicyConfig, out: _Collector) -> Scope:
+@functools.cache
+def _installed() -> tuple[Path, ...]:
+    paths = sysconfig.get_paths()
+    folders = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return (*(Path(f).resolve() for f in folders), Path(__file__).resolve().parents[1])
+
+
+def _own_file(value: Any) -> Path | None:
+    """The file of a live module or function the analyst wrote (not installed, not the SDK's)."""
+    module = value if isinstance(value, ModuleType) else sys.modules.get(value.__module__ or "")
+    file = getattr(module, "__file__", None)
+    if not file or not file.endswith(".py"):
+        return None
+    path = Path(file).resolve()
+    if any(part in ("site-packages", "dist-packages") for part in path.parts) or any(
+        path.is_relative_to(folder) for folder in _installed()
+    ):
+        return None
+    return path
+
+
+def _live_find(modules: Modules, dotted: str) -> Loaded | None:
+    """A function of an own module, named by its dotted path in a notebook's globals."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        owner = sys.modules.get(".".join(parts[:i]))
+        file = _own_file(owner) if owner is not None else None
+        if file is not None:
+            rest = parts[i:]
+            return modules.function(modules.load(file), rest[0]) if len(rest) == 1 else None
+    return None
+
+
+def _live_scope(module: ModuleType | None, config: PolicyConfig, modules: Modules) -> Scope:
     """Resolve names through the live globals (notebook cells: imports are in other cells)."""
     scope = Scope(allowed=config.allowed, is_static=False)
+    scope.find = functools.partial(_live_find, modules)
     name = module.__name__ if module else ""
     for key, value in (vars(module) if module else {}).items():
         if key.startswith("__"):
             continue
+        owner = getattr(value, "__module__", None)
         if isinstance(value, ModuleType):
             scope.aliases[key] = value.__name__
-        elif getattr(value, "__module__", None) == name and inspect.isfunction(value):
-            scope.functions[key] = functools.partial(_live_function, value, out)
-        elif getattr(value, "__module__", None) == name and isinstance(value, type):
+            if _own_file(value) is not None:
+                scope.local.add(top_module(value.__name__))
+        elif owner == name and inspect.isfunction(value):
+            scope.functions[key] = functools.partial(_live_function, value, modules.out, scope)
+        elif owner == name and isinstance(value, type):
             scope.classes.add(key)
-        elif (inspect.isroutine(value) or isinstance(value, type)) and getattr(
-            value, "__module__", None
-        ):
-            scope.aliases[key] = _public_path(value, value.__module__)
+        elif (inspect.isroutine(value) or isinstance(value, type)) and owner:
+            scope.aliases[key] = _public_path(value, owner)
+            if inspect.isfunction(value) and _own_file(value) is not None:
+                scope.local.add(top_module(scope.aliases[key]))
         else:
             scope.variables.add(key)
     return scope
+
+
+def _live_bases(cls: type, modules: Modules) -> list[tuple[str, ast.ClassDef, Scope]]:
+    """The analyst's base classes of a notebook step that are defined in files."""
+    found = []
+    for base in cls.__mro__[1:]:
+        file = _own_file(base) if base.__module__ != cls.__module__ else None
+        if file is not None:
+            module = modules.load(file)
+            if base.__name__ in module.classes:
+                found.append((module.key, module.classes[base.__name__], module.scope))
+    return found
 
 
 def check_pipeline(pipeline: Pipeline) -> PolicyReport:
@@ -295,7 +244,8 @@ def check_pipeline(pipeline: Pipeline) -> PolicyReport:
     notebook's globals. A step whose source cannot be read is reported under SDK100.
     """
     started = time.perf_counter()
-    out = _Collector()
+    out = Collector()
+    modules = Modules(out)
     seen: set[type] = set()
     in_file: dict[str, set[str]] = {}
     for step in pipeline.steps:
@@ -311,7 +261,7 @@ def check_pipeline(pipeline: Pipeline) -> PolicyReport:
         if module_file and code and Path(module_file).resolve() == Path(filename).resolve():
             in_file.setdefault(filename, set()).add(cls.__name__)
             continue
-        config = load_config(Path.cwd())
+        config = modules.config(Path.cwd().resolve())
         out.configs[filename] = config
         parsed = _parse_lines(filename) if code else None
         node = None
@@ -336,8 +286,9 @@ def check_pipeline(pipeline: Pipeline) -> PolicyReport:
                 f"(inspect.getsource failed), so it was not checked",
             )
             continue
-        _check_methods([node], _live_scope(module, config, out), filename, out)
+        scope = _live_scope(module, config, modules)
+        _check_methods([(filename, node, scope), *_live_bases(cls, modules)], modules)
     for filename, names in in_file.items():
-        _check_file(Path(filename), out, load_config(Path(filename).parent), names)
-    files = tuple(sorted({_shown(f) for f in out.lines} | {_shown(f) for f in out.raw}))
+        _check_file(Path(filename), modules, step_names=names)
+    files = tuple(sorted({shown(f) for f in out.lines} | {shown(f) for f in out.raw}))
     return PolicyReport(tuple(out.findings()), files, time.perf_counter() - started)
