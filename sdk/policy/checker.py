@@ -8,23 +8,18 @@ the live module globals. :mod:`sdk.policy.scan` finds the steps and feeds their 
 from __future__ import annotations
 
 import ast
+import importlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from sdk.policy.calls import Finding, method_finding, path_finding, reference_finding
 from sdk.policy.rules import (
     BUILTINS,
-    CLOCKS,
     DEFAULT_ALLOWED_IMPORTS,
     DYNAMIC_BUILTINS,
-    DYNAMIC_MODULES,
-    IO_MODULES,
     MUTATORS,
-    NUMPY_IO,
-    PATH_IO,
     PATH_METHODS,
-    PATH_TYPES,
-    SEEDABLE_NUMPY,
-    WRITERS,
     top_module,
 )
 
@@ -44,6 +39,19 @@ Loaded = tuple[FunctionNode, str, "Scope"]
 """A function to check: its syntax tree, its file, and how names resolve in that file."""
 
 
+def _star_exports(module: str, name: str) -> bool:
+    """Whether ``from module import *`` (of the standard library) binds ``name``: the module is
+    imported to look, which runs no analyst code."""
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError:
+        return False
+    exported = getattr(loaded, "__all__", None)
+    if exported is not None:
+        return name in exported
+    return hasattr(loaded, name) and not name.startswith("_")
+
+
 @dataclass
 class Scope:
     """How the names of one module resolve.
@@ -57,6 +65,7 @@ class Scope:
         is_static: imports are checked at their statements (``False``: at each use).
         local: top-level names of the analyst's own modules imported here (their functions are
             followed like the module's own).
+        star: modules imported with ``from module import *``.
         find: locates a dotted name of an own module (``helpers.load``) as a :data:`Loaded`.
     """
 
@@ -67,6 +76,7 @@ class Scope:
     allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_IMPORTS)
     is_static: bool = True
     local: set[str] = field(default_factory=set)
+    star: list[str] = field(default_factory=list)
     find: Callable[[str], Loaded | None] | None = None
 
     def is_local(self, dotted: str) -> bool:
@@ -79,13 +89,31 @@ class Scope:
             return self.aliases[name]
         if name in self.variables or name in self.classes or name in self.functions:
             return None
+        known = [m for m in self.star if top_module(m) in sys.stdlib_module_names]
+        for module in known:
+            if _star_exports(module, name):
+                return f"{module}.{name}"
         if name in BUILTINS:
             return f"builtins.{name}"
-        return None
+        unknown = [m for m in self.star if m not in known]
+        return f"{unknown[0]}.{name}" if len(unknown) == 1 else None
 
     def is_shared(self, name: str) -> bool:
         """Whether unshadowed ``name`` is module-level state: a variable, class or module."""
         return name in self.variables or name in self.classes or name in self.aliases
+
+
+_DYNAMIC_IMPORTS = frozenset({"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle"})
+"""Modules whose import inside a step is itself dynamic code loading (SDK103, not SDK107)."""
+_FORBIDDEN_BUILTINS = frozenset(
+    f"builtins.{name}" for name in ("print", "input", "open", "breakpoint", *DYNAMIC_BUILTINS)
+)
+
+
+def _passed_on(node: ast.expr) -> ast.Call:
+    """A call of ``node`` with unknown arguments: how a function passed on may be called."""
+    unknown: list[ast.expr] = [ast.Name(id="_", ctx=ast.Load()), ast.Name(id="_", ctx=ast.Load())]
+    return ast.Call(func=node, args=unknown, keywords=[])
 
 
 Emit = Callable[[str, ast.AST, str], None]
@@ -153,6 +181,33 @@ def _is_seeded(call: ast.Call, keyword: str | None = None) -> bool:
     return any(not (isinstance(v, ast.Constant) and v.value is None) for v in values)
 
 
+_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
+
+
+def is_mutable(value: ast.expr | None) -> bool:
+    """Whether ``value`` builds a mutable container (``[]``, ``{}``, ``dict()``, ...)."""
+    if isinstance(value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp | ast.SetComp):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        return name in _CONTAINERS
+    return False
+
+
+def _mutable_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    with_default = positional[len(positional) - len(args.defaults) :]
+    pairs = list(zip(with_default, args.defaults, strict=True))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
+    return {a.arg for a, d in pairs if is_mutable(d)}
+
+
+def _is_true(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
 class _Checker(ast.NodeVisitor):
     """Walks one function body and reports every rule it breaks."""
 
@@ -162,10 +217,13 @@ class _Checker(ast.NodeVisitor):
         func: ast.FunctionDef | ast.AsyncFunctionDef,
         emit: Emit,
         helpers: Callable[[str], None],
+        class_state: frozenset[str] = frozenset(),
     ) -> None:
         self.scope = scope
         self.emit = emit
         self.helpers = helpers
+        self.class_state = class_state
+        self.mutable_defaults = _mutable_defaults(func)
         self.locals, _ = _bound_names(func)
         self.local_aliases: dict[str, str] = {}
         self.path_vars: set[str] = set()
@@ -203,9 +261,28 @@ class _Checker(ast.NodeVisitor):
         return node
 
     def _is_shared(self, node: ast.AST) -> str | None:
-        """Describe ``node`` if it is module or class state: a global, a class, ``type(self)``."""
-        root = self._root(node)
+        """Describe ``node`` if it is shared state: a module global, a class (``type(self)``,
+        ``self.__class__``, ``cls``), a class-level container reached through ``self``, or a
+        mutable default argument."""
+        chain = node
+        while isinstance(chain, ast.Attribute | ast.Subscript):
+            if self._is_class_ref(chain):
+                return "a class attribute"
+            inner = chain.value
+            if (
+                isinstance(chain, ast.Attribute)
+                and isinstance(inner, ast.Name)
+                and inner.id == "self"
+                and chain.attr in self.class_state
+            ):
+                return f"class attribute {chain.attr!r} (shared by every instance)"
+            chain = inner
+        root = chain
+        if self._is_class_ref(root):
+            return "a class attribute"
         if isinstance(root, ast.Name):
+            if root.id in self.mutable_defaults:
+                return f"the mutable default of {root.id!r} (shared between calls)"
             if root.id in self.locals or root.id in self.local_aliases:
                 return None
             return f"module-level {root.id!r}" if self.scope.is_shared(root.id) else None
@@ -228,90 +305,50 @@ class _Checker(ast.NodeVisitor):
     def _call_rule(self, node: ast.Call, q: str | None) -> bool:
         """Report the rule ``node`` breaks, if any; return whether one was reported."""
         func = node.func
-        if isinstance(func, ast.Attribute):
-            attr = func.attr
-            if attr in WRITERS:
-                self.emit("SDK101", node, f".{attr}() writes to a file or database")
-                return True
-            if attr in PATH_IO:
-                self.emit("SDK101", node, f".{attr}() reads or writes a file")
-                return True
-            receiver = func.value
-            if attr in PATH_METHODS and (
-                (isinstance(receiver, ast.Name) and receiver.id in self.path_vars)
-                or (
-                    isinstance(receiver, ast.Call)
-                    and (rq := self._resolve(receiver.func))
-                    and top_module(rq) == "pathlib"
-                )
-            ):
-                self.emit("SDK101", node, f"Path.{attr}() touches the file system")
-                return True
-            if attr == "sample" and q is None and not _is_seeded(node, "random_state"):
-                self.emit("SDK104", node, ".sample() without random_state")
-                return True
-            if attr in MUTATORS and q is None and (what := self._is_shared(receiver)):
-                self.emit("SDK106", node, f".{attr}() mutates {what}")
-                return True
-        if q is None:
-            return False
-        top, last = top_module(q), q.rsplit(".", 1)[-1]
-        parts = q.split(".")
-        if q == "builtins.open":
-            self.emit("SDK101", node, "open() reads or writes a file")
-        elif q in ("builtins.print", "builtins.input"):
-            self.emit("SDK102", node, f"{last}() inside a step")
-        elif top == "builtins" and last in DYNAMIC_BUILTINS:
-            self.emit("SDK103", node, f"{last}() runs code built at run time")
-        elif q in ("builtins.setattr", "builtins.delattr") and node.args:
+        found: Finding = None
+        if isinstance(func, ast.Attribute) and not self._is_self(func.value):
+            attr, receiver = func.attr, func.value
+            if q is None or top_module(q) not in ("pandas", "builtins"):
+                found = method_finding(attr, node)
+            if found is None and attr in PATH_METHODS and self._is_path(receiver):
+                found = ("SDK101", f"Path.{attr}() touches the file system")
+            if found is None and q is None and (what := self._is_shared(receiver)):
+                if attr in MUTATORS:
+                    found = ("SDK106", f".{attr}() mutates {what}")
+                elif any(k.arg == "inplace" and _is_true(k.value) for k in node.keywords):
+                    found = ("SDK106", f".{attr}(inplace=True) mutates {what}")
+        if found is None and q is not None:
+            found = path_finding(q, node) or self._state_call(node, q)
+        if found is None:
+            return q is not None and self._use_rule(node, q)
+        self.emit(found[0], node, found[1])
+        return True
+
+    def _is_self(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id in ("self", "cls")
+
+    def _is_path(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.path_vars
+        if isinstance(node, ast.Call):
+            rq = self._resolve(node.func)
+            return rq is not None and top_module(rq) == "pathlib"
+        return False
+
+    def _state_call(self, node: ast.Call, q: str) -> Finding:
+        if q in ("builtins.setattr", "builtins.delattr") and node.args:
             what = self._is_shared(node.args[0])
             if what is None and self._is_class_ref(node.args[0]):
                 what = "the class"
-            if what is None:
-                return False
-            self.emit("SDK106", node, f"{last}() mutates {what}")
-        elif q == "builtins.globals":
-            self.emit("SDK106", node, "globals() exposes module state")
-        elif top in DYNAMIC_MODULES:
-            self.emit("SDK103", node, f"{q}() loads code or pickled objects")
-        elif top in IO_MODULES and not (top == "pathlib" and last in PATH_TYPES):
-            self.emit("SDK101", node, f"{q}() does I/O")
-        elif top == "pandas" and last.startswith("read_"):
-            self.emit("SDK101", node, f"{q}() reads a file or database")
-        elif top == "numpy" and last in NUMPY_IO and len(parts) == 2:
-            self.emit("SDK101", node, f"{q}() reads or writes a file")
-        elif top == "random":
-            if last == "Random" and _is_seeded(node):
-                return False
-            self.emit("SDK104", node, f"{q}() uses unseeded global random state")
-        elif top == "numpy" and "random" in parts[1:]:
-            if last in SEEDABLE_NUMPY and _is_seeded(node):
-                return False
-            what = "without a seed" if last in SEEDABLE_NUMPY else "uses global random state"
-            self.emit("SDK104", node, f"{q}() {what}")
-        elif q in CLOCKS or (
-            top == "pandas" and "Timestamp" in parts and last in ("now", "today", "utcnow")
-        ):
-            self.emit("SDK105", node, f"{q}() reads the wall clock")
-        elif (
-            q in ("pandas.to_datetime", "pandas.Timestamp", "numpy.datetime64")
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and node.args[0].value in ("now", "today")
-        ):
-            self.emit("SDK105", node, f"{q}({node.args[0].value!r}) reads the wall clock")
-        else:
-            return self._use_rule(node, q)
-        return True
+            return ("SDK106", f"{q.split('.')[-1]}() mutates {what}") if what else None
+        if q == "builtins.globals":
+            return "SDK106", "globals() exposes module state"
+        return None
 
     def _ref_rule(self, node: ast.AST, q: str) -> None:
-        top = top_module(q)
-        if q in ("sys.stdout", "sys.stderr", "sys.stdin"):
-            self.emit("SDK102", node, f"{q} is the process's stream")
-        elif top in DYNAMIC_MODULES:
-            self.emit("SDK103", node, f"{q} loads code or pickled objects")
-        elif top in IO_MODULES and top != "pathlib":
-            self.emit("SDK101", node, f"{q} does I/O")
+        found = reference_finding(q)
+        if found is not None:
+            self.emit(found[0], node, found[1])
         else:
             self._use_rule(node, q)
 
@@ -336,8 +373,8 @@ class _Checker(ast.NodeVisitor):
         elif q is not None and self.scope.is_local(q):
             self.helpers(q)
         self._call_rule(node, q)
-        if q is None:
-            self.visit(node.func)
+        if q is None:  # the receiver of a method, or a call result that is called
+            self.visit(node.func.value if isinstance(node.func, ast.Attribute) else node.func)
         for arg in (*node.args, *(k.value for k in node.keywords)):
             self.visit(arg)
 
@@ -345,6 +382,10 @@ class _Checker(ast.NodeVisitor):
         """Check a dotted reference (``os.environ``) once, as a whole."""
         q = self._resolve(node)
         if q is None:
+            if isinstance(node.ctx, ast.Load) and not self._is_self(node.value):
+                found = method_finding(node.attr, _passed_on(node))
+                if found is not None and found[0] == "SDK101":
+                    self.emit(found[0], node, f"{found[1]} (passed on as a value)")
             self.generic_visit(node)
         elif isinstance(node.ctx, ast.Load):
             if self.scope.is_local(q):
@@ -360,7 +401,7 @@ class _Checker(ast.NodeVisitor):
         q = self._name(node.id)
         if q and self.scope.is_local(q):
             self.helpers(q)
-        if q and top_module(q) != "builtins":
+        if q and (top_module(q) != "builtins" or q in _FORBIDDEN_BUILTINS):
             self._ref_rule(node, q)
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -376,7 +417,7 @@ class _Checker(ast.NodeVisitor):
             modules = {top_module(node.module)} if node.module and not node.level else set()
         else:
             modules = {top_module(a.name) for a in node.names}
-        if modules & DYNAMIC_MODULES:
+        if modules & _DYNAMIC_IMPORTS:
             self.emit("SDK103", node, f"import of {', '.join(sorted(modules))} in a step")
             return
         message = import_problem(node, self.scope.allowed)
@@ -406,6 +447,11 @@ class _Checker(ast.NodeVisitor):
                 if what:
                     self.emit("SDK106", node, f"{verb} {what}")
 
+    def visit_For(self, node: ast.For) -> None:
+        """``for GLOBAL[k] in ...`` assigns to its target like ``=`` does."""
+        self._targets([node.target], node, "assignment to")
+        self.generic_visit(node)
+
     def visit_Assign(self, node: ast.Assign) -> None:
         """Assignments to module globals or class attributes."""
         self._targets(node.targets, node, "assignment to")
@@ -428,8 +474,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         """A bare or broad ``except`` without ``raise`` swallows errors (opt-in rule)."""
-        broad = node.type is None or (
-            isinstance(node.type, ast.Name) and node.type.id in ("Exception", "BaseException")
+        caught = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+        broad = node.type is None or any(
+            isinstance(t, ast.Name) and t.id in ("Exception", "BaseException") for t in caught
         )
         if broad and not any(isinstance(n, ast.Raise) for n in ast.walk(node)):
             self.emit("SDK109", node, "broad except without raise")
@@ -441,6 +488,7 @@ def analyze_function(
     func: ast.FunctionDef | ast.AsyncFunctionDef,
     emit: Emit,
     helpers: Callable[[str], None],
+    class_state: frozenset[str] = frozenset(),
 ) -> None:
     """Check the body of ``func`` (decorators and defaults included) against every rule.
 
@@ -450,7 +498,9 @@ def analyze_function(
         emit: called once per finding.
         helpers: called with the name of each function of the analyst's it calls or passes on:
             a module-level name (``clean``) or a dotted one of an own module (``helpers.load``).
+        class_state: mutable class-level attributes of the method's class (``self.seen``
+            mutated in place changes every instance).
     """
-    checker = _Checker(scope, func, emit, helpers)
+    checker = _Checker(scope, func, emit, helpers, class_state)
     for node in (*func.decorator_list, *func.args.defaults, *func.body):
         checker.visit(node)

@@ -72,15 +72,39 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
 
 
-def _walk_module(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Module-level statements, including those under ``if``/``try``/``with``."""
-    stack = list(reversed(body))
+def is_guarded(stmt: ast.stmt) -> bool:
+    """``if TYPE_CHECKING:`` or ``if __name__ == "__main__":``: never run when a step runs."""
+    if not isinstance(stmt, ast.If):
+        return False
+    test = stmt.test
+    if isinstance(test, ast.Name | ast.Attribute):
+        return (test.id if isinstance(test, ast.Name) else test.attr) == "TYPE_CHECKING"
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
+def _walk_module(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, bool]]:
+    """Module-level statements, including those under ``if``/``try``/``with``, each with whether
+    it is under a guard that keeps it from running (:func:`is_guarded`)."""
+    stack = [(stmt, False) for stmt in reversed(body)]
     while stack:
-        stmt = stack.pop()
-        yield stmt
+        stmt, guarded = stack.pop()
+        yield stmt, guarded
         if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            inner = guarded or is_guarded(stmt)
             for name in ("finalbody", "orelse", "handlers", "body"):
-                stack.extend(reversed(getattr(stmt, name, [])))
+                stack.extend((s, inner) for s in reversed(getattr(stmt, name, [])))
+
+
+def _lambda_function(name: str, stmt: ast.Assign, value: ast.Lambda) -> ast.FunctionDef:
+    """``name = lambda ...: expr`` as the function it is, so it can be followed like one."""
+    body = ast.copy_location(ast.Return(value=value.body), value.body)
+    func = ast.FunctionDef(name=name, args=value.args, body=[body], decorator_list=[], returns=None)
+    return ast.copy_location(func, stmt)
 
 
 def _static_function(node: FunctionNode, key: str, scope: Scope) -> Loaded:
@@ -123,9 +147,15 @@ class Modules:
         module = Module(resolved, key, name, tree, scope, roots=roots)
         self.parsed[resolved] = module
         scope.find = functools.partial(self.find, module)
-        for stmt in _walk_module(tree.body if tree else []):
+        for stmt, guarded in _walk_module(tree.body if tree else []):
             if isinstance(stmt, ast.Import | ast.ImportFrom):
-                module.imports.append(stmt)
+                if not guarded:
+                    module.imports.append(stmt)
+                if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+                    for _, star in self._aliases(module, stmt, star=True):
+                        scope.star.append(star)
+                        if top_module(star) not in config.allowed and self.locate(star, roots):
+                            scope.local.add(top_module(star))
                 for bound, dotted in self._aliases(module, stmt):
                     scope.aliases[bound] = dotted
                     if top_module(dotted) not in config.allowed and self.locate(dotted, roots):
@@ -135,6 +165,15 @@ class Modules:
             elif isinstance(stmt, ast.ClassDef):
                 scope.classes.add(stmt.name)
                 module.classes.setdefault(stmt.name, stmt)
+            elif (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Lambda)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+            ):
+                name = stmt.targets[0].id
+                func = _lambda_function(name, stmt, stmt.value)
+                scope.functions[name] = functools.partial(_static_function, func, key, scope)
             elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 for t in targets:
@@ -154,11 +193,15 @@ class Modules:
                 self.out.add(module.key, stmt, "SDK107", message)
 
     def _aliases(
-        self, module: Module, stmt: ast.Import | ast.ImportFrom
+        self, module: Module, stmt: ast.Import | ast.ImportFrom, star: bool = False
     ) -> Iterator[tuple[str, str]]:
-        """What ``stmt`` binds; relative imports made absolute from the module's package."""
-        if isinstance(stmt, ast.Import) or not stmt.level:
+        """What ``stmt`` binds; relative imports made absolute from the module's package
+        (``star``: the module a ``from ... import *`` reads, instead)."""
+        if isinstance(stmt, ast.Import) or (not stmt.level and not star):
             yield from import_aliases(stmt)
+            return
+        if not stmt.level:
+            yield "*", stmt.module or ""
             return
         package = module.name.split(".")
         if module.path.name != "__init__.py":
@@ -168,6 +211,9 @@ class Modules:
         base = package[: len(package) - (stmt.level - 1)]
         if stmt.module:
             base = [*base, stmt.module]
+        if star:
+            yield "*", ".".join(base)
+            return
         for a in stmt.names:
             if a.name != "*":
                 yield a.asname or a.name, ".".join([*base, a.name])

@@ -142,9 +142,85 @@ IO_MODULES = frozenset(
         "pathlib",
         "asyncio",
         "multiprocessing",
+        "codecs",
+        "duckdb",
+        "fsspec",
+        "s3fs",
+        "gcsfs",
+        "boto3",
+        "botocore",
+        "pymongo",
+        "redis",
+        "kafka",
+        "paramiko",
+        "webbrowser",
     }
 )
-DYNAMIC_MODULES = frozenset({"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle"})
+PURE_IN_IO_MODULES = frozenset(
+    {
+        "io.StringIO",
+        "io.BytesIO",
+        "os.path.join",
+        "os.path.basename",
+        "os.path.dirname",
+        "os.path.split",
+        "os.path.splitext",
+        "os.path.normpath",
+        "os.path.normcase",
+        "os.path.commonprefix",
+        "os.path.isabs",
+        "os.sep",
+        "os.linesep",
+        "os.pathsep",
+        "os.extsep",
+        "codecs.encode",
+        "codecs.decode",
+        "codecs.lookup",
+    }
+)
+"""Names in I/O modules that touch nothing outside the process."""
+DATA_LIBRARIES = frozenset({"pyarrow", "polars", "xarray", "h5py", "scipy", "netCDF4", "tables"})
+"""Libraries whose ``read_*``/``write_*``/``load*``/``save*``/``open_*`` functions do file I/O."""
+DATA_IO_PREFIXES = ("read_", "write_", "scan_", "sink_", "load", "save", "open_")
+PANDAS_IO = frozenset({"HDFStore", "ExcelFile", "ExcelWriter", "read_pickle"})
+SDK_IO_MODULES = frozenset({"io", "runners", "runs", "manifest", "deploy", "cli"})
+"""Modules of ``sdk`` that read and write data: the runner's business, not a step's."""
+LOG_HANDLERS = frozenset(
+    {
+        "FileHandler",
+        "RotatingFileHandler",
+        "TimedRotatingFileHandler",
+        "WatchedFileHandler",
+        "SocketHandler",
+        "DatagramHandler",
+        "SysLogHandler",
+        "HTTPHandler",
+        "SMTPHandler",
+        "QueueHandler",
+        "fileConfig",
+        "dictConfig",
+    }
+)
+RANDOM_MODULES = frozenset({"random", "secrets"})
+UNSEEDED = frozenset({"uuid.uuid1", "uuid.uuid4", "os.urandom", "os.getrandom"})
+GLOBAL_SETTERS = frozenset(
+    {
+        "pandas.set_option",
+        "pandas.reset_option",
+        "numpy.seterr",
+        "numpy.set_printoptions",
+        "numpy.seterrcall",
+        "locale.setlocale",
+        "warnings.filterwarnings",
+        "warnings.simplefilter",
+        "sys.setrecursionlimit",
+    }
+)
+"""Calls that change process-wide settings for every later step."""
+PRINTERS = frozenset({"pprint.pprint", "pprint.pp", "builtins.breakpoint", "pdb.set_trace"})
+DYNAMIC_MODULES = frozenset(
+    {"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib", "runpy"}
+)
 DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "__import__"})
 NUMPY_IO = frozenset(
     {
@@ -157,6 +233,7 @@ NUMPY_IO = frozenset(
         "genfromtxt",
         "fromfile",
         "memmap",
+        "fromregex",
     }
 )
 WRITERS = frozenset(
@@ -172,8 +249,14 @@ WRITERS = frozenset(
         "to_stata",
         "to_orc",
         "to_clipboard",
+        "tofile",
+        "dump",
     }
 )
+TEXT_WRITERS = frozenset(
+    {"to_csv", "to_json", "to_xml", "to_html", "to_markdown", "to_latex", "to_string"}
+)
+"""Writers that return text when given no path or buffer: only a target makes them I/O."""
 PATH_IO = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
 PATH_METHODS = frozenset(
     {
@@ -217,6 +300,14 @@ CLOCKS = frozenset(
         "time.gmtime",
         "time.ctime",
         "time.asctime",
+        "time.monotonic",
+        "time.monotonic_ns",
+        "time.perf_counter",
+        "time.perf_counter_ns",
+        "time.process_time",
+        "time.process_time_ns",
+        "time.thread_time",
+        "time.clock_gettime",
         "datetime.datetime.now",
         "datetime.datetime.utcnow",
         "datetime.datetime.today",
@@ -236,6 +327,8 @@ MUTATORS = frozenset(
         "setdefault",
         "add",
         "discard",
+        "sort",
+        "reverse",
         "__setitem__",
         "__delitem__",
     }

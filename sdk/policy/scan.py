@@ -19,9 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sdk.policy.checker import Loaded, Scope, analyze_function
+from sdk.policy.checker import FunctionNode, Loaded, Scope, analyze_function, is_mutable
 from sdk.policy.config import PolicyConfig
-from sdk.policy.modules import Modules
+from sdk.policy.modules import Modules, is_guarded
 from sdk.policy.report import Collector, PolicyReport, shown
 from sdk.policy.rules import top_module
 
@@ -33,9 +33,14 @@ __all__ = ["check_paths", "check_pipeline"]
 _SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist", "venv", "site-packages"}
 
 
-def _check_methods(lineage: Iterable[tuple[str, ast.ClassDef, Scope]], modules: Modules) -> None:
-    """Check every method of the classes (with the file and scope of each) and the functions of
-    the analyst's they reach, each once, with the scope of the module that defines it."""
+def _check_methods(
+    lineage: Iterable[tuple[str, ast.ClassDef, Scope]],
+    modules: Modules,
+    at_import: Iterable[tuple[str, FunctionNode, Scope]] = (),
+) -> None:
+    """Check every method of the classes (with the file and scope of each), the module-level
+    code ``at_import``, and the functions of the analyst's they reach, each once, with the scope
+    of the module that defines it."""
     out = modules.out
     done: set[tuple[str, int]] = set()
     pending: list[tuple[Scope, str, str]] = []
@@ -43,12 +48,19 @@ def _check_methods(lineage: Iterable[tuple[str, ast.ClassDef, Scope]], modules: 
     def queue(scope: Scope, key: str) -> Callable[[str], None]:
         return lambda name: pending.append((scope, name, key))
 
+    for key, body, scope in at_import:
+        analyze_function(scope, body, _emitter(out, key, at_import=True), queue(scope, key))
     for key, cls, scope in lineage:
         methods = [i for i in cls.body if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)]
+        state = _class_state(cls, methods)
         for item in methods:
             if (key, item.lineno) not in done:
                 done.add((key, item.lineno))
-                analyze_function(scope, item, _emitter(out, key), queue(scope, key))
+                analyze_function(scope, item, _emitter(out, key), queue(scope, key), state)
+        if (key, cls.lineno) not in done:  # attributes and nested Params run at class creation
+            done.add((key, cls.lineno))
+            body = _definitions(cls.body, nested=True)
+            analyze_function(scope, body, _emitter(out, key, at_import=True), queue(scope, key))
     while pending:
         scope, name, caller = pending.pop()
         loader = scope.functions.get(name)
@@ -65,13 +77,62 @@ def _check_methods(lineage: Iterable[tuple[str, ast.ClassDef, Scope]], modules: 
         analyze_function(helper_scope, node, _emitter(out, key), queue(helper_scope, key))
 
 
-def _emitter(out: Collector, filename: str) -> Callable[[str, ast.AST, str], None]:
-    """Report findings of a function under the file it is defined in."""
+def _emitter(
+    out: Collector, filename: str, at_import: bool = False
+) -> Callable[[str, ast.AST, str], None]:
+    """Report findings of a function under the file it is defined in (``at_import``: code that
+    runs once when the module is imported, where assigning module and class state is defining
+    it, not mutating it)."""
 
     def emit(rule: str, node: ast.AST, message: str) -> None:
-        out.add(filename, node, rule, message)
+        if not (at_import and rule == "SDK106"):
+            out.add(filename, node, rule, message)
 
     return emit
+
+
+def _definitions(body: list[ast.stmt], nested: bool = False) -> ast.FunctionDef:
+    """The statements of a module or class body that run when it is defined, as one function:
+    not functions, imports, or blocks guarded by ``TYPE_CHECKING``/``__main__`` (``nested``:
+    the bodies of nested classes such as ``Params`` too)."""
+    kept: list[ast.stmt] = []
+    for stmt in body:
+        if isinstance(stmt, ast.ClassDef):
+            kept += _definitions(stmt.body, nested).body if nested else []
+        elif not isinstance(
+            stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.Import | ast.ImportFrom
+        ) and not is_guarded(stmt):
+            kept.append(stmt)
+    arguments = ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+    func = ast.FunctionDef(name="<definitions>", args=arguments, body=kept, decorator_list=[])
+    func.lineno, func.col_offset = (kept[0].lineno, 0) if kept else (1, 0)
+    return func
+
+
+def _class_state(
+    cls: ast.ClassDef, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]
+) -> frozenset[str]:
+    """Mutable containers defined on the class itself (``seen = {}`` in the class body) that no
+    method rebinds per instance (``self.seen = {}``): ``self.seen[k] = v`` changes them for all."""
+    shared = {
+        t.id
+        for stmt in cls.body
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and is_mutable(stmt.value)
+        for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+        if isinstance(t, ast.Name)
+    }
+    rebound = {
+        node.attr
+        for method in methods
+        for node in ast.walk(method)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+    return frozenset(shared - rebound)
 
 
 def _check_file(
@@ -89,7 +150,8 @@ def _check_file(
                 steps += [(m.key, c, m.scope) for m, c in chain]
     if steps:
         modules.check_imports(module.key)
-        _check_methods(steps, modules)
+        definitions = _definitions(module.tree.body)
+        _check_methods(steps, modules, [(module.key, definitions, module.scope)])
 
 
 def _python_files(folder: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""A small analyst package: steps split over several modules."""

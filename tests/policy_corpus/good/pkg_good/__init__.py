@@ -1,0 +1,1 @@
+"""A clean analyst package: helpers in a sibling module."""
