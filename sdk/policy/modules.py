@@ -17,10 +17,10 @@ from pathlib import Path
 
 import attrs
 
-from sdk.policy.checker import FunctionNode, Loaded, Scope, import_aliases, import_problem
 from sdk.policy.config import PolicyConfig, load_config
 from sdk.policy.report import Collector
 from sdk.policy.rules import top_module
+from sdk.policy.scope import FunctionNode, Loaded, Scope, import_aliases, import_problem
 
 __all__ = ["Module", "Modules"]
 

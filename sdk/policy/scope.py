@@ -1,0 +1,116 @@
+"""How names resolve in one module: :class:`Scope`, and what import statements bind.
+
+A scope is built statically from a module's imports (:mod:`sdk.policy.modules`) or, for notebook
+cells, from the live module globals (:mod:`sdk.policy.scan`).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sdk.policy.rules import BUILTINS, DEFAULT_ALLOWED_IMPORTS, top_module
+
+__all__ = ["FunctionNode", "Loaded", "Scope", "import_aliases", "import_problem"]
+
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+Loaded = tuple[FunctionNode, str, "Scope"]
+"""A function to check: its syntax tree, its file, and how names resolve in that file."""
+
+
+def _star_exports(module: str, name: str) -> bool:
+    """Whether ``from module import *`` (of the standard library) binds ``name``: the module is
+    imported to look, which runs no analyst code."""
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError:
+        return False
+    exported = getattr(loaded, "__all__", None)
+    if exported is not None:
+        return name in exported
+    return hasattr(loaded, name) and not name.startswith("_")
+
+
+@dataclass
+class Scope:
+    """How the names of one module resolve.
+
+    Attributes:
+        aliases: a name bound by an import (or a live module global) -> its dotted path.
+        variables: module-level variables (mutable state shared between calls).
+        classes: module-level class names.
+        functions: module-level function name -> a loader of its :data:`Loaded`.
+        allowed: top-level modules that may be imported.
+        is_static: imports are checked at their statements (``False``: at each use).
+        local: top-level names of the analyst's own modules imported here (their functions are
+            followed like the module's own).
+        star: modules imported with ``from module import *``.
+        find: locates a dotted name of an own module (``helpers.load``) as a :data:`Loaded`.
+    """
+
+    aliases: dict[str, str] = field(default_factory=dict)
+    variables: set[str] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)
+    functions: dict[str, Callable[[], Loaded | None]] = field(default_factory=dict)
+    allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_IMPORTS)
+    is_static: bool = True
+    local: set[str] = field(default_factory=set)
+    star: list[str] = field(default_factory=list)
+    find: Callable[[str], Loaded | None] | None = None
+
+    def is_local(self, dotted: str) -> bool:
+        """Whether ``dotted`` names something in one of the analyst's own modules."""
+        return top_module(dotted) in self.local
+
+    def qualify(self, name: str) -> str | None:
+        """The dotted path of module-level ``name``; ``None`` for the module's own names."""
+        if name in self.aliases:
+            return self.aliases[name]
+        if name in self.variables or name in self.classes or name in self.functions:
+            return None
+        known = [m for m in self.star if top_module(m) in sys.stdlib_module_names]
+        for module in known:
+            if _star_exports(module, name):
+                return f"{module}.{name}"
+        if name in BUILTINS:
+            return f"builtins.{name}"
+        unknown = [m for m in self.star if m not in known]
+        return f"{unknown[0]}.{name}" if len(unknown) == 1 else None
+
+    def is_shared(self, name: str) -> bool:
+        """Whether unshadowed ``name`` is module-level state: a variable, class or module."""
+        return name in self.variables or name in self.classes or name in self.aliases
+
+
+def import_problem(node: ast.Import | ast.ImportFrom, allowed: frozenset[str]) -> str | None:
+    """The message for an import outside ``allowed``, or ``None`` if it is allowed."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level or not node.module:
+            return None
+        names = [node.module]
+    else:
+        names = [a.name for a in node.names]
+    bad = sorted({top_module(n) for n in names} - allowed)
+    if not bad:
+        return None
+    return f"import of {', '.join(bad)} (not in the allow-list)"
+
+
+def import_aliases(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
+    """The ``(bound name, dotted path)`` pairs an import statement binds."""
+    if isinstance(node, ast.Import):
+        for a in node.names:
+            if a.asname:
+                yield a.asname, a.name
+            else:
+                yield a.name.split(".", 1)[0], a.name.split(".", 1)[0]
+        return
+    if node.level:
+        return
+    for a in node.names:
+        if a.name != "*":
+            yield a.asname or a.name, f"{node.module}.{a.name}"
