@@ -104,6 +104,8 @@ def path_finding(q: str, call: ast.Call) -> Finding:
         return "SDK102", f"{last}() writes to or waits on the terminal"
     if parts[:2] in (["sys", "stdout"], ["sys", "stderr"], ["sys", "stdin"]):
         return "SDK102", f"{q}() uses the process's stream"
+    if q == "builtins.hash":
+        return "SDK104", "hash() of text differs between processes (PYTHONHASHSEED)"
     if top == "builtins" and last in DYNAMIC_BUILTINS:
         return "SDK103", f"{last}() runs code built at run time"
     if top in DYNAMIC_MODULES:
@@ -169,6 +171,8 @@ def reference_finding(q: str) -> Finding:
         return None
     if q in ("sys.stdout", "sys.stderr", "sys.stdin"):
         return "SDK102", f"{q} is the process's stream"
+    if q == "sys.modules":
+        return "SDK106", "sys.modules exposes (and lets a step change) every module's state"
     if top in IO_MODULES or top in DYNAMIC_MODULES:
         return ("SDK103" if top in DYNAMIC_MODULES else "SDK101"), f"{q} does I/O or loads code"
     # called later with unknown arguments: assume a target and a seed are given

@@ -11,7 +11,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from sdk.policy.calls import Finding, method_finding, path_finding, reference_finding
+from sdk.policy.calls import (
+    Finding,
+    is_seeded,
+    method_finding,
+    path_finding,
+    reference_finding,
+)
 from sdk.policy.rules import (
     DYNAMIC_BUILTINS,
     MUTATORS,
@@ -25,6 +31,9 @@ __all__ = ["Emit", "analyze_function", "is_mutable"]
 
 _DYNAMIC_IMPORTS = frozenset({"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle"})
 """Modules whose import inside a step is itself dynamic code loading (SDK103, not SDK107)."""
+_CLOCK_TYPES = frozenset(
+    {"pandas.Timestamp", "pandas.Period", "datetime.datetime", "datetime.date"}
+)
 _FORBIDDEN_BUILTINS = frozenset(
     f"builtins.{name}" for name in ("print", "input", "open", "breakpoint", *DYNAMIC_BUILTINS)
 )
@@ -192,6 +201,8 @@ class _Checker(ast.NodeVisitor):
             attr, receiver = func.attr, func.value
             if q is None or top_module(q) not in ("pandas", "builtins"):
                 found = method_finding(attr, node)
+            if found is None and isinstance(receiver, ast.Call):
+                found = self._on_built(attr, node, self._resolve(receiver.func))
             if found is None and attr in PATH_METHODS and self._is_path(receiver):
                 found = ("SDK101", f"Path.{attr}() touches the file system")
             if found is None and q is None and (what := self._is_shared(receiver)):
@@ -217,7 +228,24 @@ class _Checker(ast.NodeVisitor):
             return rq is not None and top_module(rq) == "pathlib"
         return False
 
+    def _on_built(self, attr: str, node: ast.Call, built: str | None) -> Finding:
+        """A method of a freshly built object: ``pd.Timestamp(x).now()`` is still the class's
+        clock, ``scipy.stats.norm(0, 1).rvs()`` still draws from global random state."""
+        if built in _CLOCK_TYPES and attr in ("now", "today", "utcnow"):
+            return "SDK105", f"{built}(...).{attr}() reads the wall clock"
+        if (
+            built
+            and top_module(built) == "scipy"
+            and attr == "rvs"
+            and not is_seeded(node, "random_state")
+        ):
+            return "SDK104", f"{built}(...).rvs() without random_state"
+        return None
+
     def _state_call(self, node: ast.Call, q: str) -> Finding:
+        if q in ("operator.setitem", "operator.delitem") and node.args:
+            what = self._is_shared(node.args[0])
+            return ("SDK106", f"{q}() mutates {what}") if what else None
         if q in ("builtins.setattr", "builtins.delattr") and node.args:
             what = self._is_shared(node.args[0])
             if what is None and self._is_class_ref(node.args[0]):
@@ -280,6 +308,9 @@ class _Checker(ast.NodeVisitor):
             return
         if node.id not in self.locals and node.id in self.scope.functions:
             self.helpers(node.id)
+        if node.id == "__builtins__" and node.id not in self.locals:
+            self.emit("SDK103", node, "__builtins__ reaches any builtin by name")
+            return
         q = self._name(node.id)
         if q and self.scope.is_local(q):
             self.helpers(q)

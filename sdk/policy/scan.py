@@ -52,7 +52,13 @@ def _check_methods(
     for key, body, scope in at_import:
         analyze_function(scope, body, _emitter(out, key, at_import=True), queue(scope, key))
     for key, cls, scope in lineage:
-        methods = [i for i in cls.body if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)]
+        nested = [c for c in cls.body if isinstance(c, ast.ClassDef)]  # Params and its methods
+        methods = [
+            item
+            for body in (cls.body, *(c.body for c in nested))
+            for item in body
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
         state = _class_state(cls, methods)
         for item in methods:
             if (key, item.lineno) not in done:
@@ -98,6 +104,8 @@ def _definitions(body: list[ast.stmt], nested: bool = False) -> ast.FunctionDef:
     the bodies of nested classes such as ``Params`` too)."""
     kept: list[ast.stmt] = []
     for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not nested:
+            kept += _evaluated_at_definition(stmt)
         if isinstance(stmt, ast.ClassDef):
             kept += _definitions(stmt.body, nested).body if nested else []
         elif not isinstance(
@@ -112,6 +120,16 @@ def _definitions(body: list[ast.stmt], nested: bool = False) -> ast.FunctionDef:
     return func
 
 
+def _evaluated_at_definition(
+    stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+) -> list[ast.stmt]:
+    """The decorators (and default values) of a module-level definition: they run at import."""
+    values = list(stmt.decorator_list)
+    if not isinstance(stmt, ast.ClassDef):
+        values += [*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)]
+    return [ast.copy_location(ast.Expr(value=v), v) for v in values]
+
+
 def _class_state(
     cls: ast.ClassDef, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]
 ) -> frozenset[str]:
@@ -124,14 +142,15 @@ def _class_state(
         for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
         if isinstance(t, ast.Name)
     }
-    rebound = {
-        node.attr
+    rebound = {  # plain assignment only: `self.seen += [x]` extends the class's list in place
+        target.attr
         for method in methods
         for node in ast.walk(method)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.ctx, ast.Store)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
     }
     return frozenset(shared - rebound)
 
@@ -144,7 +163,7 @@ def _check_file(
     if module.tree is None:
         return
     steps: list[tuple[str, ast.ClassDef, Scope]] = []
-    for stmt in module.tree.body:
+    for stmt in ast.walk(module.tree):  # steps nested in classes or factory functions too
         if isinstance(stmt, ast.ClassDef):
             is_step, chain = modules.lineage(module, stmt)
             if is_step or stmt.name in step_names:
