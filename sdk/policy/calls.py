@@ -32,7 +32,14 @@ from sdk.policy.rules import (
     top_module,
 )
 
-__all__ = ["Finding", "is_seeded", "method_finding", "path_finding", "reference_finding"]
+__all__ = [
+    "Finding",
+    "is_seeded",
+    "method_finding",
+    "passed_on",
+    "path_finding",
+    "reference_finding",
+]
 
 Finding = tuple[str, str] | None
 """``(rule_id, message)``, or ``None`` when the call breaks no rule."""
@@ -46,6 +53,13 @@ _BROAD = ("Exception", "BaseException")
 
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
+
+
+def passed_on(func: ast.expr) -> ast.Call:
+    """How a function passed on as a value may be called later: with unknown arguments, so a
+    target (for writers) and a seed (for random generators) are assumed to be given."""
+    unknown: list[ast.expr] = [ast.Name(id="_", ctx=ast.Load()), ast.Name(id="_", ctx=ast.Load())]
+    return ast.Call(func=func, args=unknown, keywords=[])
 
 
 def is_seeded(call: ast.Call, keyword: str | None = None, position: int | None = None) -> bool:
@@ -175,9 +189,7 @@ def reference_finding(q: str) -> Finding:
         return "SDK106", "sys.modules exposes (and lets a step change) every module's state"
     if top in IO_MODULES or top in DYNAMIC_MODULES:
         return ("SDK103" if top in DYNAMIC_MODULES else "SDK101"), f"{q} does I/O or loads code"
-    # called later with unknown arguments: assume a target and a seed are given
-    unknown: list[ast.expr] = [ast.Name(id="_", ctx=ast.Load()), ast.Name(id="_", ctx=ast.Load())]
-    found = path_finding(q, ast.Call(func=unknown[0], args=unknown, keywords=[]))
+    found = path_finding(q, passed_on(ast.Name(id="_", ctx=ast.Load())))
     if found is None or found[0] in ("SDK106", "SDK109"):
         return None
     return found[0], f"{found[1]} (passed on as a value)"

@@ -15,6 +15,7 @@ from sdk.policy.calls import (
     Finding,
     is_seeded,
     method_finding,
+    passed_on,
     path_finding,
     reference_finding,
 )
@@ -37,12 +38,6 @@ _CLOCK_TYPES = frozenset(
 _FORBIDDEN_BUILTINS = frozenset(
     f"builtins.{name}" for name in ("print", "input", "open", "breakpoint", *DYNAMIC_BUILTINS)
 )
-
-
-def _passed_on(node: ast.expr) -> ast.Call:
-    """A call of ``node`` with unknown arguments: how a function passed on may be called."""
-    unknown: list[ast.expr] = [ast.Name(id="_", ctx=ast.Load()), ast.Name(id="_", ctx=ast.Load())]
-    return ast.Call(func=node, args=unknown, keywords=[])
 
 
 Emit = Callable[[str, ast.AST, str], None]
@@ -293,7 +288,7 @@ class _Checker(ast.NodeVisitor):
         q = self._resolve(node)
         if q is None:
             if isinstance(node.ctx, ast.Load) and not self._is_self(node.value):
-                found = method_finding(node.attr, _passed_on(node))
+                found = method_finding(node.attr, passed_on(node))
                 if found is not None and found[0] == "SDK101":
                     self.emit(found[0], node, f"{found[1]} (passed on as a value)")
             self.generic_visit(node)
