@@ -117,6 +117,7 @@ class Modules:
     def __init__(self, out: Collector) -> None:
         self.out = out
         self.parsed: dict[Path, Module] = {}
+        self.by_key: dict[str, Module] = {}
         self.configs: dict[Path, PolicyConfig] = {}
 
     def config(self, folder: Path) -> PolicyConfig:
@@ -145,7 +146,7 @@ class Modules:
             tree = None
             self.out.add(key, None, "SDK100", f"cannot parse: {exc.msg} (line {exc.lineno})")
         module = Module(resolved, key, name, tree, scope, roots=roots)
-        self.parsed[resolved] = module
+        self.parsed[resolved] = self.by_key[key] = module
         scope.find = functools.partial(self.find, module)
         for stmt, guarded in _walk_module(tree.body if tree else []):
             if isinstance(stmt, ast.Import | ast.ImportFrom):
@@ -183,7 +184,7 @@ class Modules:
 
     def check_imports(self, key: str) -> None:
         """Report the module-level imports outside the allow-list of a file steps use (once)."""
-        module = next((m for m in self.parsed.values() if m.key == key), None)
+        module = self.by_key.get(key)
         if module is None or module.imports_checked:
             return
         module.imports_checked = True
@@ -230,13 +231,18 @@ class Modules:
                         return candidate, parts[i:]
         return None
 
+    def _member(self, module: Module, dotted: str) -> tuple[Module, str] | None:
+        """The own module that ``dotted`` (imported into ``module``) names a member of, and the
+        member's name; ``None`` for anything else (an installed package, a module itself)."""
+        located = self.locate(dotted, module.roots)
+        if located is None or len(located[1]) != 1:
+            return None
+        return self.load(located[0]), located[1][0]
+
     def find(self, module: Module, dotted: str, depth: int = 0) -> Loaded | None:
         """The function ``dotted`` (imported into ``module``) names, if the analyst wrote it."""
-        located = self.locate(dotted, module.roots)
-        if located is None or len(located[1]) != 1 or depth > _MAX_DEPTH:
-            return None
-        target = self.load(located[0])
-        return self.function(target, located[1][0], depth)
+        member = self._member(module, dotted) if depth <= _MAX_DEPTH else None
+        return self.function(*member, depth) if member else None
 
     def function(self, module: Module, name: str, depth: int = 0) -> Loaded | None:
         """Module-level function ``name`` of ``module``, following re-exports of own modules."""
@@ -276,9 +282,6 @@ class Modules:
         return is_step, chain
 
     def _class(self, module: Module, dotted: str) -> tuple[Module, ast.ClassDef] | None:
-        located = self.locate(dotted, module.roots)
-        if located is None or len(located[1]) != 1:
-            return None
-        target = self.load(located[0])
-        cls = target.classes.get(located[1][0])
-        return (target, cls) if cls is not None else None
+        member = self._member(module, dotted)
+        cls = member[0].classes.get(member[1]) if member else None
+        return (member[0], cls) if member and cls is not None else None
