@@ -25,9 +25,15 @@ from sdk.policy.rules import (
     PATH_METHODS,
     top_module,
 )
-from sdk.policy.scope import Scope, import_aliases, import_problem
+from sdk.policy.scope import (
+    Scope,
+    bound_names,
+    import_aliases,
+    import_problem,
+    mutable_defaults,
+)
 
-__all__ = ["Emit", "analyze_function", "is_mutable"]
+__all__ = ["Emit", "analyze_function"]
 
 
 _DYNAMIC_IMPORTS = frozenset({"importlib", "pickle", "marshal", "shelve", "dill", "cloudpickle"})
@@ -42,52 +48,6 @@ _FORBIDDEN_BUILTINS = frozenset(
 
 Emit = Callable[[str, ast.AST, str], None]
 """Report a finding: ``emit(rule_id, node, message)``."""
-
-
-def _bound_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[set[str], set[str]]:
-    """Names bound locally in ``func`` (params, assignments, ...) and names declared global."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-    args = func.args
-    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-        if a is not None:
-            bound.add(a.arg)
-    for node in ast.walk(func):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            bound.add(node.id)
-        elif isinstance(node, ast.arg) and node is not func:
-            bound.add(node.arg)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            if node is not func:
-                bound.add(node.name)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            declared.update(node.names)
-    return bound - declared, declared
-
-
-_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
-
-
-def is_mutable(value: ast.expr | None) -> bool:
-    """Whether ``value`` builds a mutable container (``[]``, ``{}``, ``dict()``, ...)."""
-    if isinstance(value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp | ast.SetComp):
-        return True
-    if isinstance(value, ast.Call):
-        func = value.func
-        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-        return name in _CONTAINERS
-    return False
-
-
-def _mutable_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    args = func.args
-    positional = [*args.posonlyargs, *args.args]
-    with_default = positional[len(positional) - len(args.defaults) :]
-    pairs = list(zip(with_default, args.defaults, strict=True))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
-    return {a.arg for a, d in pairs if is_mutable(d)}
 
 
 def _is_true(node: ast.expr) -> bool:
@@ -109,8 +69,8 @@ class _Checker(ast.NodeVisitor):
         self.emit = emit
         self.helpers = helpers
         self.class_state = class_state
-        self.mutable_defaults = _mutable_defaults(func)
-        self.locals, _ = _bound_names(func)
+        self.mutable_defaults = mutable_defaults(func)
+        self.locals, _ = bound_names(func)
         self.local_aliases: dict[str, str] = {}
         self.path_vars: set[str] = set()
         for node in ast.walk(func):

@@ -19,12 +19,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sdk.policy.checker import analyze_function, is_mutable
+from sdk.policy.checker import analyze_function
 from sdk.policy.config import PolicyConfig
 from sdk.policy.modules import Modules, is_guarded
 from sdk.policy.report import Collector, PolicyReport, shown
 from sdk.policy.rules import top_module
-from sdk.policy.scope import FunctionNode, Loaded, Scope
+from sdk.policy.scope import FunctionNode, Loaded, Scope, is_mutable
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline

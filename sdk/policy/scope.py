@@ -1,4 +1,5 @@
-"""How names resolve in one module: :class:`Scope`, and what import statements bind.
+"""How names resolve: in a module (:class:`Scope`, what imports bind) and in a function (what
+it binds locally, which of its defaults are shared mutable containers).
 
 A scope is built statically from a module's imports (:mod:`sdk.policy.modules`) or, for notebook
 cells, from the live module globals (:mod:`sdk.policy.scan`).
@@ -14,7 +15,16 @@ from dataclasses import dataclass, field
 
 from sdk.policy.rules import BUILTINS, DEFAULT_ALLOWED_IMPORTS, top_module
 
-__all__ = ["FunctionNode", "Loaded", "Scope", "import_aliases", "import_problem"]
+__all__ = [
+    "FunctionNode",
+    "Loaded",
+    "Scope",
+    "bound_names",
+    "import_aliases",
+    "import_problem",
+    "is_mutable",
+    "mutable_defaults",
+]
 
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -114,3 +124,49 @@ def import_aliases(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str
     for a in node.names:
         if a.name != "*":
             yield a.asname or a.name, f"{node.module}.{a.name}"
+
+
+def bound_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[set[str], set[str]]:
+    """Names bound locally in ``func`` (params, assignments, ...) and names declared global."""
+    bound: set[str] = set()
+    declared: set[str] = set()
+    args = func.args
+    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if a is not None:
+            bound.add(a.arg)
+    for node in ast.walk(func):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg) and node is not func:
+            bound.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node is not func:
+                bound.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            declared.update(node.names)
+    return bound - declared, declared
+
+
+_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
+
+
+def is_mutable(value: ast.expr | None) -> bool:
+    """Whether ``value`` builds a mutable container (``[]``, ``{}``, ``dict()``, ...)."""
+    if isinstance(value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp | ast.SetComp):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        return name in _CONTAINERS
+    return False
+
+
+def mutable_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    with_default = positional[len(positional) - len(args.defaults) :]
+    pairs = list(zip(with_default, args.defaults, strict=True))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
+    return {a.arg for a, d in pairs if is_mutable(d)}
