@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,3 +41,23 @@ def require_service(name: str, reason: str) -> None:
     if os.environ.get("SDK_REQUIRE_SERVICES") == "1":
         pytest.fail(f"service {name} is required in CI but unavailable: {reason}")
     pytest.skip(f"service {name} unavailable: {reason}")
+
+
+def sdk_script() -> str:
+    """The `sdk` console script installed next to this interpreter."""
+    beside = Path(sys.executable).parent / "sdk"
+    found = str(beside) if beside.exists() else shutil.which("sdk")
+    assert found, "the `sdk` console script is not installed"
+    return found
+
+
+def cli(
+    *args: str, cwd: Path = ROOT, script: bool = False, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m sdk ARGS` (or the `sdk` script) as a user would: in a subprocess, stderr
+    not a terminal, without the caller's SDK_LOG_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}
+    command = [sdk_script()] if script else [sys.executable, "-m", "sdk"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from conftest import cli as run_cli
 from pandera.typing import DataFrame
 
 import sdk
@@ -234,16 +234,8 @@ def batch(pipeline: Pipeline, options: dict[str, Any] | None = None, **kwargs: A
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m sdk ARGS`` as a user would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sdk", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    """Run ``python -m sdk ARGS`` as a user would (batch runs get a longer timeout)."""
+    return run_cli(*args, cwd=cwd, timeout=300)
 
 
 # -- the plan ----------------------------------------------------------------------------------

@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT, cli
 
 import sdk
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = "examples/fraud/deploy.toml"
 TARGET = "examples.fraud.pipeline:pipeline"
-
-
-def sdk_script() -> str:
-    """The `sdk` console script installed next to this interpreter."""
-    beside = Path(sys.executable).parent / "sdk"
-    found = str(beside) if beside.exists() else shutil.which("sdk")
-    assert found, "the `sdk` console script is not installed"
-    return found
-
-
-def cli(*args: str, script: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run `python -m sdk ARGS` (or the `sdk` script) with stderr not a terminal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}
-    command = [sdk_script()] if script else [sys.executable, "-m", "sdk"]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=180,
-    )
 
 
 def run_deploy(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

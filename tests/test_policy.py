@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT, cli
 
 from sdk import Pipeline, PolicyError
 from sdk.policy import RULES, Finding, PolicyReport, check_paths, check_pipeline, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "data" / "sarif-2.1.0.json"
 
 HEADER = '''\
@@ -391,19 +388,6 @@ def test_source_unavailable_is_reported() -> None:
     report = check_pipeline(Pipeline([namespace["Hidden"]()]))
     assert [f.rule for f in report.findings] == ["SDK100"]
     assert "Hidden" in report.findings[0].message
-
-
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run `python -m sdk ARGS` in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sdk", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-    )
 
 
 def strict_project(tmp_path: Path) -> tuple[Path, Path]:
