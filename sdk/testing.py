@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from sdk.compare import canonical
 from sdk.logs import SdkJsonFormatter, get_logger
 from sdk.pipeline import Pipeline
 from sdk.result import RunResult
@@ -66,16 +67,6 @@ def capture_logs(level: int = logging.DEBUG) -> Iterator[LogRecords]:
 def synthetic(model: type[pa.DataFrameModel], n: int = 10) -> pd.DataFrame:
     """Return ``n`` rows that satisfy ``model`` (pandera's hypothesis strategies)."""
     return model.to_schema().example(size=n).reset_index(drop=True)
-
-
-def canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``frame`` sorted by all its columns with a fresh index (order-insensitive compare)."""
-    if frame.empty:
-        return frame.reset_index(drop=True)
-    frame = frame.reset_index(drop=True)  # repeated labels must not duplicate rows
-    text = frame.astype(str)
-    order = text.sort_values(list(text.columns), kind="stable").index
-    return frame.loc[order].reset_index(drop=True)
 
 
 def assert_equivalent(left: RunResult, right: RunResult, *, check_dtype: bool = True) -> None:

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from sdk.compare import changed, differs
 from sdk.errors import PipelineError, SdkError
 from sdk.validation import BoundaryCheck, compile_model, validate_frame
 
@@ -328,10 +329,10 @@ class _Verifier:
     def _mutation(self, args: Frames) -> str | None:
         passed = {p: f.copy(deep=True) for p, f in args.items()}
         _call(self.step, passed)
-        return _changed(args, passed)
+        return changed(args, passed)
 
     def _check_mutation(self, args: Frames, passed: Frames) -> Violation | None:
-        what = _changed(args, passed)
+        what = changed(args, passed)
         if what is None:
             return None
         example = self._shrink(args, lambda a: self._mutation(a) is not None)
@@ -350,7 +351,7 @@ class _Verifier:
         first = _call(self.step, _copy(args)) if first is None else first
         for _ in range(max(1, self.trials - 1)):
             again = _call(self.step, _copy(args))
-            diff = _differs(first, again, "first run", "second run", exact=True)
+            diff = differs(first, again, "first run", "second run", exact=True)
             if diff is not None:
                 return diff
         return None
@@ -406,7 +407,7 @@ class _Verifier:
             parts.append(part)
         return parts
 
-    def _split_differs(
+    def _splitdiffers(
         self,
         args: Frames,
         prop: str,
@@ -420,7 +421,7 @@ class _Verifier:
         what = "one chunk per row" if prop == "rows" else f"{len(parts)} partitions"
         if prop == "rows" and len(parts) != len(args[self.primary]):
             what = f"{len(parts)} shuffled chunks"
-        diff = _differs(whole, joined, "whole input", what)
+        diff = differs(whole, joined, "whole input", what)
         return None if diff is None else f"whole input vs {what}: {diff}"
 
     def _check_split(self, args: Frames, output: pd.DataFrame, prop: str) -> Violation | None:
@@ -429,7 +430,7 @@ class _Verifier:
         diff = None
         try:
             for _ in range(self.trials):
-                diff = self._split_differs(args, prop, self.rng, output)
+                diff = self._splitdiffers(args, prop, self.rng, output)
                 if diff is not None:
                     break
         except _Raised as exc:
@@ -443,7 +444,7 @@ class _Verifier:
             return None
 
         def fails(a: Frames) -> bool:
-            return self._split_differs(a, prop, np.random.default_rng(self.seed)) is not None
+            return self._splitdiffers(a, prop, np.random.default_rng(self.seed)) is not None
 
         example = self._shrink(args, fails)
         detail = self._detail(example, args, prop) or diff
@@ -471,7 +472,7 @@ class _Verifier:
     def _detail(self, example: pd.DataFrame, args: Frames, prop: str) -> str | None:
         """The difference shown by the minimal example, split as finely as possible."""
         try:
-            return self._split_differs(
+            return self._splitdiffers(
                 {**args, self.primary: example}, prop, np.random.default_rng(self.seed)
             )
         except _Raised:
@@ -493,7 +494,7 @@ class _Verifier:
             probe.key = column
             try:
                 if all(
-                    probe._split_differs(args, "partition_by", probe.rng) is None
+                    probe._splitdiffers(args, "partition_by", probe.rng) is None
                     for _ in range(self.trials)
                 ):
                     return column
@@ -544,97 +545,6 @@ def _call(step: Step, frames: Frames) -> pd.DataFrame:
     if not isinstance(output, pd.DataFrame):
         raise _Raised(f"returned {type(output).__name__}, not a DataFrame")
     return output
-
-
-def _changed(before: Frames, after: Frames) -> str | None:
-    """How the frames in ``after`` differ from their pristine copies in ``before``."""
-    for param, old in before.items():
-        new = after[param]
-        if new.equals(old) and list(new.columns) == list(old.columns):
-            continue
-        added = [str(c) for c in new.columns if c not in old.columns]
-        removed = [str(c) for c in old.columns if c not in new.columns]
-        if added or removed:
-            return f"input {param!r}: " + "; ".join(
-                ([f"column(s) {', '.join(added)} added"] if added else [])
-                + ([f"column(s) {', '.join(removed)} removed"] if removed else [])
-            )
-        if len(new) != len(old) or not new.index.equals(old.index):
-            return f"input {param!r}: rows changed ({len(old)} rows before, {len(new)} after)"
-        changed = [str(c) for c in old.columns if not new[c].equals(old[c])]
-        return f"input {param!r}: column(s) {', '.join(changed) or '?'} changed"
-    return None
-
-
-def _sort_key(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(series):
-        return series.map(lambda v: "nan" if pd.isna(v) else format(float(v), ".9g"))
-    return series.astype(str)
-
-
-def _canon(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with a fresh index, sorted by all columns (floats rounded for the order)."""
-    frame = frame.reset_index(drop=True)
-    if frame.empty or not len(frame.columns):
-        return frame
-    keys = pd.DataFrame({i: _sort_key(frame.iloc[:, i]) for i in range(frame.shape[1])})
-    order = keys.sort_values(list(keys.columns), kind="stable").index
-    return frame.iloc[order].reset_index(drop=True)
-
-
-def _same_values(left: pd.Series, right: pd.Series, exact: bool) -> np.ndarray:
-    numeric = all(
-        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        for s in (left, right)
-    )
-    if numeric:
-        a = left.to_numpy(dtype=float, na_value=np.nan)
-        b = right.to_numpy(dtype=float, na_value=np.nan)
-        if exact:
-            return (a == b) | (np.isnan(a) & np.isnan(b))
-        return np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
-    result = []
-    for u, v in zip(left.tolist(), right.tolist(), strict=True):
-        try:
-            same = bool(u == v) or bool(pd.isna(u) and pd.isna(v))
-        except (TypeError, ValueError):
-            same = repr(u) == repr(v)
-        result.append(same)
-    return np.array(result, dtype=bool)
-
-
-def _differs(
-    left: pd.DataFrame, right: pd.DataFrame, lname: str, rname: str, *, exact: bool = False
-) -> str | None:
-    """How ``right`` differs from ``left`` as multisets of rows, or ``None`` if they match.
-
-    Floats are compared with a relative tolerance of 1e-9 (summing in another order may
-    change the last bits), or exactly when ``exact``.
-    """
-    lcols, rcols = [str(c) for c in left.columns], [str(c) for c in right.columns]
-    if set(lcols) != set(rcols):
-        return f"columns differ ({lname}: {', '.join(lcols)}; {rname}: {', '.join(rcols)})"
-    if len(left) != len(right):
-        return f"{lname} gives {len(left)} rows, {rname} {len(right)}"
-    a, b = _canon(left), _canon(right[list(left.columns)])
-    for column in a.columns:
-        same = _same_values(a[column], b[column], exact)
-        if not same.all():
-            bad = np.flatnonzero(~same)[:3]
-            shown_a, shown_b = _show(a[column].iloc[bad]), _show(b[column].iloc[bad])
-            if shown_a == shown_b:  # rounding hid the difference: show every digit
-                shown_a, shown_b = _show(a[column].iloc[bad], 0), _show(b[column].iloc[bad], 0)
-            return f"column {str(column)!r} differs ({lname}: {shown_a}; {rname}: {shown_b})"
-    return None
-
-
-def _show(values: pd.Series, digits: int = 10) -> str:
-    """A few values as text, floats rounded to ``digits`` significant digits (0: all)."""
-    shown = [
-        format(v, f".{digits}g") if digits and isinstance(v, float) else repr(v)
-        for v in values.tolist()
-    ]
-    return f"[{', '.join(shown)}]"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
