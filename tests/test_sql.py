@@ -164,9 +164,9 @@ def test_sqlite_round_trip_in_chunks(tmp_path: Path, chunk_rows: int):
     frame = sample(25)
     uri = sqlite_uri(tmp_path / "data.db")
     scheme = SqliteScheme()
-    writer = scheme.open_writer(uri)
+    writer = scheme.open_writer(uri, None)
     for start in range(0, len(frame), 10):
-        writer.write(frame.iloc[start : start + 10])
+        writer.append(frame.iloc[start : start + 10])
     writer.commit()
 
     chunks = list(scheme.read_chunks(uri, chunk_rows))
@@ -232,9 +232,9 @@ def test_sqlite_chunked_read_lets_a_writer_of_the_same_file_commit(tmp_path: Pat
     path = tmp_path / "data.db"
     scheme = SqliteScheme()
     scheme.write(sample(25), sqlite_uri(path, "src"))
-    writer = scheme.open_writer(sqlite_uri(path, "dst"))
+    writer = scheme.open_writer(sqlite_uri(path, "dst"), None)
     for chunk in scheme.read_chunks(sqlite_uri(path, "src"), 7):
-        writer.write(chunk.frame)
+        writer.append(chunk.frame)
     writer.commit()
     assert_same_rows(scheme.read(sqlite_uri(path, "dst")).frame, sample(25))
 
@@ -298,12 +298,12 @@ def test_sqlite_abort_leaves_the_previous_table(tmp_path: Path):
     path = tmp_path / "data.db"
     scheme = SqliteScheme()
     scheme.write(sample(3), sqlite_uri(path, "old"))
-    writer = scheme.open_writer(sqlite_uri(path, "old"))
-    writer.write(sample(20))
+    writer = scheme.open_writer(sqlite_uri(path, "old"), None)
+    writer.append(sample(20))
     assert len(scheme.read(sqlite_uri(path, "old")).frame) == 3  # invisible before commit
     writer.abort()
-    fresh = scheme.open_writer(sqlite_uri(path, "new"))
-    fresh.write(sample(20))
+    fresh = scheme.open_writer(sqlite_uri(path, "new"), None)
+    fresh.append(sample(20))
     fresh.abort()
     assert sqlite_tables(path) == ["old"]
     assert_same_rows(scheme.read(sqlite_uri(path, "old")).frame, sample(3))
@@ -315,8 +315,8 @@ def test_sqlite_commit_replaces_the_table_and_leaves_no_stage(tmp_path: Path):
     path = tmp_path / "data.db"
     scheme = SqliteScheme()
     scheme.write(pd.DataFrame({"other": ["x"]}), sqlite_uri(path))
-    writer = open_writer(scheme, sqlite_uri(path))
-    writer.write(sample(10))
+    writer = open_writer(sqlite_uri(path))
+    writer.append(sample(10))
     assert any(t.startswith("_sdk_stage_t_") for t in sqlite_tables(path))
     writer.commit()
     assert sqlite_tables(path) == ["t"]
@@ -327,10 +327,10 @@ def test_sqlite_commit_replaces_the_table_and_leaves_no_stage(tmp_path: Path):
 def test_sqlite_writer_refuses_chunks_with_other_columns(tmp_path: Path):
     """A chunk whose columns differ from the first chunk's raises and leaves nothing behind."""
     path = tmp_path / "data.db"
-    writer = SqliteScheme().open_writer(sqlite_uri(path))
-    writer.write(sample(3))
+    writer = SqliteScheme().open_writer(sqlite_uri(path), None)
+    writer.append(sample(3))
     with pytest.raises(sdk.IOSchemeError, match=r"missing \['label'\]"):
-        writer.write(sample(3).drop(columns="label"))
+        writer.append(sample(3).drop(columns="label"))
     assert sqlite_tables(path) == []
 
 
@@ -596,9 +596,9 @@ def test_postgres_round_trip_in_chunks(
     """Chunks written with COPY then read in chunks of 1, 7, n, >n give back the same rows."""
     frame = sample(25)
     uri = pg_uri(pg_url, pg_table("chunks"))
-    writer = PostgresScheme().open_writer(uri)
+    writer = PostgresScheme().open_writer(uri, None)
     for start in range(0, 25, 10):
-        writer.write(frame.iloc[start : start + 10])
+        writer.append(frame.iloc[start : start + 10])
     writer.commit()
     chunks = list(iter_chunks(PostgresScheme(), uri, chunk_rows))
     assert len(chunks) == math.ceil(25 / chunk_rows)
@@ -655,23 +655,23 @@ def test_postgres_abort_and_commit_are_atomic(pg_url: str, pg_table: Callable[[s
     scheme = PostgresScheme()
     scheme.write(sample(3), uri)
 
-    writer = scheme.open_writer(uri)
-    writer.write(sample(20))
+    writer = scheme.open_writer(uri, None)
+    writer.append(sample(20))
     assert sql(pg_url, f"SELECT count(*) FROM {table}") == [(3,)]
     assert stage_tables(pg_url, table) == []  # the stage is invisible to other sessions
     writer.abort()
     assert_same_rows(scheme.read(uri).frame, sample(3))
 
-    writer = scheme.open_writer(uri)
-    writer.write(sample(20))
-    writer.write(sample(5))
+    writer = scheme.open_writer(uri, None)
+    writer.append(sample(20))
+    writer.append(sample(5))
     writer.commit()
     assert sql(pg_url, f"SELECT count(*) FROM {table}") == [(25,)]
     assert stage_tables(pg_url, table) == []
 
     fresh = pg_uri(pg_url, pg_table("fresh"))
-    writer = scheme.open_writer(fresh)
-    writer.write(sample(5))
+    writer = scheme.open_writer(fresh, None)
+    writer.append(sample(5))
     writer.abort()
     assert not scheme.exists(fresh)
 
@@ -697,12 +697,13 @@ def test_postgres_column_kind_is_fixed_by_the_first_chunk_with_values(
 ):
     """An empty first chunk does not fix types; an int column upcast by NaN stays BIGINT."""
     uri = pg_uri(pg_url, pg_table("kinds"))
-    writer = PostgresScheme().open_writer(uri)
-    writer.write(pd.DataFrame({"n": pd.Series([], dtype=object), "x": pd.Series([], dtype=object)}))
-    writer.write(pd.DataFrame({"n": [1, 2], "x": [0.5, 1.5]}))
-    writer.write(pd.DataFrame({"n": [3.0, math.nan], "x": [2, 3]}))  # int upcast, ints as floats
+    writer = PostgresScheme().open_writer(uri, None)
+    empty = pd.Series([], dtype=object)
+    writer.append(pd.DataFrame({"n": empty, "x": empty}))
+    writer.append(pd.DataFrame({"n": [1, 2], "x": [0.5, 1.5]}))
+    writer.append(pd.DataFrame({"n": [3.0, math.nan], "x": [2, 3]}))  # int upcast, ints as floats
     with pytest.raises(sdk.IOSchemeError, match=r"column 'n' is BIGINT .* holds text values"):
-        writer.write(pd.DataFrame({"n": ["seven"], "x": [1.0]}))
+        writer.append(pd.DataFrame({"n": ["seven"], "x": [1.0]}))
     with pytest.raises(sdk.IOSchemeError, match="already closed"):
         writer.commit()
     assert not PostgresScheme().exists(uri)
@@ -714,8 +715,8 @@ def test_postgres_lost_connection_mid_write_leaves_nothing(
     """A backend killed after a COPYed chunk: write and commit raise; no table, no stage."""
     table = pg_table("lost")
     uri = pg_uri(pg_url, table)
-    writer = PostgresScheme().open_writer(uri)
-    writer.write(sample(10))
+    writer = PostgresScheme().open_writer(uri, None)
+    writer.append(sample(10))
     backends = sql(
         pg_url,
         "SELECT pid, query FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
@@ -728,7 +729,7 @@ def test_postgres_lost_connection_mid_write_leaves_nothing(
     sql(pg_url, "SELECT pg_terminate_backend(%s)", (pid,))
 
     with pytest.raises(sdk.IOSchemeError, match="cannot write") as info:
-        writer.write(sample(10))
+        writer.append(sample(10))
     assert redact(uri) in str(info.value)
     with pytest.raises(sdk.IOSchemeError, match="cannot commit"):
         writer.commit()
@@ -758,7 +759,7 @@ def test_postgres_bad_query_raises_io_scheme_error(pg_url: str):
         lambda s, u: s.read(u),
         lambda s, u: list(s.read_chunks(u, 10)),
         lambda s, u: s.exists(u),
-        lambda s, u: s.open_writer(u),
+        lambda s, u: s.open_writer(u, None),
         lambda s, u: s.write(sample(2), u),
     ],
     ids=["read", "read_chunks", "exists", "open_writer", "write"],

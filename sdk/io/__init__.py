@@ -1,20 +1,32 @@
 """I/O schemes: how runners read and write datasets named by URIs.
 
-Steps never read or write. A scheme is any object with ``name``, ``handles(uri)``,
-``read(uri)`` and ``write(frame, uri)``; schemes are registered through the
-``sdk_register_io_schemes`` hook. Chunked runners also use, where a scheme has them,
-``read_chunks(uri, chunk_rows)``, ``open_writer(uri)`` and ``exists(uri)``; the helpers
-:func:`iter_chunks`, :func:`open_writer` and :func:`exists` fall back to ``read``/``write``
-for schemes without them.
+Steps never read or write; runners do, through schemes registered with the
+``sdk_register_io_schemes`` hook. A scheme must have what :class:`IOScheme` declares: ``name``,
+``handles(uri)``, ``read(uri)`` and ``write(frame, uri)``. It may also have optional
+capabilities, each a :class:`typing.Protocol` checked with ``isinstance``:
+
+* :class:`SupportsReadChunks` — ``read_chunks(uri, chunk_rows)``: bounded-memory reads;
+* :class:`SupportsOpenWriter` — ``open_writer(uri, schema)``: a :class:`Writer` that appends
+  chunk by chunk;
+* :class:`SupportsExists` — ``exists(uri)``: whether a destination is taken already.
+
+Runners go through :func:`iter_chunks`, :func:`open_writer` and :func:`exists`, which fall back
+to ``read`` (sliced into chunks), a buffering writer (one ``write`` at commit) and "cannot tell"
+for schemes without a capability.
+
+Every writer publishes atomically: nothing is visible before ``commit``, and ``abort`` leaves
+the destination as it was. Files are written through :func:`atomic_path` (or
+:class:`StagedFile`, for a file written across several calls): a temporary file beside the
+target, renamed onto it.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
@@ -23,17 +35,25 @@ import pandas as pd
 from sdk.errors import IOSchemeError
 from sdk.quarantine import Sources
 
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
 __all__ = [
     "IOScheme",
     "Loaded",
+    "StagedFile",
+    "SupportsExists",
+    "SupportsOpenWriter",
+    "SupportsReadChunks",
     "Writer",
+    "atomic_bytes",
     "atomic_path",
+    "atomic_text",
     "exists",
     "iter_chunks",
     "open_writer",
     "positioned",
     "redact",
-    "temporary_beside",
 ]
 
 
@@ -47,7 +67,7 @@ class Loaded:
 
 @runtime_checkable
 class IOScheme(Protocol):
-    """What an I/O scheme provides."""
+    """What every I/O scheme provides."""
 
     name: str
 
@@ -66,37 +86,70 @@ class IOScheme(Protocol):
 
 @runtime_checkable
 class Writer(Protocol):
-    """A destination being written chunk by chunk; nothing is visible before ``commit``."""
+    """A destination written chunk by chunk; nothing is visible before ``commit``."""
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: pd.DataFrame) -> None:
         """Append ``frame`` (invisible until commit)."""
         ...
 
     def commit(self) -> None:
-        """Make everything written visible at once (rename, or one SQL transaction)."""
+        """Make everything appended visible at once (a rename, or one SQL transaction)."""
         ...
 
     def abort(self) -> None:
-        """Discard everything written; the destination is left as it was."""
+        """Discard everything appended; the destination is left as it was."""
+        ...
+
+
+@runtime_checkable
+class SupportsReadChunks(Protocol):
+    """A scheme that reads a dataset a bounded number of rows at a time."""
+
+    def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+        """Chunks of at most ``chunk_rows`` rows, each indexed by its rows' positions.
+
+        At least one chunk, empty for an empty dataset; its sources render that chunk's rows.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsOpenWriter(Protocol):
+    """A scheme that writes a dataset chunk by chunk."""
+
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
+        """An atomic writer for ``uri``; ``schema`` (the rows' model, if known) may guide it."""
+        ...
+
+
+@runtime_checkable
+class SupportsExists(Protocol):
+    """A scheme that can tell whether a dataset exists."""
+
+    def exists(self, uri: str) -> bool:
+        """Whether ``uri`` already holds a dataset."""
         ...
 
 
 class _BufferedWriter:
-    """A writer for schemes that only have ``write(frame, uri)``: buffers, writes on commit."""
+    """The writer of a scheme without ``open_writer``: keeps the chunks, writes them at commit."""
 
-    def __init__(self, scheme: Any, uri: str) -> None:
+    def __init__(self, scheme: IOScheme, uri: str) -> None:
         self._scheme, self._uri = scheme, uri
         self._parts: list[pd.DataFrame] = []
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: pd.DataFrame) -> None:
+        """Keep ``frame`` in memory."""
         self._parts.append(frame)
 
     def commit(self) -> None:
+        """Write every chunk with the scheme's own (atomic) ``write``."""
         frame = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
-        self._scheme.write(frame, self._uri)
         self._parts = []
+        self._scheme.write(frame, self._uri)
 
     def abort(self) -> None:
+        """Forget the chunks; nothing was written."""
         self._parts = []
 
 
@@ -105,15 +158,15 @@ def positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
     return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
 
 
-def iter_chunks(scheme: Any, uri: str, chunk_rows: int) -> Iterator[Loaded]:
+def iter_chunks(scheme: IOScheme, uri: str, chunk_rows: int) -> Iterator[Loaded]:
     """Read ``uri`` in chunks of at most ``chunk_rows`` rows.
 
     Each chunk's frame is indexed by the rows' positions in the whole dataset, and its
-    sources render that chunk's rows (positions 0..len-1 of the chunk).
+    sources render that chunk's rows (positions 0..len-1 of the chunk). A scheme without
+    :class:`SupportsReadChunks` is read whole, then sliced.
     """
-    reader = getattr(scheme, "read_chunks", None)
-    if reader is not None:
-        yield from reader(uri, chunk_rows)
+    if isinstance(scheme, SupportsReadChunks):
+        yield from scheme.read_chunks(uri, chunk_rows)
         return
     loaded = scheme.read(uri)
     frame = loaded.frame.reset_index(drop=True)
@@ -125,16 +178,30 @@ def iter_chunks(scheme: Any, uri: str, chunk_rows: int) -> Iterator[Loaded]:
             break
 
 
-def open_writer(scheme: Any, uri: str) -> Writer:
-    """Open a chunked, atomic writer for ``uri`` (buffering for schemes without one)."""
-    opener = getattr(scheme, "open_writer", None)
-    return opener(uri) if opener is not None else _BufferedWriter(scheme, uri)
+def open_writer(uri: str, schema: type[pa.DataFrameModel] | None = None) -> Writer:
+    """Open an atomic writer for ``uri``, through the scheme that handles it.
+
+    Args:
+        uri: the destination.
+        schema: the model of the rows to be written, if known; schemes with
+            :class:`SupportsOpenWriter` get it (e.g. to type SQL columns no chunk has values
+            for). A scheme without that capability gets a writer that buffers every chunk and
+            calls its ``write`` once at commit.
+
+    Raises:
+        PluginError: no scheme handles ``uri``.
+    """
+    from sdk.plugins import resolve_scheme
+
+    scheme = resolve_scheme(uri)
+    if isinstance(scheme, SupportsOpenWriter):
+        return scheme.open_writer(uri, schema)
+    return _BufferedWriter(scheme, uri)
 
 
-def exists(scheme: Any, uri: str) -> bool:
-    """Whether ``uri`` already holds a dataset (``False`` for schemes that cannot tell)."""
-    check = getattr(scheme, "exists", None)
-    return bool(check(uri)) if check is not None else False
+def exists(scheme: IOScheme, uri: str) -> bool:
+    """Whether ``uri`` already holds a dataset (``False`` for a scheme that cannot tell)."""
+    return bool(scheme.exists(uri)) if isinstance(scheme, SupportsExists) else False
 
 
 def redact(uri: str) -> str:
@@ -150,34 +217,72 @@ def redact(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}{slash}{tail}"
 
 
-def temporary_beside(target: Path) -> str:
-    """Create an empty temporary file beside ``target``, with the permissions of a new file.
+class StagedFile:
+    """A temporary file beside ``target`` that replaces it only when published.
 
-    ``mkstemp`` creates files readable by the owner only; outputs should get the usual
-    permissions (``0666`` less the umask), as if written directly.
+    The temporary is hidden (``.<name>.<hex>.tmp``) in the target's own folder, so publishing
+    is one rename on one file system, and created with the permissions of a new file (``0666``
+    less the umask, as if the target were written directly). Use :func:`atomic_path` when the
+    file is written in one call; this class when it is written across several (a writer).
+
+    Raises:
+        OSError: the folder cannot be created or written.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
+
+    def __init__(self, target: str | Path) -> None:
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self.target.with_name(f".{self.target.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                # O_EXCL: ours alone; mode 0o666 lets the umask decide, unlike mkstemp's 0o600.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            self.path = path
+            return
+
+    def publish(self) -> None:
+        """Rename the temporary onto the target (atomic: readers see the old or the new file)."""
+        os.replace(self.path, self.target)
+
+    def discard(self) -> None:
+        """Remove the temporary; the target is untouched."""
+        self.path.unlink(missing_ok=True)
 
 
-def atomic_path(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it into place."""
+def atomic_path(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place.
+
+    On any failure (``KeyboardInterrupt`` included) the temporary is removed and ``path`` keeps
+    its previous content, if any.
+
+    Raises:
+        IOSchemeError: ``write`` or the rename failed (an ``IOSchemeError`` from ``write`` is
+            raised unchanged).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(target)
+    staged: StagedFile | None = None
     try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
+        staged = StagedFile(target)
+        write(staged.path)
+        staged.publish()
+    except BaseException as exc:
+        if staged is not None:
+            staged.discard()
+        if isinstance(exc, IOSchemeError) or not isinstance(exc, Exception):
+            raise
         raise IOSchemeError(
             f"cannot write {str(target)!r}: {type(exc).__name__}: {exc}; the previous content, "
             f"if any, is unchanged"
         ) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def atomic_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_path`)."""
+    atomic_path(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    atomic_path(path, lambda tmp: tmp.write_bytes(data))

@@ -7,21 +7,24 @@ value (``NA``, ``null``, ``n/a`` included) stays the text it was.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, atomic_path, positioned, temporary_beside
+from sdk.io import IOScheme, Loaded, StagedFile, Writer, atomic_path, positioned
 from sdk.quarantine import Sources
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 __all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme"]
 
@@ -83,41 +86,73 @@ class FileWriter:
         binary: bool = False,
     ) -> None:
         self._target = _path(uri)
-        self._target.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(temporary_beside(self._target))
         self._append, self._close = append, close
-        self._handle: Any = self._tmp.open(
-            "wb" if binary else "w",
-            encoding=None if binary else "utf-8",
-            newline="" if not binary else None,
-        )
         self._first = True
+        self._closed = False
+        mode, encoding = ("wb", None) if binary else ("w", "utf-8")
+        try:
+            self._staged = StagedFile(self._target)
+        except OSError as exc:
+            raise IOSchemeError(
+                f"cannot write {str(self._target)!r}: {exc}; check the folder and its permissions"
+            ) from exc
+        try:
+            self._handle: Any = self._staged.path.open(
+                mode, encoding=encoding, newline=None if binary else ""
+            )
+        except BaseException:
+            self._staged.discard()
+            raise
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: pd.DataFrame) -> None:
         """Append ``frame`` to the temporary file."""
+        if self._closed:
+            raise IOSchemeError(
+                f"cannot write {str(self._target)!r}: the writer is already closed (committed, "
+                f"aborted, or an earlier chunk failed)"
+            )
         try:
             self._append(self._handle, frame, self._first)
         except Exception as exc:
             self.abort()
             raise IOSchemeError(
-                f"cannot write {str(self._target)!r}: {type(exc).__name__}: {exc}"
+                f"cannot write {str(self._target)!r}: {type(exc).__name__}: {exc}; the previous "
+                f"file, if any, is unchanged"
             ) from exc
         self._first = False
 
     def commit(self) -> None:
         """Close the temporary file and rename it onto the target."""
-        if self._first:  # nothing written: still produce a valid (empty) file
-            self._append(self._handle, pd.DataFrame(), True)
-        if self._close is not None:
-            self._close(self._handle)
-        self._handle.close()
-        os.replace(self._tmp, self._target)
+        if self._closed:
+            raise IOSchemeError(
+                f"cannot commit {str(self._target)!r}: the writer is already closed (committed, "
+                f"aborted, or an earlier chunk failed)"
+            )
+        try:
+            if self._first:  # nothing appended: still publish a valid (empty) file
+                self._append(self._handle, pd.DataFrame(), True)
+            if self._close is not None:
+                self._close(self._handle)
+            self._handle.close()
+            self._staged.publish()
+        except BaseException as exc:
+            self.abort()
+            if not isinstance(exc, Exception):
+                raise
+            raise IOSchemeError(
+                f"cannot commit {str(self._target)!r}: {type(exc).__name__}: {exc}; the previous "
+                f"file, if any, is unchanged"
+            ) from exc
+        self._closed = True
 
     def abort(self) -> None:
         """Remove the temporary file; the target is untouched."""
-        if not self._handle.closed:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):  # a handle that failed mid-write may not flush
             self._handle.close()
-        self._tmp.unlink(missing_ok=True)
+        self._staged.discard()
 
 
 def _csv_append(handle: BinaryIO, frame: pd.DataFrame, first: bool) -> None:
@@ -210,14 +245,14 @@ class CsvScheme:
         """Whether the file exists."""
         return _path(uri).exists()
 
-    def open_writer(self, uri: str) -> Writer:
-        """An atomic chunked CSV writer."""
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
+        """An atomic chunked CSV writer (``schema`` is not needed: text has no column types)."""
         return FileWriter(uri, _csv_append, binary=True)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as CSV."""
-        writer = self.open_writer(uri)
-        writer.write(frame)
+        writer = self.open_writer(uri, None)
+        writer.append(frame)
         writer.commit()
 
 
@@ -259,8 +294,12 @@ class ParquetScheme:
         """Whether the file exists."""
         return _path(uri).exists()
 
-    def open_writer(self, uri: str) -> Writer:
-        """An atomic chunked Parquet writer (one row group per chunk)."""
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
+        """An atomic chunked Parquet writer, one row group per chunk.
+
+        The first chunk fixes the column types (``schema`` is not used); later chunks are cast
+        to them.
+        """
         return _parquet_writer(uri)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
@@ -305,8 +344,8 @@ class JsonLinesScheme:
         """Whether the file exists."""
         return _path(uri).exists()
 
-    def open_writer(self, uri: str) -> Writer:
-        """An atomic chunked JSON-lines writer."""
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
+        """An atomic chunked JSON-lines writer (``schema`` is not used: values carry types)."""
         return FileWriter(uri, _jsonl_append)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pandas as pd
@@ -33,7 +33,7 @@ import pandas as pd
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
 from sdk.io import IOScheme, Loaded, Writer, positioned, redact
-from sdk.io.sql import (
+from sdk.io._tables import (
     Layout,
     frame_from_rows,
     keyed_sources,
@@ -43,6 +43,9 @@ from sdk.io.sql import (
     stage_name,
 )
 from sdk.quarantine import Sources
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 __all__ = ["PostgresScheme"]
 
@@ -253,7 +256,7 @@ class PostgresWriter:
             columns.append(python_values(series, want))
         return columns
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: pd.DataFrame) -> None:
         """COPY ``frame`` into the staging table."""
         if self._closed:
             raise IOSchemeError(f"cannot write {self._target.safe}: the writer is already closed")
@@ -395,14 +398,14 @@ class PostgresScheme:
         finally:
             conn.close()
 
-    def open_writer(self, uri: str) -> Writer:
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
         """An atomic chunked writer: one transaction, COPY into a staging table, rename."""
         return PostgresWriter(_parse(uri, writing=True))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` as the table, atomically replacing any previous one."""
-        writer = self.open_writer(uri)
-        writer.write(frame)
+        writer = self.open_writer(uri, None)
+        writer.append(frame)
         writer.commit()
 
 

@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import attrs
@@ -50,6 +50,9 @@ from sdk.io._tables import (
     stage_name,
 )
 from sdk.quarantine import Sources
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 __all__ = ["SqliteScheme"]
 
@@ -142,7 +145,7 @@ class SqliteWriter:
         self._conn.execute(f"CREATE TABLE {quote(self._stage)} ({columns})")
         self._created = True
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: pd.DataFrame) -> None:
         """Append ``frame`` to the staging table."""
         if self._closed:
             raise IOSchemeError(f"cannot write {self._uri}: the writer is already closed")
@@ -358,14 +361,14 @@ class SqliteScheme:
             conn.close()
         return found is not None
 
-    def open_writer(self, uri: str) -> Writer:
+    def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
         """An atomic chunked writer through a staging table."""
         return SqliteWriter(uri, _parse(uri, writing=True))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` as the table, atomically replacing any previous one."""
-        writer = self.open_writer(uri)
-        writer.write(frame)
+        writer = self.open_writer(uri, None)
+        writer.append(frame)
         writer.commit()
 
 
