@@ -131,8 +131,7 @@ def build_manifest(
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write ``data`` as indented JSON, atomically (see :func:`sdk.io.atomic_path`)."""
+    from sdk.io import atomic_text
+
+    atomic_text(path, json.dumps(data, indent=2, default=str) + "\n")
