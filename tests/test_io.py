@@ -1,16 +1,35 @@
-"""Built-in I/O schemes (CSV, Parquet, JSON lines, ``-``) resolved from URIs."""
+"""I/O schemes: the built-in files (CSV, Parquet, JSON lines, ``-``), writers, capabilities."""
 
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
 import sdk
+from sdk.io import (
+    StagedFile,
+    SupportsExists,
+    SupportsOpenWriter,
+    SupportsReadChunks,
+    Writer,
+    atomic_path,
+    atomic_text,
+    exists,
+    iter_chunks,
+    open_writer,
+)
+from sdk.io.files import CsvScheme, JsonLinesScheme, ParquetScheme, StdioScheme
+from sdk.io.postgres import PostgresScheme
+from sdk.io.sql import SqliteScheme
 from sdk.plugins import resolve_scheme
 
 
@@ -300,6 +319,339 @@ def test_failed_write_raises_io_scheme_error_naming_path(tmp_path: Path):
         resolve_scheme(str(path)).write(unwritable(), str(path))
     assert str(path) in str(info.value)
     assert not path.exists()
+
+
+# Writers: append, then commit or abort.
+
+FILE_NAMES = ["out.csv", "out.parquet", "out.jsonl"]
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_writer_appends_chunks_and_commit_publishes_them_at_once(tmp_path: Path, name: str):
+    """Chunks appended stay invisible (the old file is intact) until commit publishes them all."""
+    path = str(tmp_path / name)
+    scheme = resolve_scheme(path)
+    scheme.write(sample().iloc[:1], path)
+    before = Path(path).read_bytes()
+    writer = open_writer(path)
+    assert isinstance(writer, Writer)
+    writer.append(sample().iloc[:2])
+    writer.append(sample().iloc[2:])
+    assert Path(path).read_bytes() == before
+    writer.commit()
+    assert len(scheme.read(path).frame) == 3
+    assert files_in(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_writer_abort_leaves_the_existing_file_and_no_temporary(tmp_path: Path, name: str):
+    """Abort after appending leaves the previous file byte for byte and no temporary file."""
+    path = str(tmp_path / name)
+    resolve_scheme(path).write(sample(), path)
+    before = Path(path).read_bytes()
+    writer = open_writer(path)
+    writer.append(sample().iloc[:1])
+    assert len(files_in(tmp_path)) == 2  # the target and the hidden temporary beside it
+    writer.abort()
+    assert Path(path).read_bytes() == before
+    assert files_in(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_writer_abort_without_a_previous_file_leaves_nothing(tmp_path: Path, name: str):
+    """Abort of a new destination leaves the folder as it was: no file, no temporary."""
+    writer = open_writer(str(tmp_path / name))
+    writer.append(sample())
+    writer.abort()
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_writer_commit_without_chunks_publishes_an_empty_dataset(tmp_path: Path, name: str):
+    """A writer committed without any chunk still publishes a readable, empty file."""
+    path = str(tmp_path / name)
+    open_writer(path).commit()
+    assert len(resolve_scheme(path).read(path).frame) == 0
+
+
+def test_writer_refuses_chunks_after_commit(tmp_path: Path):
+    """Appending to (or committing) a writer that is closed raises IOSchemeError naming it."""
+    path = tmp_path / "out.csv"
+    writer = open_writer(str(path))
+    writer.commit()
+    with pytest.raises(sdk.IOSchemeError, match=r"out\.csv.*already closed"):
+        writer.append(sample())
+    with pytest.raises(sdk.IOSchemeError, match="already closed"):
+        writer.commit()
+    writer.abort()  # harmless: the committed file stays
+    assert path.exists()
+
+
+def test_writer_failing_chunk_aborts_and_keeps_the_previous_file(tmp_path: Path):
+    """A chunk the format cannot hold raises IOSchemeError; old file intact, no temporary."""
+    path = tmp_path / "out.parquet"
+    resolve_scheme(str(path)).write(sample(), str(path))
+    before = path.read_bytes()
+    writer = open_writer(str(path))
+    writer.append(sample())
+    with pytest.raises(sdk.IOSchemeError, match=r"out\.parquet.*previous file"):
+        writer.append(unwritable())
+    assert path.read_bytes() == before
+    assert files_in(tmp_path) == ["out.parquet"]
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_published_files_get_the_permissions_of_a_new_file(tmp_path: Path, name: str):
+    """An output's mode is 0666 less the umask, as if written directly (not mkstemp's 0600)."""
+    umask = os.umask(0o027)
+    try:
+        path = tmp_path / name
+        writer = open_writer(str(path))
+        writer.append(sample())
+        writer.commit()
+        resolve_scheme(str(path)).write(sample(), str(tmp_path / f"whole-{name}"))
+    finally:
+        os.umask(umask)
+    for written in (path, tmp_path / f"whole-{name}"):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o640
+
+
+# The atomic-write helper.
+
+
+def test_atomic_path_publishes_by_rename_with_new_file_permissions(tmp_path: Path):
+    """atomic_path writes a temporary beside the target, then renames it into place."""
+    target = tmp_path / "deep" / "out.bin"
+    seen: list[Path] = []
+
+    def write(tmp: Path) -> None:
+        seen.append(tmp)
+        assert tmp.parent == target.parent and tmp.name.startswith(".out.bin.")
+        assert not target.exists()
+        tmp.write_bytes(b"new")
+
+    atomic_path(target, write)
+    assert target.read_bytes() == b"new"
+    assert files_in(target.parent) == ["out.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("error", [ValueError("bad value"), KeyboardInterrupt()])
+def test_atomic_path_failure_keeps_the_old_content_and_removes_the_temporary(
+    tmp_path: Path, error: BaseException
+):
+    """Any failure (an interrupt too) keeps the previous content and leaves no temporary."""
+    target = tmp_path / "out.json"
+    atomic_text(target, "old")
+
+    def write(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise error
+
+    expected = sdk.IOSchemeError if isinstance(error, Exception) else KeyboardInterrupt
+    with pytest.raises(expected) as info:
+        atomic_path(target, write)
+    if expected is sdk.IOSchemeError:
+        message = str(info.value)
+        assert str(target) in message and "bad value" in message and "unchanged" in message
+    assert target.read_text() == "old"
+    assert files_in(tmp_path) == ["out.json"]
+
+
+def test_staged_file_publishes_or_discards(tmp_path: Path):
+    """A StagedFile written across several calls replaces its target only when published."""
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    kept = StagedFile(target)
+    kept.path.write_text("new")
+    discarded = StagedFile(target)
+    assert kept.path != discarded.path  # two writers of one target never share a temporary
+    discarded.discard()
+    assert target.read_text() == "old"
+    kept.publish()
+    assert target.read_text() == "new"
+    assert files_in(tmp_path) == ["out.txt"]
+
+
+# Optional capabilities, declared as protocols.
+
+
+@pytest.mark.parametrize(
+    ("scheme", "capabilities"),
+    [
+        (CsvScheme(), {"chunks", "writer", "exists"}),
+        (ParquetScheme(), {"chunks", "writer", "exists"}),
+        (JsonLinesScheme(), {"chunks", "writer", "exists"}),
+        (StdioScheme(), set()),
+        (SqliteScheme(), {"chunks", "writer", "exists"}),
+        (PostgresScheme(), {"chunks", "writer", "exists"}),
+    ],
+    ids=lambda x: getattr(x, "name", ""),
+)
+def test_built_in_schemes_declare_their_capabilities(scheme: object, capabilities: set[str]):
+    """Every built-in scheme is an IOScheme and meets the protocols of its capabilities."""
+    assert isinstance(scheme, sdk.IOScheme)
+    found = {
+        label
+        for label, protocol in (
+            ("chunks", SupportsReadChunks),
+            ("writer", SupportsOpenWriter),
+            ("exists", SupportsExists),
+        )
+        if isinstance(scheme, protocol)
+    }
+    assert found == capabilities
+
+
+class MemoryScheme:
+    """``memory://name``: frames kept in a dict; only what every scheme must have."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.writes = 0
+
+    def handles(self, uri: str) -> bool:
+        """Whether ``uri`` starts with ``memory://``."""
+        return uri.startswith("memory://")
+
+    def read(self, uri: str) -> sdk.Loaded:
+        """The frame stored at ``uri``, with sources ``<uri>@<row>``."""
+        frame = self.frames[uri]
+        return sdk.Loaded(frame, sdk.Sources.from_values([f"{uri}@{i}" for i in range(len(frame))]))
+
+    def write(self, frame: pd.DataFrame, uri: str) -> None:
+        """Store ``frame`` at ``uri`` (one assignment: all or nothing)."""
+        self.writes += 1
+        self.frames[uri] = frame.copy()
+
+
+class ListWriter:
+    """Chunks kept in a list, stored in a MemoryScheme on commit."""
+
+    def __init__(self, scheme: MemoryScheme, uri: str) -> None:
+        self.scheme, self.uri, self.parts = scheme, uri, list[pd.DataFrame]()
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Keep ``frame``."""
+        self.parts.append(frame)
+
+    def commit(self) -> None:
+        """Store the chunks."""
+        self.scheme.write(pd.concat(self.parts, ignore_index=True), self.uri)
+
+    def abort(self) -> None:
+        """Forget the chunks."""
+        self.parts = []
+
+
+class KeepingScheme(MemoryScheme):
+    """``keeping://name``: a memory scheme with its own writer, which records its schema."""
+
+    name = "keeping"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schemas: list[object] = []
+
+    def handles(self, uri: str) -> bool:
+        """Whether ``uri`` starts with ``keeping://``."""
+        return uri.startswith("keeping://")
+
+    def open_writer(self, uri: str, schema: object) -> ListWriter:
+        """A list writer; ``schema`` is recorded."""
+        self.schemas.append(schema)
+        return ListWriter(self, uri)
+
+
+class MemoryPlugin:
+    """A plugin registering a MemoryScheme and a KeepingScheme."""
+
+    def __init__(self) -> None:
+        self.memory, self.keeping = MemoryScheme(), KeepingScheme()
+
+    @sdk.hookimpl
+    def sdk_register_io_schemes(self) -> list[MemoryScheme]:
+        """The two schemes."""
+        return [self.memory, self.keeping]
+
+
+@pytest.fixture
+def plugin() -> Iterator[MemoryPlugin]:
+    """The memory schemes registered in-process through a real plugin, for the test."""
+    pm = sdk.plugins.get_plugin_manager()
+    registered = MemoryPlugin()
+    pm.register(registered, name="test-memory")
+    yield registered
+    pm.unregister(registered)
+
+
+@pytest.fixture
+def memory(plugin: MemoryPlugin) -> MemoryScheme:
+    """The registered scheme that has only what every scheme must have."""
+    return plugin.memory
+
+
+def test_minimal_scheme_meets_no_optional_protocol(memory: MemoryScheme):
+    """A scheme with only name/handles/read/write is an IOScheme and has no capability."""
+    assert resolve_scheme("memory://x") is memory
+    assert isinstance(memory, sdk.IOScheme)
+    assert not isinstance(memory, SupportsReadChunks | SupportsOpenWriter | SupportsExists)
+
+
+def test_minimal_scheme_gets_a_buffering_writer(memory: MemoryScheme):
+    """open_writer buffers the chunks of a scheme without open_writer and writes once at commit."""
+    writer = open_writer("memory://out")
+    assert isinstance(writer, Writer)
+    writer.append(sample().iloc[:2])
+    writer.append(sample().iloc[2:])
+    assert memory.frames == {} and memory.writes == 0
+    writer.commit()
+    assert memory.writes == 1
+    pd.testing.assert_frame_equal(memory.frames["memory://out"], sample())
+
+    aborted = open_writer("memory://gone")
+    aborted.append(sample())
+    aborted.abort()
+    assert "memory://gone" not in memory.frames and memory.writes == 1
+
+
+class Rows(pa.DataFrameModel):
+    """The rows a writer is told about."""
+
+    a: int
+
+
+def test_open_writer_passes_the_schema_to_a_scheme_that_opens_writers(plugin: MemoryPlugin):
+    """open_writer(uri, schema) hands the schema to the scheme's own open_writer."""
+    writer = open_writer("keeping://out", Rows)
+    assert isinstance(plugin.keeping, SupportsOpenWriter)
+    assert isinstance(writer, ListWriter)
+    writer.append(pd.DataFrame({"a": [1]}))
+    writer.commit()
+    assert plugin.keeping.frames["keeping://out"]["a"].tolist() == [1]
+    open_writer("keeping://other")
+    assert plugin.keeping.schemas == [Rows, None]
+
+
+def test_minimal_scheme_is_read_whole_then_sliced_into_chunks(memory: MemoryScheme):
+    """iter_chunks reads a scheme without read_chunks whole, then yields positioned slices."""
+    memory.frames["memory://in"] = pd.DataFrame({"a": range(5)})
+    chunks = list(iter_chunks(memory, "memory://in", 2))
+    assert [c.frame["a"].tolist() for c in chunks] == [[0, 1], [2, 3], [4]]
+    assert [c.frame.index.tolist() for c in chunks] == [[0, 1], [2, 3], [4]]
+    assert chunks[1].sources.render(np.arange(2)) == ["memory://in@2", "memory://in@3"]
+    memory.frames["memory://empty"] = pd.DataFrame({"a": []})
+    assert [len(c.frame) for c in iter_chunks(memory, "memory://empty", 2)] == [0]
+
+
+def test_minimal_scheme_cannot_tell_whether_a_dataset_exists(memory: MemoryScheme):
+    """exists() is False for a scheme without the exists capability, even for a stored frame."""
+    memory.frames["memory://in"] = sample()
+    assert exists(memory, "memory://in") is False
 
 
 # Standard input and output.

@@ -150,6 +150,11 @@ class FileWriter:
         if self._closed:
             return
         self._closed = True
+        # Finish the format's writer too (a Parquet footer), so it does not write into a
+        # closed handle when collected; what it writes goes away with the temporary.
+        with contextlib.suppress(Exception):
+            if self._close is not None:
+                self._close(self._handle)
         with contextlib.suppress(OSError):  # a handle that failed mid-write may not flush
             self._handle.close()
         self._staged.discard()
