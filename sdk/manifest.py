@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sdk.fingerprint import source_hash
+
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
@@ -82,8 +84,6 @@ def build_manifest(
     options: dict[str, Any],
 ) -> dict[str, Any]:
     """Assemble the manifest of one run (see ``docs/manifest.md`` for every field)."""
-    from sdk.pipeline import _source_hash
-
     by_check: dict[str, int] = {}
     if len(quarantine):
         sizes: dict[Any, int] = (
@@ -109,7 +109,7 @@ def build_manifest(
             {
                 "name": step.name,
                 "class": f"{type(step).__module__}.{type(step).__qualname__}",
-                "source_hash": "sha256:" + _source_hash(type(step)),
+                "source_hash": "sha256:" + source_hash(type(step)),
                 "scope": step.scope_label,
                 "params": step.params.as_dict(),
                 "inputs": dict(step.input_names),
