@@ -21,6 +21,7 @@ from urllib.parse import quote as url_quote
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from conftest import ROOT, require_service
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +37,15 @@ from sdk.quarantine import QUARANTINE_COLUMNS
 
 PG_URL = os.environ.get("SDK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TRANSACTIONS = ROOT / "examples" / "fraud" / "transactions.csv"
+
+
+class Sample(pa.DataFrameModel):
+    """The rows of :func:`sample` as a model: what a writer may be told about them."""
+
+    id: int
+    maybe: int = pa.Field(nullable=True)
+    amount: float = pa.Field(nullable=True)
+    label: str = pa.Field(nullable=True)
 
 
 def sample(n: int = 25) -> pd.DataFrame:
@@ -291,6 +301,24 @@ def test_sqlite_empty_frame_writes_an_empty_table_with_its_columns(tmp_path: Pat
     assert list(loaded.frame.columns) == list(sample(0).columns)
     assert len(loaded.frame) == 0
     assert [len(c.frame) for c in SqliteScheme().read_chunks(uri, 10)] == [0]
+
+
+def test_sqlite_writer_types_valueless_columns_from_the_schema(tmp_path: Path):
+    """A column no chunk has values for is typed from the schema given to open_writer, else TEXT."""
+    path = tmp_path / "data.db"
+    for table, schema in (("typed", Sample), ("untyped", None)):
+        writer = open_writer(sqlite_uri(path, table), schema)
+        writer.append(sample(0))
+        writer.commit()
+    with sqlite3.connect(path) as conn:
+        types = {
+            table: [row[2] for row in conn.execute(f"PRAGMA table_info({table})")]
+            for table in ("typed", "untyped")
+        }
+    assert types == {
+        "typed": ["INTEGER", "INTEGER", "REAL", "TEXT"],
+        "untyped": ["INTEGER", "TEXT", "REAL", "TEXT"],  # `maybe` is an object column
+    }
 
 
 def test_sqlite_abort_leaves_the_previous_table(tmp_path: Path):
@@ -690,6 +718,23 @@ def test_postgres_empty_frame_writes_an_empty_typed_table(
         "AND column_name = 'amount'",
         (table,),
     ) == [("double precision",)]
+
+
+def test_postgres_writer_types_valueless_columns_from_the_schema(
+    pg_url: str, pg_table: Callable[[str], str]
+):
+    """A column without values is typed from the schema given to open_writer (BIGINT, not TEXT)."""
+    table = pg_table("declared")
+    writer = open_writer(pg_uri(pg_url, table), Sample)
+    writer.append(sample(3).assign(maybe=None))
+    writer.commit()
+    types = sql(
+        pg_url,
+        "SELECT data_type FROM information_schema.columns WHERE table_name = %s "
+        "ORDER BY ordinal_position",
+        (table,),
+    )
+    assert [t[0] for t in types] == ["bigint", "bigint", "double precision", "text"]
 
 
 def test_postgres_column_kind_is_fixed_by_the_first_chunk_with_values(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import attrs
@@ -16,6 +16,9 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.quarantine import Sources, to_text
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 STAGE_PREFIX = "_sdk_stage_"
 """Prefix of the staging tables that writers fill before commit."""
@@ -151,15 +154,37 @@ def python_values(series: pd.Series, kind: str) -> list[Any]:
     return [None if v is None else convert(v) for v in values]
 
 
+def model_kinds(schema: type[pa.DataFrameModel] | None) -> dict[str, str]:
+    """The SQL kind of each column whose type ``schema`` declares (none without a schema).
+
+    Columns typed ``object`` (or not typed) and regex-named columns are left out.
+    """
+    if schema is None:
+        return {}
+    kinds: dict[str, str] = {}
+    for name, column in schema.to_schema().columns.items():
+        if column.regex or column.dtype is None:
+            continue
+        try:
+            kind = column_kind(pd.Series([], dtype=column.dtype.type))
+        except (TypeError, ValueError):  # a type pandas cannot hold
+            continue
+        if kind != "empty":
+            kinds[str(name)] = kind
+    return kinds
+
+
 @attrs.define
 class Layout:
     """The columns of a table being written, fixed by the first chunk.
 
     A column's kind is the first one seen with values, so an empty first chunk (all rows of
-    the first input chunk quarantined) does not fix every column to text.
+    the first input chunk quarantined) does not fix every column to text. A column no chunk
+    has values for gets the kind its model declares (``declared``), else text.
     """
 
     where: str
+    declared: dict[str, str] = attrs.Factory(dict)
     names: list[str] | None = None
     kinds: list[str] = attrs.Factory(list)
 
@@ -198,5 +223,8 @@ class Layout:
         return frame, kinds
 
     def final_kinds(self) -> list[str]:
-        """The kinds to create the table with (a column never seen with values is text)."""
-        return ["text" if k == "empty" else k for k in self.kinds]
+        """The kinds to create the table with (a column never seen with values: as declared)."""
+        return [
+            self.declared.get(name, "text") if kind == "empty" else kind
+            for name, kind in zip(self.names or [], self.kinds, strict=True)
+        ]

@@ -37,6 +37,7 @@ from sdk.io._tables import (
     Layout,
     frame_from_rows,
     keyed_sources,
+    model_kinds,
     positional_sources,
     python_values,
     quote,
@@ -217,10 +218,10 @@ class PostgresWriter:
     back, staging table included.
     """
 
-    def __init__(self, target: _Target) -> None:
+    def __init__(self, target: _Target, declared: dict[str, str]) -> None:
         self._target = target
         self._stage = stage_name(target.name)
-        self._layout = Layout(target.safe)
+        self._layout = Layout(target.safe, declared)
         self._kinds: list[str] | None = None
         self._closed = False
         try:
@@ -399,8 +400,11 @@ class PostgresScheme:
             conn.close()
 
     def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
-        """An atomic chunked writer: one transaction, COPY into a staging table, rename."""
-        return PostgresWriter(_parse(uri, writing=True))
+        """An atomic chunked writer: one transaction, COPY into a staging table, rename.
+
+        A column no chunk has values for gets the SQL type of ``schema``'s column, if given.
+        """
+        return PostgresWriter(_parse(uri, writing=True), model_kinds(schema))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` as the table, atomically replacing any previous one."""

@@ -43,6 +43,7 @@ from sdk.io._tables import (
     Layout,
     frame_from_rows,
     keyed_sources,
+    model_kinds,
     positional_sources,
     python_values,
     query_params,
@@ -118,10 +119,10 @@ class SqliteWriter:
     quarantine beside an output) are never locked out for long.
     """
 
-    def __init__(self, uri: str, target: _Target) -> None:
+    def __init__(self, uri: str, target: _Target, declared: dict[str, str]) -> None:
         self._uri, self._table = uri, str(target.table)
         self._stage = stage_name(self._table, max_bytes=1_000)
-        self._layout = Layout(uri)
+        self._layout = Layout(uri, declared)
         self._created = False
         self._closed = False
         try:
@@ -362,8 +363,11 @@ class SqliteScheme:
         return found is not None
 
     def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
-        """An atomic chunked writer through a staging table."""
-        return SqliteWriter(uri, _parse(uri, writing=True))
+        """An atomic chunked writer through a staging table.
+
+        A column no chunk has values for gets the SQL type of ``schema``'s column, if given.
+        """
+        return SqliteWriter(uri, _parse(uri, writing=True), model_kinds(schema))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` as the table, atomically replacing any previous one."""
