@@ -613,6 +613,9 @@ def test_minimal_scheme_gets_a_buffering_writer(memory: MemoryScheme):
     assert memory.writes == 1
     pd.testing.assert_frame_equal(memory.frames["memory://out"], sample())
 
+    with pytest.raises(sdk.IOSchemeError, match=r"memory://out.*already closed"):
+        writer.append(sample())
+
     aborted = open_writer("memory://gone")
     aborted.append(sample())
     aborted.abort()

@@ -137,20 +137,30 @@ class _BufferedWriter:
     def __init__(self, scheme: IOScheme, uri: str) -> None:
         self._scheme, self._uri = scheme, uri
         self._parts: list[pd.DataFrame] = []
+        self._closed = False
+
+    def _refuse_if_closed(self, doing: str) -> None:
+        if self._closed:
+            raise IOSchemeError(
+                f"cannot {doing} {redact(self._uri)}: the writer is already closed (committed "
+                f"or aborted)"
+            )
 
     def append(self, frame: pd.DataFrame) -> None:
         """Keep ``frame`` in memory."""
+        self._refuse_if_closed("write")
         self._parts.append(frame)
 
     def commit(self) -> None:
         """Write every chunk with the scheme's own (atomic) ``write``."""
+        self._refuse_if_closed("commit")
         frame = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
-        self._parts = []
+        self._parts, self._closed = [], True
         self._scheme.write(frame, self._uri)
 
     def abort(self) -> None:
         """Forget the chunks; nothing was written."""
-        self._parts = []
+        self._parts, self._closed = [], True
 
 
 def positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
