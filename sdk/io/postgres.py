@@ -400,10 +400,7 @@ class PostgresScheme:
             conn.close()
 
     def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
-        """An atomic chunked writer: one transaction, COPY into a staging table, rename.
-
-        A column no chunk has values for gets the SQL type of ``schema``'s column, if given.
-        """
+        """An atomic chunked writer (one transaction); ``schema`` types valueless columns."""
         return PostgresWriter(_parse(uri, writing=True), model_kinds(schema))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:

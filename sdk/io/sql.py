@@ -363,10 +363,7 @@ class SqliteScheme:
         return found is not None
 
     def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
-        """An atomic chunked writer through a staging table.
-
-        A column no chunk has values for gets the SQL type of ``schema``'s column, if given.
-        """
+        """An atomic chunked writer (a staging table); ``schema`` types valueless columns."""
         return SqliteWriter(uri, _parse(uri, writing=True), model_kinds(schema))
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
