@@ -14,7 +14,6 @@ from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
 from sdk.errors import ParamsError, PipelineError, SdkError
 from sdk.fingerprint import fingerprint
 from sdk.params import parse_param_value
-from sdk.quarantine import MAX_INVALID, check_max_invalid
 from sdk.step import Step
 from sdk.validation import compile_model
 
@@ -43,7 +42,7 @@ class Pipeline:
     """
 
     def __init__(
-        self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = MAX_INVALID
+        self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = 0.05
     ):
         problems: list[str] = []
         steps = list(steps)
@@ -57,9 +56,11 @@ class Pipeline:
                 )
         if problems:
             raise PipelineError(_listing(problems), problems)
+        if not 0 <= max_invalid <= 1:
+            raise PipelineError(f"max_invalid={max_invalid!r} must be a fraction between 0 and 1")
         self.name = name or "pipeline"
         self.steps: list[Step] = steps
-        self.max_invalid = check_max_invalid(max_invalid)
+        self.max_invalid = float(max_invalid)
         seen: dict[str, int] = {}
         for step in steps:
             seen[step.name] = seen.get(step.name, 0) + 1
@@ -250,15 +251,16 @@ class Pipeline:
             StepError: a step raised.
             SchemaViolation: a frame-level validation failure.
         """
-        from sdk.runners.registry import get_runner
+        from sdk.plugins import get_runner
 
-        return get_runner(runner, **dict(runner_options or {})).run(
+        chosen = get_runner(runner, **dict(runner_options or {}))
+        return chosen.run(
             self,
-            inputs,
-            outputs=outputs,
+            dict(inputs),
+            outputs=dict(outputs or {}),
             quarantine=quarantine,
-            params=params,
-            max_invalid=max_invalid,
+            params=dict(params or {}),
+            max_invalid=self.max_invalid if max_invalid is None else max_invalid,
             run_id=run_id,
             resume=resume,
             overwrite=overwrite,
