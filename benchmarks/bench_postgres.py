@@ -69,9 +69,9 @@ def _uri(url: str, table: str) -> str:
 
 
 def _sdk_write(frame: pd.DataFrame, uri: str) -> None:
-    writer = PostgresScheme().open_writer(uri)
+    writer = PostgresScheme().open_writer(uri, None)
     for start in range(0, len(frame), CHUNK_ROWS):
-        writer.write(frame.iloc[start : start + CHUNK_ROWS])
+        writer.append(frame.iloc[start : start + CHUNK_ROWS])
     writer.commit()
 
 

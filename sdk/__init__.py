@@ -27,8 +27,23 @@ from sdk.pipeline import Pipeline
 from sdk.policy import PolicyReport
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources
 from sdk.result import RunResult
-from sdk.runners.base import Input, Runner
-from sdk.runners.state import Data, RunInfo, RunState
+from sdk.runners.base import BASE_OPTIONS, Runner
+from sdk.runners.inputs import Input
+from sdk.runners.options import RunnerOption
+from sdk.runners.plan import needed_datasets, plan
+from sdk.runners.session import RunRequest, RunSession, Spilled
+from sdk.runners.stage import (
+    BoundaryCounts,
+    Data,
+    Stage,
+    StepTotals,
+    UnitContext,
+    UnitResult,
+    UnitSummary,
+    validated_name,
+)
+from sdk.runners.state import RunInfo, RunState
+from sdk.runners.unit import STEP_ERROR, run_unit
 from sdk.step import Step
 from sdk.verify import VerifyReport
 
@@ -38,7 +53,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "BASE_OPTIONS",
     "QUARANTINE_COLUMNS",
+    "STEP_ERROR",
+    "BoundaryCounts",
     "ContractReport",
     "Data",
     "DataQualityError",
@@ -56,17 +74,30 @@ __all__ = [
     "PolicyReport",
     "ResourceLimitError",
     "RunInfo",
+    "RunRequest",
     "RunResult",
+    "RunSession",
     "RunState",
     "Runner",
+    "RunnerOption",
     "SchemaViolation",
     "SdkError",
     "Sources",
+    "Spilled",
+    "Stage",
     "Step",
     "StepDefinitionError",
     "StepError",
+    "StepTotals",
+    "UnitContext",
+    "UnitResult",
+    "UnitSummary",
     "VerifyReport",
     "__version__",
     "configure_logging",
     "hookimpl",
+    "needed_datasets",
+    "plan",
+    "run_unit",
+    "validated_name",
 ]

@@ -64,9 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="the run's id (default: generated)")
     run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (batch)")
     run.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
-    run.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
-    run.add_argument("--chunk-rows", type=int, help="rows per chunk (batch runner)")
-    run.add_argument("--memory-limit", help="largest dataset a global step may load, e.g. 2GB")
+    run.add_argument(
+        "--runner-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a runner option (repeatable; `sdk runners` lists each runner's options)",
+    )
+    run.add_argument("--run-dir", help="alias of --runner-option run_dir=PATH")
+    run.add_argument("--chunk-rows", help="alias of --runner-option chunk_rows=N (batch)")
+    run.add_argument(
+        "--memory-limit", help="alias of --runner-option memory_limit=SIZE (batch), e.g. 2GB"
+    )
     run.add_argument(
         "--strict",
         action="store_true",
@@ -157,13 +165,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     runner = args.runner or (deployment.runner if deployment else "local")
     options: dict[str, Any] = dict(deployment.runner_options) if deployment else {}
-    for flag, key in (
-        ("run_dir", "run_dir"),
-        ("chunk_rows", "chunk_rows"),
-        ("memory_limit", "memory_limit"),
-    ):
-        if getattr(args, flag) is not None:
-            options[key] = getattr(args, flag)
+    options.update(_pairs(args.runner_option, "--runner-option"))
+    for alias in ("run_dir", "chunk_rows", "memory_limit"):
+        if getattr(args, alias) is not None:
+            options[alias] = getattr(args, alias)
     overwrite = args.overwrite or bool(deployment and deployment.overwrite)
     kwargs: dict[str, Any] = {k: str(v) for k, v in inputs.items()}
     pipeline.run(
@@ -188,11 +193,13 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _runners(args: argparse.Namespace) -> int:
-    from sdk.plugins import list_runners
+    from sdk.runners.registry import list_runners
 
     for name, (cls, origin) in sorted(list_runners().items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name:<10} {origin:<24} {doc}")
+        for option in cls.options:
+            print(f"    --runner-option {option.describe()}")
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sdk.io import IOScheme
     from sdk.result import RunResult
     from sdk.runners.base import Runner
+    from sdk.runners.stage import UnitSummary
     from sdk.runners.state import RunInfo
     from sdk.step import Step
 
@@ -53,17 +54,31 @@ def sdk_on_run_error(run: RunInfo, error: Exception) -> None:
 
 @hookspec
 def sdk_before_step(run: RunInfo, step: Step, rows_in: dict[str, int]) -> None:
-    """Called before a step's inputs are validated (for each chunk in chunked runners)."""
+    """Called once per step, when its stage is done, with the rows into each input boundary.
+
+    Finite runners (local, batch, dask) call the step hooks once per step from the merged
+    counts of all its units, in this order: before_step, on_quarantine (per boundary that
+    quarantined rows), after_step — or on_step_error.
+    """
 
 
 @hookspec
 def sdk_after_step(run: RunInfo, step: Step, rows_out: int, duration_ms: float) -> None:
-    """Called after a step's output is validated."""
+    """Called once per step, when its stage is done: rows out and time over all its units."""
 
 
 @hookspec
 def sdk_on_step_error(run: RunInfo, step: Step, error: Exception) -> None:
     """Called when a step's ``run`` raises; ``error`` is the wrapping ``sdk.StepError``."""
+
+
+@hookspec
+def sdk_after_unit(run: RunInfo, summary: UnitSummary) -> None:
+    """Called after each unit of work is committed (its rows and quarantine written).
+
+    Every runner calls it for every unit: the way to observe runs that never end (a stream,
+    a server), whose step hooks never fire.
+    """
 
 
 @hookspec
@@ -78,6 +93,7 @@ __all__ = [
     "hookspec",
     "sdk_after_run",
     "sdk_after_step",
+    "sdk_after_unit",
     "sdk_before_run",
     "sdk_before_step",
     "sdk_on_quarantine",

@@ -17,10 +17,11 @@ import typeguard
 
 from sdk.errors import ParamsError
 
-__all__ = ["Params", "parse_param_value"]
+__all__ = ["Params", "parse_param_value", "parse_typed", "type_name"]
 
 
-def _type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
+    """A readable name of a type annotation (``int``, ``int | None``)."""
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -85,7 +86,7 @@ def _check_value(owner: str, name: str, value: Any, annotation: Any) -> None:
         typeguard.check_type(value, annotation, collection_check_strategy=_ALL_ITEMS)
     except typeguard.TypeCheckError:
         raise ParamsError(
-            f"step {owner!r}: param {name!r} expects {_type_name(annotation)}, "
+            f"step {owner!r}: param {name!r} expects {type_name(annotation)}, "
             f"got {type(value).__name__} ({value!r})"
         ) from None
 
@@ -106,15 +107,21 @@ def parse_param_value(owner: str, name: str, text: str, annotation: Any) -> Any:
         ParamsError: naming the step, the param, the expected type and the text given.
     """
     try:
-        return _parse(text, annotation)
+        return parse_typed(text, annotation)
     except (ValueError, TypeError, typeguard.TypeCheckError):
         raise ParamsError(
-            f"step {owner!r}: param {name!r} expects {_type_name(annotation)}, "
+            f"step {owner!r}: param {name!r} expects {type_name(annotation)}, "
             f"got {text!r} which cannot be read as one"
         ) from None
 
 
-def _parse(text: Any, annotation: Any) -> Any:
+def parse_typed(text: Any, annotation: Any) -> Any:
+    """Parse ``text`` into ``annotation`` (see :func:`parse_param_value`); typed values
+    (from TOML) are checked instead.
+
+    Raises:
+        ValueError, TypeError, typeguard.TypeCheckError: the text cannot be read as one.
+    """
     if not isinstance(text, str):
         # values from TOML are already typed
         typeguard.check_type(text, annotation, collection_check_strategy=_ALL_ITEMS)
@@ -130,7 +137,7 @@ def _parse(text: Any, annotation: Any) -> Any:
             if member is type(None):
                 continue
             try:
-                return _parse(text, member)
+                return parse_typed(text, member)
             except (ValueError, TypeError):
                 continue
         raise ValueError(text)
@@ -147,7 +154,7 @@ def _parse(text: Any, annotation: Any) -> Any:
             if stripped.startswith("[")
             else [part.strip() for part in stripped.split(",") if part.strip()]
         )
-        return origin(_parse(v if isinstance(v, str) else json.dumps(v), item) for v in items)
+        return origin(parse_typed(v if isinstance(v, str) else json.dumps(v), item) for v in items)
     if annotation is bool:
         lowered = text.strip().lower()
         if lowered in _TRUE:

@@ -14,6 +14,7 @@ from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
 from sdk.errors import ParamsError, PipelineError, SdkError
 from sdk.fingerprint import fingerprint
 from sdk.params import parse_param_value
+from sdk.quarantine import MAX_INVALID, check_max_invalid
 from sdk.step import Step
 from sdk.validation import compile_model
 
@@ -42,7 +43,7 @@ class Pipeline:
     """
 
     def __init__(
-        self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = 0.05
+        self, steps: Sequence[Step], name: str | None = None, *, max_invalid: float = MAX_INVALID
     ):
         problems: list[str] = []
         steps = list(steps)
@@ -56,11 +57,9 @@ class Pipeline:
                 )
         if problems:
             raise PipelineError(_listing(problems), problems)
-        if not 0 <= max_invalid <= 1:
-            raise PipelineError(f"max_invalid={max_invalid!r} must be a fraction between 0 and 1")
         self.name = name or "pipeline"
         self.steps: list[Step] = steps
-        self.max_invalid = float(max_invalid)
+        self.max_invalid = check_max_invalid(max_invalid)
         seen: dict[str, int] = {}
         for step in steps:
             seen[step.name] = seen.get(step.name, 0) + 1
@@ -251,16 +250,15 @@ class Pipeline:
             StepError: a step raised.
             SchemaViolation: a frame-level validation failure.
         """
-        from sdk.plugins import get_runner
+        from sdk.runners.registry import get_runner
 
-        chosen = get_runner(runner, **dict(runner_options or {}))
-        return chosen.run(
+        return get_runner(runner, **dict(runner_options or {})).run(
             self,
-            dict(inputs),
-            outputs=dict(outputs or {}),
+            inputs,
+            outputs=outputs,
             quarantine=quarantine,
-            params=dict(params or {}),
-            max_invalid=self.max_invalid if max_invalid is None else max_invalid,
+            params=params,
+            max_invalid=max_invalid,
             run_id=run_id,
             resume=resume,
             overwrite=overwrite,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -18,9 +18,8 @@ from sdk.logs import get_logger
 
 if TYPE_CHECKING:
     from sdk.io import IOScheme
-    from sdk.runners.base import Runner
 
-__all__ = ["get_plugin_manager", "get_runner", "list_runners", "resolve_scheme"]
+__all__ = ["get_plugin_manager", "list_schemes", "origin", "resolve_scheme"]
 
 logger = get_logger(__name__)
 
@@ -35,7 +34,8 @@ _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
 
 
-def _origin(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+def origin(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+    """The distribution and version that provide ``plugin``."""
     for p, dist in pm.list_plugin_distinfo():
         if p is plugin:
             return dist.project_name, dist.version
@@ -67,12 +67,11 @@ def _build() -> pluggy.PluginManager:
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
     for plugin in pm.get_plugins():
-        project, version = _origin(pm, plugin)
+        project, version = origin(pm, plugin)
         logger.debug(
             "plugin_loaded",
             extra={"plugin": pm.get_name(plugin), "distribution": project, "version": version},
         )
-    _runner_table(pm)  # duplicate or malformed runners fail at registration, not mid-run
     return pm
 
 
@@ -83,51 +82,6 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if _manager is None:
             _manager = _build()
         return _manager
-
-
-def _runner_table(pm: pluggy.PluginManager) -> dict[str, tuple[type[Runner], str]]:
-    from sdk.runners.base import Runner
-
-    table: dict[str, tuple[type[Runner], str]] = {}
-    for impl in pm.hook.sdk_register_runners.get_hookimpls():
-        project, version = _origin(pm, impl.plugin)
-        provided: list[Any] = impl.function() or []  # type: ignore[assignment]
-        for cls in provided:
-            if not (isinstance(cls, type) and issubclass(cls, Runner)):
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} registered {cls!r}, which is not a subclass "
-                    f"of sdk.Runner"
-                )
-            name = getattr(cls, "name", "")
-            if not name:
-                raise PluginError(f"plugin {impl.plugin_name!r}: runner {cls.__name__} has no name")
-            if name in table:
-                raise PluginError(
-                    f"runner {name!r} is registered twice ({table[name][1]} and {project}); "
-                    f"uninstall one"
-                )
-            table[name] = (cls, f"{project} {version}")
-    return table
-
-
-def list_runners() -> dict[str, tuple[type[Runner], str]]:
-    """Return every registered runner: name -> (class, "distribution version")."""
-    return _runner_table(get_plugin_manager())
-
-
-def get_runner(name: str, **options: Any) -> Runner:
-    """Return an instance of the runner called ``name``.
-
-    Raises:
-        PluginError: no runner has that name; the message lists those that exist.
-    """
-    table = list_runners()
-    if name not in table:
-        raise PluginError(
-            f"no runner named {name!r}; available: {', '.join(sorted(table))} "
-            f"(a runner plugin may not be installed)"
-        )
-    return table[name][0](**options)
 
 
 def list_schemes() -> list[IOScheme]:

@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUARANTINE_COLUMNS", "Sources", "empty_quarantine", "to_text"]
+__all__ = [
+    "MAX_INVALID",
+    "QUARANTINE_COLUMNS",
+    "Sources",
+    "check_max_invalid",
+    "empty_quarantine",
+    "to_text",
+]
+
+MAX_INVALID = 0.05
+"""The default error budget: the largest fraction of input rows a run may quarantine."""
 
 QUARANTINE_COLUMNS = (
     "run_id",
@@ -28,6 +38,19 @@ QUARANTINE_COLUMNS = (
     "row",
 )
 """The quarantine's columns, in order."""
+
+
+def check_max_invalid(value: Any) -> float:
+    """The error budget as a float.
+
+    Raises:
+        PipelineError: ``value`` is not a fraction between 0 and 1 (booleans are refused).
+    """
+    from sdk.errors import PipelineError
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise PipelineError(f"max_invalid={value!r} must be a fraction between 0 and 1")
+    return float(value)
 
 
 def empty_quarantine() -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk.errors import PipelineError
-from sdk.runners.base import run_root
+from sdk.runners.rundir import run_root
 
 __all__ = ["list_runs", "show_run"]
 

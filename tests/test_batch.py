@@ -18,9 +18,8 @@ from pandera.typing import DataFrame
 
 import sdk
 from examples.fraud.pipeline import pipeline as fraud
-from sdk import Pipeline, Step
-from sdk.plugins import get_runner
-from sdk.runners.batch import plan
+from sdk import Pipeline, Step, plan
+from sdk.runners.registry import get_runner
 from sdk.testing import assert_equivalent, capture_logs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,10 +242,12 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def test_plan_fuses_rows_steps_and_isolates_the_others():
     """Consecutive rows steps share a stage (also after a partition step, running on its
-    partitions); partition_by, global and multi-input steps start their own."""
+    partitions); partition_by steps get an inputs stage (validated, then partitioned) and a
+    partition stage; global and multi-input steps start their own."""
     pipeline = Pipeline([A(), B(), P(), C(), G(), Two(), D()], name="plan")
     assert stages(pipeline) == [
         ("rows", ["a", "b"]),
+        ("inputs", ["p"]),
         ("partition", ["p", "c"]),
         ("global", ["g"]),
         ("global", ["two"]),
@@ -537,9 +538,13 @@ def test_local_runner_refuses_resume():
         fraud.run(transactions=tx(3).assign(country="US"), resume="20260101T000000Z-abcdef12")
 
 
-def test_chunk_rows_is_sized_automatically(fraud_raw: pd.DataFrame):
-    """Without chunk_rows the runner picks a positive number of rows and runs."""
-    runner = get_runner("batch", progress=False)
+def test_chunk_rows_is_sized_automatically(fraud_raw: pd.DataFrame, tmp_path: Path):
+    """Without chunk_rows the runner picks a positive number of rows for the run (recorded
+    in run.json, not written on the runner, which stays reusable) and runs."""
+    runner = get_runner("batch", progress=False, run_dir=str(tmp_path))
     result = runner.run(fraud, {"transactions": fraud_raw}, max_invalid=1.0)
-    assert isinstance(runner.chunk_rows, int) and runner.chunk_rows > 0
+    record = json.loads((tmp_path / result.run_id / "run.json").read_text(encoding="utf-8"))
+    chunk_rows = record["options"]["chunk_rows"]
+    assert isinstance(chunk_rows, int) and chunk_rows > 0
+    assert runner.config["chunk_rows"] is None
     assert len(result.outputs["scored"]) == 1970

@@ -18,6 +18,7 @@ from pandera.typing import DataFrame
 
 import sdk
 import sdk.plugins
+import sdk.runners.registry
 from examples.fraud.pipeline import Features, Transactions, pipeline
 from sdk.testing import assert_equivalent
 
@@ -30,17 +31,17 @@ class ReverseRunner(sdk.Runner):
 
     name = "reverse"
 
-    def execute(
-        self, pipeline: sdk.Pipeline, inputs: dict[str, sdk.Input], state: sdk.RunState
-    ) -> dict[str, pd.DataFrame]:
-        data = {}
-        for name, given in inputs.items():
-            d = given.load(state)
-            backwards = np.arange(len(d.frame))[::-1]
-            data[name] = sdk.Data(d.frame.iloc[backwards], d.sources.take(backwards))
-        for step in pipeline.order:
-            data[step.output_name] = state.run_step(step, data)
-        return {name: data[name].frame for name in pipeline.outputs}
+    def run_stage(self, session: sdk.RunSession, stage: sdk.Stage) -> None:
+        for name in stage.inputs:
+            if name not in session.datasets:
+                d = session.load(name)
+                backwards = np.arange(len(d.frame))[::-1]
+                reversed_data = sdk.Data(d.frame.iloc[backwards], d.sources.take(backwards))
+                session.datasets[name] = reversed_data
+        frames = {name: session.datasets[name] for name in stage.inputs}
+        result = sdk.run_unit(stage, frames, session.context)
+        session.datasets.update(result.outputs)
+        self.commit(session, stage, f"s{stage.number}", result)
 
 
 class ReversePlugin:
@@ -182,7 +183,7 @@ def sdk_imports(source: str) -> list[str]:
 
 def test_builtin_local_runner_is_listed_with_its_distribution() -> None:
     """`list_runners()` has "local", from "pipeline-sdk <version>"."""
-    runners = sdk.plugins.list_runners()
+    runners = sdk.runners.registry.list_runners()
     cls, origin = runners["local"]
     assert issubclass(cls, sdk.Runner)
     assert origin == f"pipeline-sdk {sdk.__version__}"
@@ -192,7 +193,7 @@ def test_in_process_runner_plugin_runs_and_matches_local(
     reverse_runner: str, fraud_raw: pd.DataFrame
 ) -> None:
     """A runner registered through `sdk_register_runners` runs the pipeline like `local`."""
-    assert reverse_runner in sdk.plugins.list_runners()
+    assert reverse_runner in sdk.runners.registry.list_runners()
     local = pipeline.run(transactions=fraud_raw)
     reverse = pipeline.run(reverse_runner, transactions=fraud_raw)
     assert reverse.runner == "reverse"
@@ -206,7 +207,7 @@ def test_unregistered_runner_is_gone(reverse_runner: str) -> None:
     plugin = pm.get_plugin("test-reverse")
     pm.unregister(plugin)
     try:
-        assert reverse_runner not in sdk.plugins.list_runners()
+        assert reverse_runner not in sdk.runners.registry.list_runners()
     finally:
         pm.register(plugin, name="test-reverse")
 
@@ -289,11 +290,19 @@ def test_entry_point_plugin_is_listed_by_cli(tmp_path: Path) -> None:
 
             name = "demo"
 
-            def execute(self, pipeline, inputs, state):
-                data = {name: given.load(state) for name, given in inputs.items()}
-                for step in pipeline.order:
-                    data[step.output_name] = state.run_step(step, data)
-                return {name: data[name].frame for name in pipeline.outputs}
+            options = (
+                *sdk.BASE_OPTIONS,
+                sdk.RunnerOption("shout", bool, False, "log louder"),
+            )
+
+            def run_stage(self, session, stage):
+                for name in stage.inputs:
+                    if name not in session.datasets:
+                        session.datasets[name] = session.load(name)
+                frames = {name: session.datasets[name] for name in stage.inputs}
+                result = sdk.run_unit(stage, frames, session.context)
+                session.datasets.update(result.outputs)
+                self.commit(session, stage, f"s{stage.number}", result)
 
 
         @sdk.hookimpl
@@ -305,8 +314,13 @@ def test_entry_point_plugin_is_listed_by_cli(tmp_path: Path) -> None:
         env=subprocess_env(tmp_path), cwd=tmp_path, timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    rows = {
+        line.split()[0]: line
+        for line in out.stdout.splitlines()
+        if line.strip() and not line.startswith(" ")
+    }
     assert "demo-sdk-plugin 0.1" in rows["demo"]
+    assert "--runner-option shout: bool = False — log louder" in out.stdout
     assert "The demo runner" in rows["demo"]
     assert f"pipeline-sdk {sdk.__version__}" in rows["local"]
 

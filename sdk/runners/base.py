@@ -1,133 +1,89 @@
-"""The runner template: everything every runner does alike, once.
+"""The runner template: a run is ``open`` → ``commit`` of each unit → ``close``.
 
-``Runner.run`` resolves params, checks names and destinations, prepares the run directory
-(for resume), sets the run context and calls the subclass's ``execute``, which only decides
-how data is split and where work runs (calling :class:`RunState` for each unit of work).
-Then it writes the quarantine, enforces the error budget, publishes the outputs atomically
-and writes the manifest.
+:meth:`Runner.run` opens the run (run id, run directory, identity and resume checks,
+``run_started``), executes the plan stage by stage — the only part a runner decides, in
+:meth:`Runner.run_stage`: how a stage's data is cut into units and where each unit runs —
+and closes it (error budget, atomic publication of outputs and quarantine, manifest,
+``run_finished``). :meth:`Runner.commit` merges each unit's result into the run state, checks
+the error budget on running totals, lets the source acknowledge, and reports the unit. Step
+events and hooks are emitted by the base, once per step, from merged counts.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import attrs
 import pandas as pd
 
-from sdk.errors import DataQualityError, IOSchemeError, PipelineError, SdkError
-from sdk.io import exists, iter_chunks, open_writer, redact
+from sdk.errors import DataQualityError, PipelineError, SdkError
+from sdk.io import exists, redact
 from sdk.logs import ensure_logging, get_logger, run_context
-from sdk.manifest import build_manifest, content_hash, now, write_json
-from sdk.plugins import resolve_scheme
-from sdk.quarantine import Sources
+from sdk.plugins import get_plugin_manager, resolve_scheme
 from sdk.result import RunResult
-from sdk.runners.state import Data, RunInfo, RunState
+from sdk.runners.inputs import Input
+from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
+from sdk.runners.plan import plan
+from sdk.runners.progress import Progress
+from sdk.runners.publish import collect, publish, rows_of, stream
+from sdk.runners.rundir import RunDirectory, identity_inputs, new_run_id, run_root
+from sdk.runners.session import RunRequest, RunSession
+from sdk.runners.stage import Data, Stage, UnitContext, UnitResult, UnitSummary
+from sdk.runners.state import RunInfo, RunState
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
-__all__ = ["Input", "Runner", "Spilled", "new_run_id"]
+__all__ = ["BASE_OPTIONS", "Runner"]
 
 logger = get_logger("sdk.run")
-
-DEFAULT_RUN_DIR = ".sdk/runs"
-
-
-def new_run_id() -> str:
-    """Return a new run id: UTC time to the second plus a random suffix (sortable, unique)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-
-
-def run_root(run_dir: str | Path | None = None) -> Path:
-    """The folder holding run directories: ``run_dir``, ``$SDK_RUN_DIR`` or ``.sdk/runs``."""
-    return Path(run_dir or os.environ.get("SDK_RUN_DIR") or DEFAULT_RUN_DIR)
-
-
-class Spilled(Protocol):
-    """A produced dataset kept out of memory (e.g. part files): iterable in chunks."""
-
-    rows: int
-
-    def frames(self) -> Iterator[pd.DataFrame]:
-        """The dataset's rows, chunk by chunk."""
-        ...
-
-
-@attrs.define
-class Input:
-    """A pipeline input as given: a DataFrame or a URI; read whole or in chunks."""
-
-    name: str
-    value: pd.DataFrame | str
-
-    @property
-    def uri(self) -> str | None:
-        """The URI, or ``None`` for an in-memory frame."""
-        return None if isinstance(self.value, pd.DataFrame) else self.value
-
-    def load(self, state: RunState) -> Data:
-        """Read the whole input (counted in the run's rows in; logs ``input_read``)."""
-        if isinstance(self.value, pd.DataFrame):
-            frame, sources = self.value, Sources.from_index(self.value.index)
-        else:
-            loaded = resolve_scheme(self.value).read(self.value)
-            frame, sources = loaded.frame, loaded.sources
-        state.add_rows_in(len(frame))
-        logger.info(
-            "input_read",
-            extra={
-                "dataset": self.name,
-                "rows": len(frame),
-                "uri": redact(self.uri) if self.uri else None,
-            },
-        )
-        return Data(frame, sources)
-
-    def chunks(self, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, Sources]]:
-        """Yield ``(offset, frame, sources)`` chunks of at most ``chunk_rows`` rows.
-
-        ``offset`` is the position of the chunk's first row in the whole input; ``sources``
-        renders the chunk's own rows (positions ``0..len-1``). At least one (maybe empty)
-        chunk is yielded.
-        """
-        if isinstance(self.value, pd.DataFrame):
-            n = len(self.value)
-            for start in range(0, max(n, 1), chunk_rows):
-                frame = self.value.iloc[start : start + chunk_rows]
-                yield start, frame, Sources.from_index(frame.index)
-            return
-        start = 0
-        for loaded in iter_chunks(resolve_scheme(self.value), self.value, chunk_rows):
-            yield start, loaded.frame, loaded.sources
-            start += len(loaded.frame)
 
 
 class Runner:
     """Base of every runner (template method).
 
-    Subclasses set ``name`` and implement :meth:`execute`; their constructor keyword
-    arguments are the runner's options (``runner_options`` in ``Pipeline.run``,
-    ``[runner_options]`` in a deployment file).
+    A runner sets ``name``, declares its ``options`` (``BASE_OPTIONS`` plus its own) and
+    implements :meth:`run_stage`. Options are checked when the runner is created: an unknown
+    or ill-typed option raises ``PluginError`` listing the accepted ones. A runner instance
+    holds only its options, so it can run many times, even concurrently.
 
-    Args:
-        run_dir: where run directories live (default ``$SDK_RUN_DIR`` or ``.sdk/runs``).
+    Attributes:
+        name: the runner's registered name.
+        options: the declared options (class attribute); ``self.config`` holds their values.
+        can_resume: whether it checkpoints units so an interrupted run can be resumed.
+        default_on_step_error: ``"fail"`` or ``"quarantine"``, when the option is not given.
     """
 
     name: ClassVar[str] = ""
+    options: ClassVar[tuple[RunnerOption, ...]] = BASE_OPTIONS
     can_resume: ClassVar[bool] = False
+    default_on_step_error: ClassVar[Literal["fail", "quarantine"]] = "fail"
 
-    def __init__(self, run_dir: str | Path | None = None) -> None:
-        self.run_root = run_root(run_dir)
+    def __init__(self, **options: Any) -> None:
+        self.config: Mapping[str, Any] = check_options(self.name, type(self).options, options)
 
-    def options(self) -> dict[str, Any]:
-        """The options that shape this runner's work (recorded; must match on resume)."""
+    # -- what a runner decides -------------------------------------------------------------
+    def settings(self, request: RunRequest) -> dict[str, Any]:
+        """Per-run settings that shape the units (e.g. chunk size): recorded in ``run.json``
+        and required to match on resume. Default: none."""
         return {}
 
+    def run_stage(self, session: RunSession, stage: Stage) -> None:
+        """Run one stage: cut its inputs into units, run each, commit each, keep the outputs.
+
+        Read pipeline inputs with ``session.load``/``session.chunks`` and earlier stages'
+        outputs from ``session.datasets``; run a unit with :func:`sdk.run_unit` (in process,
+        in a worker, on a cluster); pass each result to :meth:`commit`; store what the stage
+        produced in ``session.datasets`` (``Data`` or a :class:`Spilled` dataset).
+        """
+        raise NotImplementedError
+
+    def acknowledge(self, session: RunSession, unit: str, result: UnitResult) -> None:
+        """Called after a unit is committed, for a source to acknowledge it (default: none)."""
+
+    # -- the template ----------------------------------------------------------------------
     def run(
         self,
         pipeline: Pipeline,
@@ -149,371 +105,220 @@ class Runner:
             DataQualityError: the error budget was exceeded (after the quarantine is written).
             StepError, SchemaViolation: a step failed.
         """
-        pipeline = pipeline.with_params(params)
-        outputs = {k: str(v) for k, v in (outputs or {}).items()}
-        budget = pipeline.max_invalid if max_invalid is None else float(max_invalid)
-        if not 0 <= budget <= 1:
-            raise PipelineError(f"max_invalid={budget!r} must be a fraction between 0 and 1")
-        given = {k: (v if isinstance(v, pd.DataFrame) else str(v)) for k, v in inputs.items()}
-        self._check_names(pipeline, given, outputs)
+        request = RunRequest.build(
+            pipeline,
+            inputs,
+            outputs=outputs,
+            quarantine=quarantine,
+            params=params,
+            max_invalid=max_invalid,
+            run_id=run_id,
+            resume=resume,
+            overwrite=overwrite,
+        )
         ensure_logging()
-        record = self._prepare(
-            pipeline, given, outputs, quarantine, budget, run_id, resume, overwrite
-        )
-        info = RunInfo(
-            run_id=record["run_id"],
-            pipeline=pipeline.name,
-            runner=self.name,
-            params={s.name: s.params.as_dict() for s in pipeline.order},
-            fingerprint=pipeline.fingerprint(),
-            host=record["host"],
-        )
-        run_path = self.run_root / info.run_id
-        state = RunState(pipeline, info)
-        started = time.perf_counter()
-        with run_context(run_id=info.run_id, pipeline=info.pipeline, runner=self.name, step=None):
-            logger.info(
-                "run_started",
-                extra={
-                    "inputs": {
-                        k: (v if isinstance(v, str) else "<DataFrame>") for k, v in given.items()
-                    },
-                    "outputs": {k: redact(v) for k, v in outputs.items()},
-                    "params": info.params,
-                    "fingerprint": info.fingerprint,
-                    "max_invalid": budget,
-                    "resumed": resume is not None,
-                    "run_dir": str(run_path),
-                },
-            )
-            state.hook.sdk_before_run(run=info)
-            ins = {name: Input(name, value) for name, value in given.items()}
+        run_id = resume or request.run_id or new_run_id()
+        name = request.pipeline.name
+        with run_context(run_id=run_id, pipeline=name, runner=self.name, step=None):
+            session = self.open(request, run_id)
+            started = time.perf_counter()
             try:
-                state.run_path, state.resuming = run_path, resume is not None
-                state.requested = set(outputs)
-                produced = self.execute(pipeline, ins, state)
-                result = self._finish(
-                    pipeline, state, produced, outputs, quarantine, budget, started, record
-                )
+                self.execute(session)
+                result = self.close(session, started)
             except SdkError as exc:
-                self._fail(pipeline, state, exc, quarantine, started, record)
+                self.abandon(session, exc, started)
                 raise
-            state.hook.sdk_after_run(run=info, result=result)
+            finally:
+                session.progress.close()
+            session.hook.sdk_after_run(run=session.info, result=result)
             return result
 
-    def _prepare(
-        self,
-        pipeline: Pipeline,
-        given: Mapping[str, pd.DataFrame | str],
-        outputs: Mapping[str, str],
-        quarantine: str | None,
-        budget: float,
-        run_id: str | None,
-        resume: str | None,
-        overwrite: bool,
-    ) -> dict[str, Any]:
-        """Check destinations and resume; write ``run.json`` in the run directory."""
-        inputs = [
-            {
-                "name": k,
-                "uri": redact(v) if isinstance(v, str) else "<DataFrame>",
-                # hashing a frame costs ~0.1 s per million rows: only where resume needs it
-                "content_hash": (
-                    content_hash(v) if self.can_resume or not isinstance(v, pd.DataFrame) else None
-                ),
-            }
-            for k, v in given.items()
-        ]
+    def open(self, request: RunRequest, run_id: str) -> RunSession:
+        """Open the run: check destinations, create or reopen its directory, log
+        ``run_started`` and call ``sdk_before_run``."""
+        pipeline = request.pipeline
+        settings = self.settings(request)
+        on_step_error = self.config["on_step_error"] or self.default_on_step_error
         identity: dict[str, Any] = {
             "pipeline": pipeline.name,
             "fingerprint": pipeline.fingerprint(),
             "params": {s.name: s.params.as_dict() for s in pipeline.order},
-            "inputs": inputs,
-            "outputs": {k: redact(v) for k, v in outputs.items()},
-            "quarantine": redact(quarantine) if quarantine else None,
-            "max_invalid": budget,
+            "inputs": identity_inputs(request.inputs, hash_frames=self.can_resume),
+            "outputs": {k: redact(v) for k, v in request.outputs.items()},
+            "quarantine": redact(request.quarantine) if request.quarantine else None,
+            "max_invalid": request.max_invalid,
             "runner": self.name,
-            "options": self.options(),
+            "options": {**settings, "on_step_error": on_step_error},
         }
-        if resume is not None:
-            return self._resume_record(resume, identity)
-        destinations = [*outputs.values(), *([quarantine] if quarantine else [])]
-        taken = [uri for uri in destinations if exists(resolve_scheme(uri), uri)]
-        if taken and not overwrite:
-            raise PipelineError(
-                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
-                f"--overwrite (overwrite=True) to replace them, or choose another destination"
-            )
-        record = {
-            "run_id": run_id or new_run_id(),
-            "status": "running",
-            "started": now(),
-            "host": os.uname().nodename,
-            **identity,
-        }
-        path = self.run_root / record["run_id"]
-        if (path / "run.json").exists():
-            import json
-            import shutil
-
-            previous = json.loads((path / "run.json").read_text(encoding="utf-8"))
-            if previous.get("status") == "running" and previous.get("runner") != "local":
-                raise PipelineError(
-                    f"run {record['run_id']!r} in {self.run_root} was interrupted; resume it "
-                    f"with --resume {record['run_id']} or choose another run id"
-                )
-            shutil.rmtree(path)  # a finished run's id is reused: start afresh
-        write_json(path / "run.json", record)
-        return record
-
-    def _resume_record(self, run_id: str, identity: dict[str, Any]) -> dict[str, Any]:
-        if not self.can_resume:
-            raise PipelineError(f"the {self.name!r} runner cannot resume runs; use --runner batch")
-        path = self.run_root / run_id / "run.json"
-        if not path.exists():
-            raise PipelineError(
-                f"cannot resume run {run_id!r}: no run directory at {path.parent}; `sdk runs` "
-                f"lists the runs there (or pass --run-dir)"
-            )
-        import json
-
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("status") == "succeeded":
-            raise PipelineError(f"run {run_id!r} already succeeded; nothing to resume")
-        differences = [
-            f"{key} differs (was {record.get(key)!r}, now {value!r})"
-            for key, value in identity.items()
-            if record.get(key) != json.loads(json.dumps(value, default=str))
-        ]
-        if differences:
-            raise PipelineError(
-                f"cannot resume run {run_id!r}: the run is not the same: "
-                + "; ".join(differences)
-                + ". Start a new run instead (without --resume).",
-                differences,
-            )
-        record["status"] = "running"
-        record["resumed"] = now()
-        write_json(path, record)
-        return record
-
-    def _check_names(
-        self, pipeline: Pipeline, inputs: Mapping[str, Any], outputs: Mapping[str, str]
-    ) -> None:
-        problems = [
-            f"missing input {name!r} ({pipeline.input_model(name).__name__}); pass it as "
-            f"{name}=<DataFrame or URI>"
-            for name in pipeline.inputs
-            if name not in inputs
-        ]
-        problems += [
-            f"unknown input {name!r}; the pipeline's inputs are {', '.join(pipeline.inputs)}"
-            for name in inputs
-            if name not in pipeline.inputs
-        ]
-        problems += [
-            f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
-            for name, value in inputs.items()
-            if not isinstance(value, pd.DataFrame | str | Path)
-        ]
-        problems += [
-            f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
-            for name in outputs
-            if name not in pipeline.outputs
-        ]
-        if problems:
-            message = problems[0] if len(problems) == 1 else "\n".join(problems)
-            raise PipelineError(message, problems)
-
-    def execute(
-        self, pipeline: Pipeline, inputs: dict[str, Input], state: RunState
-    ) -> dict[str, pd.DataFrame | Spilled]:
-        """Run every step: the one method a runner implements.
-
-        It decides how data is split and where work runs, reading ``inputs`` (whole with
-        ``Input.load`` or in chunks with ``Input.chunks``) and calling ``state.run_step`` (or
-        ``state.validate_inputs`` / ``state.apply``) for each unit of work. ``state.run_path``
-        is the run directory for checkpoints; ``state.resuming`` says whether to resume.
-
-        Returns:
-            The produced datasets by name: frames, or spilled datasets read chunk by chunk.
-        """
-        raise NotImplementedError
-
-    def _publish(self, name: str, value: pd.DataFrame | Spilled, uri: str) -> int:
-        scheme = resolve_scheme(uri)
-        writer = open_writer(scheme, uri)
-        rows = 0
-        try:
-            for frame in [value] if isinstance(value, pd.DataFrame) else value.frames():
-                writer.write(frame)
-                rows += len(frame)
-            writer.commit()
-        except BaseException as exc:
-            writer.abort()
-            if isinstance(exc, SdkError) or not isinstance(exc, Exception):
-                raise
-            raise IOSchemeError(f"cannot write {name!r} to {redact(uri)}: {exc}") from exc
-        return rows
-
-    def _finish(
-        self,
-        pipeline: Pipeline,
-        state: RunState,
-        produced: dict[str, pd.DataFrame | Spilled],
-        outputs: Mapping[str, str],
-        quarantine_uri: str | None,
-        budget: float,
-        started: float,
-        record: dict[str, Any],
-    ) -> RunResult:
-        quarantine = state.quarantine()
-        written: dict[str, str] = {}
-        if quarantine_uri:
-            self._publish("quarantine", quarantine, quarantine_uri)
-            written["quarantine"] = quarantine_uri
-        invalid = state.quarantined
-        fraction = invalid / state.rows_in if state.rows_in else 0.0
-        if fraction > budget:
-            raise DataQualityError(
-                f"run {state.info.run_id}: {invalid} of {state.rows_in} rows ({fraction:.2%}) were "
-                f"quarantined, over the error budget max_invalid={budget:g}; inspect the quarantine"
-                + (f" at {redact(quarantine_uri)}" if quarantine_uri else "")
-                + " or raise max_invalid for this run",
-                run_id=state.info.run_id,
-                invalid=invalid,
-                total=state.rows_in,
-                max_invalid=budget,
-                quarantine=quarantine,
-            )
-        rows_out: dict[str, int] = {}
-        for name, uri in outputs.items():
-            rows_out[name] = self._publish(name, produced[name], uri)
-            written[name] = uri
-        frames = {
-            name: value if isinstance(value, pd.DataFrame) else _collect(value)
-            for name, value in produced.items()
-            if isinstance(value, pd.DataFrame) or not outputs
-        }
-        for name, value in produced.items():
-            rows_out.setdefault(name, len(value) if isinstance(value, pd.DataFrame) else value.rows)
-        duration = (time.perf_counter() - started) * 1000
-        result = RunResult(
-            run_id=state.info.run_id,
+        root = run_root(self.config["run_dir"])
+        if request.resume is not None:
+            if not self.can_resume:
+                raise _cannot_resume(self.name)
+            directory = RunDirectory.reopen(root, run_id, identity)
+        else:
+            self._refuse_existing(request)
+            directory = RunDirectory.create(root, run_id, identity)
+        info = RunInfo(
+            run_id=run_id,
             pipeline=pipeline.name,
             runner=self.name,
-            status="succeeded",
-            outputs=frames,
-            quarantine=quarantine,
-            report=state.report(),
-            rows_in=state.rows_in,
-            duration_ms=duration,
-            written=written,
-            quarantined=invalid,
+            params=identity["params"],
+            fingerprint=identity["fingerprint"],
+            host=directory.record["host"],
         )
-        self._write_manifest(
-            pipeline,
-            state,
-            record,
-            "succeeded",
-            quarantine,
-            quarantine_uri,
-            rows_out,
-            written,
-            None,
+        frames = [v for v in request.inputs.values() if isinstance(v, pd.DataFrame)]
+        total = sum(map(len, frames)) if len(frames) == len(request.inputs) else None
+        session = RunSession(
+            request=request,
+            info=info,
+            state=RunState(info, list(pipeline.inputs)),
+            directory=directory,
+            inputs={k: Input(k, v) for k, v in request.inputs.items()},
+            stages=plan(pipeline),
+            context=UnitContext(run_id, on_step_error, frozenset(pipeline.check().skipped)),
+            settings=settings,
+            progress=Progress(self.config["progress"], total),
+            hook=get_plugin_manager().hook,
+            resuming=request.resume is not None,
         )
+        logger.info(
+            "run_started",
+            extra={
+                "inputs": {
+                    k: (redact(v) if isinstance(v, str) else "<DataFrame>")
+                    for k, v in request.inputs.items()
+                },
+                "outputs": identity["outputs"],
+                "params": info.params,
+                "fingerprint": info.fingerprint,
+                "max_invalid": request.max_invalid,
+                "resumed": session.resuming,
+                "run_dir": str(directory.path),
+                "on_step_error": on_step_error,
+            },
+        )
+        session.hook.sdk_before_run(run=info)
+        return session
+
+    def execute(self, session: RunSession) -> None:
+        """Run the plan: each stage through :meth:`run_stage`, then its steps' events."""
+        for stage in session.stages:
+            logger.info(
+                "stage_started",
+                extra={
+                    "stage": stage.number,
+                    "kind": stage.kind,
+                    "steps": [s.name for s in stage.steps],
+                },
+            )
+            self.run_stage(session, stage)
+            session.report_steps(stage)
+
+    def commit(self, session: RunSession, stage: Stage, unit: str, result: UnitResult) -> None:
+        """Commit one unit whose rows the runner has written (or kept).
+
+        Merges the result into the run state, then: a failed unit reports its stage's steps
+        and raises its error; an error budget certain to be exceeded raises
+        ``DataQualityError``; otherwise the source may acknowledge the unit, which is reported
+        (``unit_committed`` at DEBUG level, ``sdk_after_unit``).
+        """
+        session.state.merge(result)
+        session.progress.update(stage.number, result.rows_in)
+        if result.error is not None:
+            session.report_steps(stage, failed=result)
+            raise result.error
+        if session.state.over_budget(session.request.max_invalid, final=False):
+            session.report_steps(stage)
+            raise self._budget_error(session)
+        self.acknowledge(session, unit, result)
+        summary = UnitSummary.of(unit, stage.number, result)
+        logger.debug(
+            "unit_committed",
+            extra={
+                "unit": summary.unit,
+                "stage": summary.stage,
+                "rows_in": summary.rows_in,
+                "quarantined": summary.quarantined,
+                "steps": summary.steps,
+            },
+        )
+        session.hook.sdk_after_unit(run=session.info, summary=summary)
+
+    def replay(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
+        """Merge a unit committed before a crash (rebuilt from its checkpoint by a resumed
+        run): counted and budgeted, not acknowledged or reported again."""
+        session.state.merge(result)
+        session.progress.update(stage.number, result.rows_in)
+        if session.state.over_budget(session.request.max_invalid, final=False):
+            session.report_steps(stage)
+            raise self._budget_error(session)
+
+    def close(self, session: RunSession, started: float) -> RunResult:
+        """Close a finished run: budget, quarantine and outputs published, manifest."""
+        state, request = session.state, session.request
+        if state.over_budget(request.max_invalid, final=True):
+            raise self._budget_error(session)
+        quarantine = state.quarantine()
+        written: dict[str, str] = {}
+        if request.quarantine:
+            publish("quarantine", [quarantine], request.quarantine)
+            written["quarantine"] = request.quarantine
+        rows_out: dict[str, int] = {}
+        for name, uri in request.outputs.items():
+            rows_out[name] = publish(name, stream(session.datasets[name]), uri)
+            written[name] = uri
+        outputs = {
+            name: collect(value)
+            for name, value in session.datasets.items()
+            if name in request.pipeline.outputs and (isinstance(value, Data) or not request.outputs)
+        }
+        for name in request.pipeline.outputs:
+            value = session.datasets.get(name)
+            if value is not None:
+                rows_out.setdefault(name, rows_of(value))
+        duration = (time.perf_counter() - started) * 1000
+        if session.directory is not None:
+            session.directory.finish(session, "succeeded", rows_out, written)
         logger.info(
             "run_finished",
             extra={
                 "status": "succeeded",
                 "rows_in": state.rows_in,
                 "rows_out": rows_out,
-                "quarantined": invalid,
+                "quarantined": state.quarantined,
                 "duration_ms": round(duration, 3),
                 "outputs": {k: redact(v) for k, v in written.items()},
             },
         )
-        return result
-
-    def _write_manifest(
-        self,
-        pipeline: Pipeline,
-        state: RunState,
-        record: dict[str, Any],
-        status: str,
-        quarantine: pd.DataFrame,
-        quarantine_uri: str | None,
-        rows_out: dict[str, int],
-        written: dict[str, str],
-        error: SdkError | None,
-    ) -> None:
-        report = state.report()
-        inputs = []
-        for item in record["inputs"]:
-            rows = report[(report["boundary"] == "input") & (report["dataset"] == item["name"])]
-            inputs.append({**item, "rows": int(rows["rows"].iloc[0]) if len(rows) else None})
-        manifest = build_manifest(
-            pipeline=pipeline,
-            run_id=state.info.run_id,
+        return RunResult(
+            run_id=session.info.run_id,
+            pipeline=request.pipeline.name,
             runner=self.name,
-            status=status,
-            started=record["started"],
-            inputs=inputs,
-            outputs=[
-                {
-                    "name": name,
-                    "uri": redact(written[name]) if name in written else None,
-                    "rows": rows,
-                }
-                for name, rows in rows_out.items()
-            ],
-            report=report,
+            status="succeeded",
+            outputs=outputs,
             quarantine=quarantine,
-            quarantine_uri=redact(quarantine_uri) if quarantine_uri else None,
-            error=None if error is None else {"type": type(error).__name__, "message": str(error)},
-            options={"max_invalid": record["max_invalid"], **record.get("options", {})},
+            report=state.report(),
+            rows_in=state.rows_in,
+            duration_ms=duration,
+            written=written,
+            quarantined=state.quarantined,
         )
-        run_path = self.run_root / state.info.run_id
-        write_json(run_path / "manifest.json", manifest)
-        write_json(run_path / "run.json", {**record, "status": status, "finished": now()})
-        folders = {
-            Path(uri).resolve().parent
-            for uri in written.values()
-            if "://" not in uri and uri != "-"
-        }
-        for folder in folders:
-            write_json(folder / "manifest.json", manifest)
 
-    def _fail(
-        self,
-        pipeline: Pipeline,
-        state: RunState,
-        exc: SdkError,
-        quarantine_uri: str | None,
-        started: float,
-        record: dict[str, Any],
-    ) -> None:
-        quarantine = state.quarantine()
-        if quarantine_uri and not isinstance(exc, DataQualityError):
+    def abandon(self, session: RunSession, exc: SdkError, started: float) -> None:
+        """Close a failed run: the quarantine so far is written, then the manifest."""
+        state, uri = session.state, session.request.quarantine
+        if uri:
             try:  # nothing lost: what was quarantined before the failure is kept
-                self._publish("quarantine", quarantine, quarantine_uri)
+                publish("quarantine", [state.quarantine()], uri)
             except SdkError:
-                logger.warning("quarantine_not_written", extra={"uri": redact(quarantine_uri)})
+                logger.warning("quarantine_not_written", extra={"uri": redact(uri)})
         duration = (time.perf_counter() - started) * 1000
-        try:
-            self._write_manifest(
-                pipeline,
-                state,
-                record,
-                "failed",
-                quarantine,
-                quarantine_uri,
-                {},
-                {"quarantine": quarantine_uri} if quarantine_uri else {},
-                exc,
-            )
-        except OSError:
-            logger.warning("manifest_not_written", extra={"run_dir": str(self.run_root)})
+        if session.directory is not None:
+            try:
+                written = {"quarantine": uri} if uri else {}
+                session.directory.finish(session, "failed", {}, written, exc)
+            except OSError:
+                logger.warning("manifest_not_written", extra={"run_dir": str(session.path)})
         logger.error(
             "run_finished",
             extra={
@@ -525,9 +330,34 @@ class Runner:
                 "duration_ms": round(duration, 3),
             },
         )
-        state.hook.sdk_on_run_error(run=state.info, error=exc)
+        session.hook.sdk_on_run_error(run=session.info, error=exc)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _refuse_existing(self, request: RunRequest) -> None:
+        destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
+        taken = [u for u in destinations if exists(resolve_scheme(u), u)]
+        if taken and not request.overwrite:
+            raise PipelineError(
+                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
+                f"--overwrite (overwrite=True) to replace them, or choose another destination"
+            )
+
+    def _budget_error(self, session: RunSession) -> DataQualityError:
+        state, request = session.state, session.request
+        invalid, total = state.quarantined, state.rows_in
+        fraction = invalid / total if total else 0.0
+        where = f" at {redact(request.quarantine)}" if request.quarantine else ""
+        return DataQualityError(
+            f"run {session.info.run_id}: {invalid} of {total} rows ({fraction:.2%}) were "
+            f"quarantined, over the error budget max_invalid={request.max_invalid:g}; inspect "
+            f"the quarantine{where} or raise max_invalid for this run",
+            run_id=session.info.run_id,
+            invalid=invalid,
+            total=total,
+            max_invalid=request.max_invalid,
+            quarantine=state.quarantine(),
+        )
 
 
-def _collect(value: Spilled) -> pd.DataFrame:
-    parts = list(value.frames())
-    return pd.concat(parts) if parts else pd.DataFrame()
+def _cannot_resume(name: str) -> SdkError:
+    return PipelineError(f"the {name!r} runner cannot resume runs; use --runner batch")

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pandas as pd
-
 from sdk.hookspecs import hookimpl
-from sdk.runners.base import Input, Runner, Spilled
-from sdk.runners.state import Data, RunState
-
-if TYPE_CHECKING:
-    from sdk.pipeline import Pipeline
+from sdk.runners.base import Runner
+from sdk.runners.session import RunSession
+from sdk.runners.stage import Stage
+from sdk.runners.unit import run_unit
 
 __all__ = ["LocalRunner"]
 
 
 class LocalRunner(Runner):
-    """Run every step once, over whole in-memory frames, in dependency order."""
+    """Run every stage as one unit over whole in-memory frames, in dependency order."""
 
     name = "local"
 
-    def execute(
-        self, pipeline: Pipeline, inputs: dict[str, Input], state: RunState
-    ) -> dict[str, pd.DataFrame | Spilled]:
-        """Load every input whole, then run each step once in dependency order."""
-        data: dict[str, Data] = {name: given.load(state) for name, given in inputs.items()}
-        for step in pipeline.order:
-            data[step.output_name] = state.run_step(step, data)
-        return {name: data[name].frame for name in pipeline.outputs}
+    def run_stage(self, session: RunSession, stage: Stage) -> None:
+        """One unit: the stage's whole inputs (pipeline inputs are read once, then kept)."""
+        for name in stage.inputs:
+            if name not in session.datasets:
+                session.datasets[name] = session.load(name)
+        frames = {name: session.datasets[name] for name in stage.inputs}
+        result = run_unit(stage, frames, session.context)  # type: ignore[arg-type]
+        session.datasets.update(result.outputs)
+        self.commit(session, stage, f"s{stage.number:02d}", result)
 
 
 @hookimpl

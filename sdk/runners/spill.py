@@ -4,7 +4,9 @@ A dataset kept out of memory is a list of Parquet part files; each row keeps its
 and its position in the root of its sources (column ``__sdk_pos__``), so quarantine records
 name the same source whatever the chunking. Work is done in *units* (a chunk, a partition);
 a unit's files are written first and its marker last, atomically, so a unit is complete iff
-its marker exists: after a crash, completed units are reused and the others redone.
+its marker exists: after a crash, completed units are reused and the others redone. Every
+file is written through :func:`sdk.io.atomic_path` (temp file + rename: a kill -9 is
+survived; without fsync a crash of the machine may lose the newest units, which are redone).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sdk.io import atomic_bytes, atomic_path, atomic_text
 from sdk.quarantine import Sources
-from sdk.runners.state import Data
+from sdk.runners.stage import Data
 
 __all__ = [
     "POSITION",
@@ -36,12 +39,6 @@ __all__ = [
 POSITION = "__sdk_pos__"
 
 
-def _replace(tmp: Path, path: Path) -> None:
-    # a rename is atomic; without fsync a crash of the process (kill -9) is survived, a
-    # crash of the machine may lose the newest units, which are then redone
-    tmp.replace(path)
-
-
 def _table(data: Data) -> pa.Table:
     frame = data.frame.copy(deep=False)
     frame[POSITION] = data.sources.positions(len(frame))
@@ -54,22 +51,23 @@ def write_buckets(path: Path, data: Data, bucket_of: np.ndarray, buckets: int) -
     Returns:
         ``{bucket: [path, row group, rows]}`` for every non-empty bucket.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     order = np.argsort(bucket_of, kind="stable")  # stable: each bucket keeps the row order
     bounds = np.searchsorted(bucket_of[order], np.arange(buckets + 1))
     table = _table(data).take(pa.array(order))  # one conversion, then zero-copy slices
-    tmp = path.with_name(f".{path.name}.tmp")
     entries: dict[str, Any] = {}
-    with pq.ParquetWriter(
-        tmp, table.schema, compression="lz4", use_dictionary=False, write_statistics=False
-    ) as writer:
-        for bucket in range(buckets):
-            start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
-            if stop == start:
-                continue
-            writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-            entries[str(bucket)] = [str(path), len(entries), stop - start]
-    _replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(
+            tmp, table.schema, compression="lz4", use_dictionary=False, write_statistics=False
+        ) as writer:
+            for bucket in range(buckets):
+                start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
+                if stop == start:
+                    continue
+                writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+                entries[str(bucket)] = [str(path), len(entries), stop - start]
+
+    atomic_path(path, write)
     return entries
 
 
@@ -86,13 +84,14 @@ def read_buckets(files: list[tuple[Path, list[int]]], root: Sources) -> Data:
 
 def write_part(path: Path, data: Data) -> int:
     """Write ``data`` (frame, index and source positions) to a Parquet part; return its rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    table = _table(data)
     # spills are written once and read once: favour speed over size
-    pq.write_table(
-        _table(data), tmp, compression="lz4", use_dictionary=False, write_statistics=False
+    atomic_path(
+        path,
+        lambda tmp: pq.write_table(
+            table, tmp, compression="lz4", use_dictionary=False, write_statistics=False
+        ),
     )
-    _replace(tmp, path)
     return len(data.frame)
 
 
@@ -150,20 +149,14 @@ class Checkpoint:
 
     def complete(self, unit: str, payload: dict[str, Any]) -> None:
         """Mark ``unit`` complete (after all its files are written)."""
-        marker = self.units / f"{unit}.json"
-        tmp = marker.with_name(f".{marker.name}.tmp")
-        tmp.write_text(json.dumps(payload, default=str), encoding="utf-8")
-        _replace(tmp, marker)
+        atomic_text(self.units / f"{unit}.json", json.dumps(payload, default=str))
 
     def save_sources(
         self, dataset: str, index: int, offset: int, length: int, sources: Sources
     ) -> None:
         """Keep a chunk's reader sources (and place) so a resumed run can render them."""
         path = self.path("sources", dataset, f"{index:08d}.pkl")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(pickle.dumps((offset, length, sources)))
-        _replace(tmp, path)
+        atomic_bytes(path, pickle.dumps((offset, length, sources)))
 
     def load_sources(self, dataset: str) -> list[tuple[int, int, Sources]]:
         """``(offset, length, sources)`` of each chunk saved for ``dataset``, in order."""

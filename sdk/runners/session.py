@@ -1,0 +1,248 @@
+"""An open run: what a runner works with between ``open`` and ``close``.
+
+:class:`RunRequest` is what was asked (pipeline with params, inputs, destinations, budget);
+:class:`RunSession` is the open run: its identity, state, run directory, plan, the datasets
+produced so far, and the reporting of step events and hooks from merged totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import pandas as pd
+
+from sdk.errors import PipelineError, StepError
+from sdk.io import redact
+from sdk.logs import get_logger, run_context
+from sdk.quarantine import check_max_invalid
+from sdk.runners.inputs import Input
+from sdk.runners.stage import Data, Stage, UnitContext, UnitResult
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from sdk.pipeline import Pipeline
+    from sdk.runners.progress import Progress
+    from sdk.runners.rundir import RunDirectory
+    from sdk.runners.state import RunInfo, RunState
+
+__all__ = ["RunRequest", "RunSession", "Spilled"]
+
+logger = get_logger("sdk.run")
+
+
+class Spilled(Protocol):
+    """A produced dataset kept out of memory (e.g. part files): iterable in chunks."""
+
+    rows: int
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The dataset's rows, chunk by chunk."""
+        ...
+
+
+@attrs.frozen
+class RunRequest:
+    """What a run was asked to do, checked: every problem with the names is listed at once.
+
+    Attributes:
+        pipeline: the pipeline, params applied.
+        inputs: each pipeline input, a DataFrame or a URI.
+        outputs: datasets to write, by name.
+        quarantine: where to write the quarantine, if anywhere.
+        max_invalid: this run's error budget.
+        run_id: the id asked for (a new one is generated otherwise).
+        resume: the id of an interrupted run to continue.
+        overwrite: replace existing outputs.
+    """
+
+    pipeline: Pipeline
+    inputs: dict[str, pd.DataFrame | str]
+    outputs: dict[str, str]
+    quarantine: str | None
+    max_invalid: float
+    run_id: str | None = None
+    resume: str | None = None
+    overwrite: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        pipeline: Pipeline,
+        inputs: Mapping[str, pd.DataFrame | str | Path],
+        *,
+        outputs: Mapping[str, str] | None = None,
+        quarantine: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        max_invalid: float | None = None,
+        run_id: str | None = None,
+        resume: str | None = None,
+        overwrite: bool = False,
+    ) -> RunRequest:
+        """Apply ``params`` and check names, types and the budget.
+
+        Raises:
+            PipelineError: listing every missing or unknown input or output.
+            ParamsError: a param override that does not fit.
+        """
+        pipeline = pipeline.with_params(params)
+        given = dict(inputs)
+        outs = {k: str(v) for k, v in (outputs or {}).items()}
+        problems = [
+            f"missing input {name!r} ({pipeline.input_model(name).__name__}); pass it as "
+            f"{name}=<DataFrame or URI>"
+            for name in pipeline.inputs
+            if name not in given
+        ]
+        problems += [
+            f"unknown input {name!r}; the pipeline's inputs are {', '.join(pipeline.inputs)}"
+            for name in given
+            if name not in pipeline.inputs
+        ]
+        problems += [
+            f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
+            for name, value in given.items()
+            if not isinstance(value, pd.DataFrame | str | Path)
+        ]
+        problems += [
+            f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
+            for name in outs
+            if name not in pipeline.outputs
+        ]
+        if problems:
+            message = problems[0] if len(problems) == 1 else "\n".join(problems)
+            raise PipelineError(message, problems)
+        return cls(
+            pipeline=pipeline,
+            inputs={k: (v if isinstance(v, pd.DataFrame) else str(v)) for k, v in given.items()},
+            outputs=outs,
+            quarantine=quarantine,
+            max_invalid=check_max_invalid(
+                pipeline.max_invalid if max_invalid is None else max_invalid
+            ),
+            run_id=run_id,
+            resume=resume,
+            overwrite=overwrite,
+        )
+
+
+@attrs.define
+class RunSession:
+    """One open run.
+
+    Attributes:
+        request: what was asked.
+        info: the run's identity, as hooks see it.
+        state: the totals merged from committed units.
+        directory: the run directory (``None`` for runs that keep none).
+        inputs: the pipeline's inputs, to read whole or in chunks.
+        stages: the plan.
+        context: what every unit needs (run id, ``on_step_error``, skipped validations).
+        settings: the runner's per-run settings (e.g. ``chunk_rows``), recorded for resume.
+        progress: rows processed, shown or logged.
+        hook: the plugin manager's hook relay.
+        datasets: what each stage produced, by name, as the runner keeps it (``Data`` in
+            memory or a :class:`Spilled` dataset).
+        resuming: whether this run continues an interrupted one.
+        work: the runner's own state of this run (e.g. its checkpoints), if it keeps any.
+    """
+
+    request: RunRequest
+    info: RunInfo
+    state: RunState
+    directory: RunDirectory | None
+    inputs: dict[str, Input]
+    stages: list[Stage]
+    context: UnitContext
+    settings: dict[str, Any]
+    progress: Progress
+    hook: pluggy.HookRelay
+    datasets: dict[str, Data | Spilled] = attrs.field(factory=dict)
+    resuming: bool = False
+    work: Any = None
+
+    @property
+    def path(self) -> Path:
+        """The run directory (runners that checkpoint need one)."""
+        if self.directory is None:
+            raise PipelineError(f"run {self.info.run_id} has no run directory")
+        return self.directory.path
+
+    # -- reading inputs, counted once ------------------------------------------------------
+    def count_input(self, name: str, rows: int) -> None:
+        """Count pipeline input ``name`` as read whole, ``rows`` rows (the first time only)."""
+        if name in self.inputs and self.state.input_read(name, rows):
+            uri = self.inputs[name].uri
+            logger.info(
+                "input_read",
+                extra={"dataset": name, "rows": rows, "uri": redact(uri) if uri else None},
+            )
+
+    def load(self, name: str) -> Data:
+        """Read input ``name`` whole (counted in the run's rows in; logs ``input_read``)."""
+        data = self.inputs[name].read()
+        self.count_input(name, len(data.frame))
+        return data
+
+    def chunks(self, name: str, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, Any]]:
+        """Read input ``name`` in chunks (see :meth:`Input.chunks`); counted once, when whole."""
+        rows = 0
+        for offset, frame, sources in self.inputs[name].chunks(chunk_rows):
+            rows = offset + len(frame)
+            yield offset, frame, sources
+        self.count_input(name, rows)
+
+    # -- reporting -------------------------------------------------------------------------
+    def report_steps(self, stage: Stage, failed: UnitResult | None = None) -> None:
+        """Log the step events and call the step hooks of ``stage``, from merged totals.
+
+        With ``failed``, report the steps up to the one that failed, then its failure.
+        """
+        if stage.kind == "inputs" and failed is None:
+            return  # its counts are reported with the step's partition stage
+        for step in stage.steps:
+            totals = self.state.steps.get(step.name)
+            is_failed = failed is not None and failed.failed_step == step.name
+            with run_context(step=step.name):
+                rows_in = dict(totals.rows_in) if totals else {}
+                logger.info(
+                    "step_started",
+                    extra={"scope": step.scope_label, "stage": stage.number, "rows_in": rows_in},
+                )
+                self.hook.sdk_before_step(run=self.info, step=step, rows_in=rows_in)
+                for key, counts in self.state.boundaries(step.name):
+                    logger.info(
+                        "validated",
+                        extra={"boundary": key[1], "dataset": key[2], **counts.as_dict()},
+                    )
+                    records = self.state.records(key)
+                    if records is not None:
+                        self.hook.sdk_on_quarantine(
+                            run=self.info,
+                            step=step,
+                            boundary=key[1],
+                            dataset=key[2],
+                            records=records,
+                        )
+                if is_failed and failed is not None and failed.error is not None:
+                    error = failed.error
+                    logger.error(
+                        "step_failed",
+                        extra={"error": type(error).__name__, "error_message": str(error)},
+                        exc_info=error.__cause__ is not None,
+                    )
+                    if isinstance(error, StepError):
+                        self.hook.sdk_on_step_error(run=self.info, step=step, error=error)
+                    return
+                rows_out = totals.rows_out if totals else 0
+                duration = totals.duration_ms if totals else 0.0
+                logger.info(
+                    "step_finished",
+                    extra={"rows_out": rows_out, "duration_ms": round(duration, 3)},
+                )
+                self.hook.sdk_after_step(
+                    run=self.info, step=step, rows_out=rows_out, duration_ms=duration
+                )

@@ -1,0 +1,229 @@
+"""What a unit of work takes and gives: stages, data, counts and the unit's result.
+
+Everything here pickles (frames, sources, steps, plain counts), so a unit can run in a
+worker process or a Dask task and its result travel back to the run state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+import pandas as pd
+
+from sdk.errors import SdkError
+from sdk.quarantine import empty_quarantine
+
+if TYPE_CHECKING:
+    from sdk.quarantine import Sources
+    from sdk.step import Step
+
+__all__ = [
+    "BoundaryCounts",
+    "Data",
+    "Stage",
+    "StepTotals",
+    "UnitContext",
+    "UnitResult",
+    "UnitSummary",
+    "validated_name",
+]
+
+StageKind = Literal["rows", "inputs", "partition", "global"]
+
+
+@attrs.define
+class Data:
+    """A dataset in flight: the frame and the source reference of each of its rows."""
+
+    frame: pd.DataFrame
+    sources: Sources
+
+
+@attrs.frozen
+class Stage:
+    """Steps a runner executes together over the same units (see :func:`sdk.plan`).
+
+    Attributes:
+        kind: ``"rows"`` (consecutive row-independent steps, correct on any chunk),
+            ``"inputs"`` (validation of a keyed step's inputs, before they are partitioned),
+            ``"partition"`` (a ``partition_by`` step, then the rows steps fused after it; its
+            inputs arrive validated, partitioned by ``key``) or ``"global"`` (one step that
+            needs its whole input).
+        steps: the steps, in order; each later step consumes the previous step's output.
+        key: the partition key (``"inputs"`` and ``"partition"`` stages).
+        number: the stage's position in the plan.
+    """
+
+    kind: StageKind
+    steps: tuple[Step, ...]
+    key: str | None = None
+    number: int = 0
+
+    @property
+    def inputs(self) -> list[str]:
+        """Datasets the stage reads from outside itself, in the first step's order.
+
+        A ``partition`` stage reads its first step's inputs as validated by its ``inputs``
+        stage, named by :func:`validated_name`.
+        """
+        produced = {s.output_name for s in self.steps}
+        names: list[str] = []
+        for index, step in enumerate(self.steps):
+            for dataset in step.input_names.values():
+                if self.kind == "partition" and index == 0:
+                    dataset = validated_name(step.name, dataset)
+                if dataset not in produced and dataset not in names:
+                    names.append(dataset)
+        return names
+
+    @property
+    def outputs(self) -> list[str]:
+        """Datasets the stage produces (an ``inputs`` stage: its inputs, validated, named by
+        :func:`validated_name`)."""
+        if self.kind == "inputs":
+            step = self.steps[0]
+            return list(dict.fromkeys(validated_name(step.name, d) for d in self.inputs))
+        return [s.output_name for s in self.steps]
+
+
+def validated_name(step: str, dataset: str) -> str:
+    """The name of ``dataset`` as validated for ``step``'s input (``inputs`` stages)."""
+    return f"{dataset}@{step}"
+
+
+@attrs.frozen
+class UnitContext:
+    """What every unit of a run needs besides its data.
+
+    Attributes:
+        run_id: the run's id, for quarantine records and errors.
+        on_step_error: ``"fail"`` (a raising step fails the unit with ``StepError``) or
+            ``"quarantine"`` (the rows that make it raise are quarantined, check ``step_error``).
+        skipped: ``(step, dataset)`` input validations proven redundant by the contract check.
+    """
+
+    run_id: str
+    on_step_error: Literal["fail", "quarantine"] = "fail"
+    skipped: frozenset[tuple[str, str]] = frozenset()
+
+
+@attrs.define
+class BoundaryCounts:
+    """Rows at one validation boundary: in, passed, quarantined, failures by column and check."""
+
+    rows: int = 0
+    passed: int = 0
+    quarantined: int = 0
+    skipped: bool = False
+    failures: dict[str, dict[str, int]] = attrs.field(factory=dict)
+
+    def add(self, other: BoundaryCounts) -> None:
+        """Add ``other``'s counts to these."""
+        self.rows += other.rows
+        self.passed += other.passed
+        self.quarantined += other.quarantined
+        self.skipped = self.skipped or other.skipped
+        for column, checks in other.failures.items():
+            per = self.failures.setdefault(column, {})
+            for check, n in checks.items():
+                per[check] = per.get(check, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as plain data (log fields, checkpoints)."""
+        return attrs.asdict(self)
+
+
+@attrs.define
+class StepTotals:
+    """One step's work in a unit: rows into each input boundary, rows out, time spent."""
+
+    rows_in: dict[str, int] = attrs.field(factory=dict)
+    rows_out: int = 0
+    duration_ms: float = 0.0
+
+    def add(self, other: StepTotals) -> None:
+        """Add ``other``'s totals to these."""
+        for dataset, rows in other.rows_in.items():
+            self.rows_in[dataset] = self.rows_in.get(dataset, 0) + rows
+        self.rows_out += other.rows_out
+        self.duration_ms += other.duration_ms
+
+
+@attrs.define
+class UnitResult:
+    """What one unit produced and recorded.
+
+    Attributes:
+        outputs: the datasets the stage produced, by name (rows that passed validation).
+        quarantine: the unit's quarantine records (``QUARANTINE_COLUMNS``).
+        counts: per ``(step, boundary, dataset)``, in the order first validated.
+        steps: per step name, rows in and out and the time spent.
+        error: the ``StepError`` or ``SchemaViolation`` that stopped the unit, if any; what
+            was recorded before it is kept.
+        failed_step: the name of the step that failed.
+    """
+
+    outputs: dict[str, Data] = attrs.field(factory=dict)
+    quarantine: pd.DataFrame = attrs.field(factory=empty_quarantine)
+    counts: dict[tuple[str, str, str], BoundaryCounts] = attrs.field(factory=dict)
+    steps: dict[str, StepTotals] = attrs.field(factory=dict)
+    error: SdkError | None = None
+    failed_step: str | None = None
+
+    @property
+    def rows_in(self) -> int:
+        """Rows that entered the unit (the first step's input boundaries)."""
+        first = next(iter(self.steps.values()), None)
+        return sum(first.rows_in.values()) if first is not None else 0
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and totals as plain data: what a checkpoint keeps (no frames)."""
+        return {
+            "counts": [[*key, value.as_dict()] for key, value in self.counts.items()],
+            "steps": {name: attrs.asdict(t) for name, t in self.steps.items()},
+        }
+
+    @classmethod
+    def from_summary(
+        cls, summary: Mapping[str, Any], quarantine: pd.DataFrame | None
+    ) -> UnitResult:
+        """Rebuild a committed unit's result (without its frames) from its checkpoint."""
+        counts = {
+            (s, b, d): BoundaryCounts(**{k: v for k, v in values.items()})
+            for s, b, d, values in summary["counts"]
+        }
+        steps = {name: StepTotals(**values) for name, values in summary["steps"].items()}
+        if quarantine is None:
+            quarantine = empty_quarantine()
+        return cls(quarantine=quarantine, counts=counts, steps=steps)
+
+
+@attrs.frozen
+class UnitSummary:
+    """A committed unit, as the ``unit_committed`` event and ``sdk_after_unit`` report it.
+
+    Attributes:
+        unit: the unit's id, unique within the run (e.g. ``"s00-rows-000003"``).
+        stage: the stage's number in the plan.
+        rows_in: rows that entered the unit.
+        quarantined: quarantine records the unit wrote.
+        steps: per step: ``rows_in`` (by dataset), ``rows_out``, ``quarantined`` (rows, over
+            its boundaries) and ``duration_ms``.
+    """
+
+    unit: str
+    stage: int
+    rows_in: int
+    quarantined: int
+    steps: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, unit: str, stage: int, result: UnitResult) -> UnitSummary:
+        """Summarise ``result``."""
+        steps: dict[str, dict[str, Any]] = {}
+        for name, totals in result.steps.items():
+            quarantined = sum(c.quarantined for (s, _, _), c in result.counts.items() if s == name)
+            steps[name] = {**attrs.asdict(totals), "quarantined": quarantined}
+        return cls(unit, stage, result.rows_in, len(result.quarantine), steps)

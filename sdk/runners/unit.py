@@ -1,0 +1,305 @@
+"""A unit of work: one stage of steps run over one piece of data, purely.
+
+:func:`run_unit` validates a stage's inputs, calls its steps, validates their outputs and
+returns a :class:`UnitResult` with the frames, quarantine records, counts per boundary and
+durations. It holds no hook relay, logger handler or open file, and everything it takes and
+returns pickles, so a runner may call it in process, in a worker process or in a Dask task.
+The run state merges the results (``RunState.merge``); the runner base logs and calls hooks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sdk.errors import SdkError, StepError
+from sdk.logs import run_context
+from sdk.quarantine import QUARANTINE_COLUMNS, build_records
+from sdk.runners.stage import (
+    BoundaryCounts,
+    Data,
+    Stage,
+    StepTotals,
+    UnitContext,
+    UnitResult,
+    validated_name,
+)
+from sdk.validation import BoundaryCheck, ProvenColumns, compile_model, validate_frame
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+    from sdk.step import Step
+
+__all__ = ["STEP_ERROR", "call_step", "run_unit"]
+
+STEP_ERROR = "step_error"
+"""The check name of rows quarantined because they made a step's ``run`` raise."""
+_STEP_COLUMN = "<step>"  # the failures key of step_error counts (no column to blame)
+
+
+class _Unit:
+    """The bookkeeping of one :func:`run_unit` call."""
+
+    def __init__(self, context: UnitContext) -> None:
+        self.context = context
+        self.result = UnitResult()
+        self.records: list[pd.DataFrame] = []
+        self.proven = ProvenColumns()
+
+    def totals(self, step: Step) -> StepTotals:
+        return self.result.steps.setdefault(step.name, StepTotals())
+
+    def count(self, key: tuple[str, str, str], counts: BoundaryCounts) -> None:
+        self.result.counts.setdefault(key, BoundaryCounts(skipped=counts.skipped)).add(counts)
+
+    def validate(
+        self, step: Step, boundary: str, dataset: str, data: Data, model: type[pa.DataFrameModel]
+    ) -> Data:
+        """Validate ``data`` at one boundary; quarantine failing rows; return the passing ones."""
+        key = (step.name, boundary, dataset)
+        if boundary == "input":
+            rows_in = self.totals(step).rows_in
+            rows_in[dataset] = rows_in.get(dataset, 0) + len(data.frame)
+            if (step.name, dataset) in self.context.skipped:
+                n = len(data.frame)
+                self.count(key, BoundaryCounts(rows=n, passed=n, skipped=True))
+                return data
+        compiled = compile_model(model)
+        result = validate_frame(
+            data.frame, compiled, BoundaryCheck(step.name, boundary, dataset), self.proven
+        )
+        self.proven.remember(result.frame, compiled)
+        if result.failures:
+            self.records.append(
+                build_records(
+                    raw=data.frame,
+                    failures=result.failures,
+                    sources=data.sources,
+                    context=self._context(step, boundary, dataset),
+                )
+            )
+        self.count(
+            key,
+            BoundaryCounts(
+                rows=result.rows,
+                passed=result.rows - result.quarantined,
+                quarantined=result.quarantined,
+                failures=result.counts,
+            ),
+        )
+        sources = data.sources if result.passed is None else data.sources.take(result.passed)
+        return Data(result.frame, sources)
+
+    def _context(self, step: Step, boundary: str, dataset: str) -> dict[str, str]:
+        return {
+            "run_id": self.context.run_id,
+            "step": step.name,
+            "boundary": boundary,
+            "dataset": dataset,
+        }
+
+    def validate_inputs(self, step: Step, frames: Mapping[str, Data]) -> dict[str, Data]:
+        """Validate each input of ``step`` present in ``frames``; passing rows by parameter."""
+        contract = type(step).contract()
+        return {
+            param: self.validate(step, "input", dataset, frames[dataset], contract.inputs[param])
+            for param, dataset in step.input_names.items()
+            if dataset in frames
+        }
+
+    def apply(self, step: Step, args: dict[str, Data]) -> Data:
+        """Call ``step`` on validated inputs (isolating rows that raise, if asked) and validate
+        its output."""
+        if self.context.on_step_error == "quarantine":
+            output = self._call_isolating(step, args)
+        else:
+            output = call_step(step, {p: d.frame for p, d in args.items()}, self.context.run_id)
+        first = next(iter(args.values()))
+        sources = first.sources.derived(output.index, first.frame.index)
+        model = type(step).contract().output
+        return self.validate(step, "output", step.output_name, Data(output, sources), model)
+
+    def _call_isolating(self, step: Step, args: dict[str, Data]) -> pd.DataFrame:
+        """Call ``step``; if it raises, bisect to the rows (or keys) that make it raise.
+
+        Rows steps are bisected row by row and ``partition_by`` steps key group by key group
+        (both are correct on any such subset); a global or multi-input step cannot be split,
+        so all its input rows are quarantined.
+        """
+        run_id = self.context.run_id
+        try:
+            return call_step(step, {p: d.frame for p, d in args.items()}, run_id)
+        except StepError as exc:
+            if len(args) != 1 or (step.key is None and type(step).scope != "rows"):
+                for param, data in args.items():
+                    self._quarantine_raising(step, param, data, [(np.arange(len(data.frame)), exc)])
+                return _empty_output(step)
+        ((param, data),) = args.items()
+        members = _Members(data.frame, step.key)
+        parts: list[pd.DataFrame] = []
+        failed: list[tuple[np.ndarray, StepError]] = []
+
+        def probe(lo: int, hi: int) -> None:
+            if lo >= hi:
+                return
+            positions = members(lo, hi)
+            try:
+                parts.append(call_step(step, {param: data.frame.iloc[positions]}, run_id))
+            except StepError as exc:
+                if hi - lo == 1:
+                    failed.append((positions, exc))
+                    return
+                middle = (lo + hi) // 2
+                probe(lo, middle)
+                probe(middle, hi)
+
+        count = members.count
+        probe(0, count // 2)
+        probe(count // 2, count)
+        self._quarantine_raising(step, param, data, failed)
+        return pd.concat(parts) if parts else _empty_output(step)
+
+    def _quarantine_raising(
+        self, step: Step, param: str, data: Data, failed: list[tuple[np.ndarray, StepError]]
+    ) -> None:
+        """Quarantine rows that made ``step`` raise, moving them from passed to quarantined."""
+        failed = [(positions, exc) for positions, exc in failed if len(positions)]
+        if not failed:
+            return
+        dataset = step.input_names[param]
+        records = build_records(
+            raw=data.frame,
+            failures=[(positions, None, STEP_ERROR) for positions, _ in failed],
+            sources=data.sources,
+            context=self._context(step, "input", dataset),
+        )
+        by_position = {
+            int(pos): exc.original for positions, exc in failed for pos in positions.tolist()
+        }
+        order = np.sort(np.concatenate([positions for positions, _ in failed]))
+        records["value"] = [by_position[int(p)] for p in order]
+        self.records.append(records)
+        k = len(order)
+        self.count(
+            (step.name, "input", dataset),
+            BoundaryCounts(passed=-k, quarantined=k, failures={_STEP_COLUMN: {STEP_ERROR: k}}),
+        )
+
+    def finish(self) -> UnitResult:
+        records = [r for r in self.records if len(r)]
+        if records:
+            frame = pd.concat(records, ignore_index=True)
+            self.result.quarantine = frame.loc[:, list(QUARANTINE_COLUMNS)]
+        return self.result
+
+
+class _Members:
+    """Row positions of bisectable groups ``[lo, hi)``: single rows, or whole key groups."""
+
+    def __init__(self, frame: pd.DataFrame, key: str | None) -> None:
+        self.order: np.ndarray | None = None
+        self.bounds = np.zeros(0, dtype=np.int64)
+        self.count = len(frame)
+        if key is not None and len(frame):
+            codes = pd.factorize(frame[key], use_na_sentinel=False)[0]
+            self.order = np.argsort(codes, kind="stable")
+            starts = np.flatnonzero(np.diff(codes[self.order])) + 1
+            self.bounds = np.concatenate([[0], starts, [len(frame)]]).astype(np.int64)
+            self.count = len(self.bounds) - 1
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        if self.order is None:
+            return np.arange(lo, hi, dtype=np.int64)
+        return np.sort(self.order[self.bounds[lo] : self.bounds[hi]]).astype(np.int64)
+
+
+def _empty_output(step: Step) -> pd.DataFrame:
+    """No rows, with the step's output columns (everything its input had made it raise)."""
+    model = type(step).contract().output
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in model.to_schema().columns})
+
+
+def _summary(frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    return {
+        name: {"rows": len(f), "columns": [str(c) for c in f.columns]} for name, f in frames.items()
+    }
+
+
+def call_step(step: Step, frames: dict[str, pd.DataFrame], run_id: str) -> pd.DataFrame:
+    """Call ``step.run`` on ``frames`` (by parameter name); wrap what it raises in StepError."""
+    try:
+        output = step.run(**frames)
+    except Exception as exc:
+        raise StepError(
+            f"step {step.name!r} raised {type(exc).__name__}: {exc} (run {run_id}; "
+            f"inputs: {', '.join(f'{k} {len(v)} rows' for k, v in frames.items())})",
+            step=step.name,
+            run_id=run_id,
+            input_summary=_summary(frames),
+            original=f"{type(exc).__name__}: {exc}",
+        ) from exc
+    if not isinstance(output, pd.DataFrame):
+        raise StepError(
+            f"step {step.name!r} returned {type(output).__name__}, not a DataFrame; return "
+            f"the output frame from run()",
+            step=step.name,
+            run_id=run_id,
+            input_summary=_summary(frames),
+            original=f"returned {type(output).__name__}",
+        )
+    return output
+
+
+def _run_step(unit: _Unit, stage: Stage, index: int, step: Step, current: dict[str, Data]) -> None:
+    """Run one step of ``stage`` on ``current`` (datasets by name), adding its output."""
+    started = time.perf_counter()
+    if stage.kind == "inputs":
+        validated = unit.validate_inputs(step, current)
+        for param, dataset in step.input_names.items():
+            if param in validated:
+                current[validated_name(step.name, dataset)] = validated[param]
+    elif stage.kind == "partition" and index == 0:
+        args = {p: current[validated_name(step.name, d)] for p, d in step.input_names.items()}
+        current[step.output_name] = unit.apply(step, args)
+    else:
+        args = unit.validate_inputs(step, current)
+        current[step.output_name] = unit.apply(step, args)
+    totals = unit.totals(step)
+    totals.duration_ms += (time.perf_counter() - started) * 1000
+    if stage.kind != "inputs":
+        totals.rows_out += len(current[step.output_name].frame)
+
+
+def run_unit(stage: Stage, frames: Mapping[str, Data], context: UnitContext) -> UnitResult:
+    """Run ``stage`` on one unit of data: validate, call each step, validate, record.
+
+    Args:
+        stage: the steps to run (from :func:`sdk.plan`).
+        frames: the stage's input datasets by name (``stage.inputs``); for a ``partition``
+            stage, already validated by its ``inputs`` stage.
+        context: the run id, the ``on_step_error`` rule and the skipped validations.
+
+    Returns:
+        The unit's outputs (every dataset the stage produced), quarantine records, counts and
+        durations. A step that fails (``StepError`` under ``on_step_error="fail"``, or a
+        frame-level ``SchemaViolation``) ends the unit: ``error`` and ``failed_step`` are set
+        and what was recorded before is kept.
+    """
+    unit = _Unit(context)
+    current = dict(frames)
+    step: Step | None = None
+    try:
+        for index, step in enumerate(stage.steps):
+            with run_context(run_id=context.run_id, step=step.name):
+                _run_step(unit, stage, index, step, current)
+    except SdkError as exc:
+        unit.result.error = exc
+        unit.result.failed_step = step.name if step is not None else None
+    result = unit.finish()
+    result.outputs = {name: current[name] for name in stage.outputs if name in current}
+    return result
