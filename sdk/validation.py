@@ -1,247 +1,38 @@
 """Row-level validation of a frame against a pandera model, with per-row isolation.
 
-Each model is compiled once: its columns, dtypes and pandera checks are prepared so that a
-boundary costs one vectorised pass per check. Rows that fail (missing, malformed, out of
-range) are separated from the rows that pass; failures that cannot be attributed to rows
-raise :class:`sdk.SchemaViolation`.
+Each model is compiled once (:mod:`sdk.models`) so that a boundary costs one vectorised pass
+per check; columns are coerced value by value (:mod:`sdk.coercion`). Rows that fail (missing,
+malformed, out of range) are separated from the rows that pass; failures that cannot be
+attributed to rows raise :class:`sdk.SchemaViolation`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from typing import Any
 
 import attrs
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 from pandera.api.checks import Check
-from pandera.errors import ParserError
 
-from sdk.errors import SchemaViolation, StepDefinitionError
+from sdk.coercion import coerce_lenient, coerce_passed, has_dtype
+from sdk.errors import SchemaViolation
+
+# compiled models lived here; importers of these names from sdk.validation keep working
+from sdk.models import ColumnRule as ColumnRule
+from sdk.models import CompiledModel as CompiledModel
+from sdk.models import PreparedCheck as PreparedCheck
+from sdk.models import compile_model as compile_model
 
 __all__ = [
     "BoundaryCheck",
-    "CompiledModel",
     "ProvenColumns",
     "Validated",
-    "compile_model",
     "validate_frame",
 ]
 
 NOT_NULLABLE = "not_nullable"
 UNIQUE = "field_uniqueness"
-
-
-@attrs.frozen
-class PreparedCheck:
-    """A pandera check with its pandas backend resolved once."""
-
-    label: str
-    check: Check
-    backend: Any
-
-    def apply(self, data: pd.Series | pd.DataFrame) -> Any:
-        """Return the check's raw output on ``data`` (a boolean Series, frame or scalar)."""
-        if self.check.groupby is not None:
-            return self.check(data).check_output
-        return self.backend.apply(data)
-
-
-@attrs.frozen
-class ColumnRule:
-    """What a model requires of one column."""
-
-    name: str
-    dtype: Any
-    nullable: bool
-    unique: bool
-    required: bool
-    checks: tuple[PreparedCheck, ...]
-
-
-@attrs.frozen
-class CompiledModel:
-    """A pandera ``DataFrameModel`` prepared for fast repeated validation."""
-
-    model: type[pa.DataFrameModel]
-    columns: tuple[ColumnRule, ...]
-    frame_checks: tuple[PreparedCheck, ...]
-    strict: bool | str
-    unique: tuple[str, ...]
-
-    @property
-    def column_names(self) -> list[str]:
-        """The model's column names, in order."""
-        return [c.name for c in self.columns]
-
-
-def _prepare(check: Check, probe: pd.Series | pd.DataFrame) -> PreparedCheck:
-    # pandera registers its backends and built-in check functions on a first call; a probe on
-    # empty data may fail for custom checks, which is fine.
-    with contextlib.suppress(Exception):
-        check(probe)
-    backend = check.get_backend(probe)(check)
-    return PreparedCheck(label=str(check.error or check.name), check=check, backend=backend)
-
-
-@functools.cache
-def compile_model(model: type[pa.DataFrameModel]) -> CompiledModel:
-    """Compile ``model`` once (cached per model class)."""
-    schema = model.to_schema()
-    if schema.index is not None:
-        raise StepDefinitionError(
-            f"model {model.__name__}: index fields are not validated by the SDK; declare the "
-            f"values as a column instead"
-        )
-    probe = pd.Series([], dtype=object)
-    rules = []
-    for name, column in schema.columns.items():
-        if column.regex:
-            raise StepDefinitionError(
-                f"model {model.__name__}: column {name!r} uses regex=True, which the SDK cannot "
-                f"validate row by row; declare each column by name"
-            )
-        rules.append(
-            ColumnRule(
-                name=str(name),
-                dtype=column.dtype,
-                nullable=bool(column.nullable),
-                unique=bool(column.unique),
-                required=bool(column.required),
-                checks=tuple(_prepare(c, probe) for c in column.checks),
-            )
-        )
-    frame_probe = pd.DataFrame({r.name: pd.Series([], dtype=object) for r in rules})
-    unique = schema.unique
-    return CompiledModel(
-        model=model,
-        columns=tuple(rules),
-        frame_checks=tuple(_prepare(c, frame_probe) for c in schema.checks),
-        strict=schema.strict,
-        unique=tuple([unique] if isinstance(unique, str) else (unique or ())),
-    )
-
-
-def _matches(series: pd.Series, dtype: Any) -> bool:
-    """Whether ``series`` already has exactly the model's dtype (no coercion needed)."""
-    if dtype is None:
-        return True
-    try:
-        return bool(series.dtype == dtype.type)
-    except TypeError:
-        return False
-
-
-_BOOL_TEXT = {
-    "true": True,
-    "false": False,
-    "t": True,
-    "f": False,
-    "yes": True,
-    "no": False,
-    "1": True,
-    "0": False,
-    "1.0": True,
-    "0.0": False,
-}
-
-
-def _parse_numbers(series: pd.Series, target: Any) -> pd.Series:
-    """Text to numbers; unparsable values become missing (the caller marks them malformed)."""
-    arrow = getattr(series.array, "__arrow_array__", None)
-    if arrow is not None and pd.api.types.is_string_dtype(series.dtype):
-        # Arrow's strict parser is fast on clean columns (it accepts a subset of what
-        # to_numeric does); any value it refuses sends the column to the per-value path
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        values = arrow()
-        is_float = pd.api.types.is_float_dtype(target)
-        # Arrow's integer parser also reads hexadecimal ("0x1F"), which to_numeric refuses
-        if is_float or not pc.any(pc.match_substring(values, "x", ignore_case=True)).as_py():
-            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                parsed = pc.cast(values, pa.float64() if is_float else pa.int64())
-                return pd.Series(
-                    parsed.to_numpy(zero_copy_only=False), index=series.index, name=series.name
-                )
-    return pd.to_numeric(series, errors="coerce")
-
-
-def _not_integral(numbers: pd.Series, target: np.dtype) -> np.ndarray:
-    """Rows whose number is not a whole number that fits ``target`` (overflow included)."""
-    info = np.iinfo(target)
-    kind = numbers.dtype.kind if isinstance(numbers.dtype, np.dtype) else "f"
-    if kind in "iu":
-        values = numbers.to_numpy()
-        if values.dtype.kind == "u":
-            return values > np.uint64(info.max)
-        if np.iinfo(values.dtype).min >= info.min and np.iinfo(values.dtype).max <= info.max:
-            return np.zeros(len(values), dtype=bool)
-        return (values < info.min) | (values > info.max)
-    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        fractional = np.isfinite(values) & (np.floor(values) != values)
-        # float(info.max) rounds up to 2**63 for int64: anything at or above it overflows
-        out_of_range = (values < float(info.min)) | (values >= float(info.max) + 1.0)
-    return fractional | np.isinf(values) | out_of_range
-
-
-def _lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray | None]:
-    """Coerce ``series`` towards ``dtype`` value by value.
-
-    Returns the coerced series (missing where a value could not be coerced) and a mask of
-    malformed rows (``None`` when none are).
-    """
-    target = dtype.type
-    notna = series.notna().to_numpy()
-    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
-        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series):
-            numbers = series
-        else:
-            numbers = _parse_numbers(series, target)
-            if pd.api.types.is_bool_dtype(numbers.dtype):
-                numbers = numbers.astype("float64")
-        bad = notna & numbers.isna().to_numpy()
-        if pd.api.types.is_integer_dtype(target):
-            bad |= _not_integral(numbers, np.dtype(getattr(target, "numpy_dtype", target)))
-            numbers = numbers.mask(bad) if bad.any() else numbers
-            if pd.api.types.is_float_dtype(numbers.dtype) or numbers.isna().any():
-                numbers = (
-                    numbers.astype("Int64") if numbers.isna().any() else numbers.astype(target)
-                )
-        elif bad.any():
-            numbers = numbers.mask(bad)
-        try:
-            coerced = dtype.coerce(numbers) if not numbers.isna().any() else numbers
-        except (TypeError, ValueError, OverflowError):
-            coerced = numbers
-        return coerced, (bad if bad.any() else None)
-    if pd.api.types.is_bool_dtype(target) and not pd.api.types.is_bool_dtype(series.dtype):
-        mapped = series.map(
-            lambda v: _BOOL_TEXT.get(str(v).strip().lower()) if v is not None else None,
-            na_action="ignore",
-        )
-        bad = notna & mapped.isna().to_numpy()
-        coerced = mapped.astype("boolean")
-        if not coerced.isna().any():
-            coerced = coerced.astype(bool)
-        return coerced, (bad if bad.any() else None)
-    try:
-        return dtype.try_coerce(series), None
-    except ParserError as exc:
-        cases = exc.failure_cases
-        positions = np.asarray(cases.get("index", []), dtype=np.int64)
-        bad = np.zeros(len(series), dtype=bool)
-        bad[positions] = True
-        if not bad.any():
-            bad = notna.copy()
-        try:
-            coerced = dtype.try_coerce(series.mask(bad))
-        except ParserError:
-            coerced = series.mask(bad)
-        return coerced, bad
 
 
 def _signature(check: Check) -> tuple[Any, ...]:
@@ -450,8 +241,8 @@ def validate_frame(
         series = positional[rule.name]
         if proven is not None and proven.covers(frame[rule.name], rule):
             continue
-        if not _matches(series, rule.dtype):
-            series, malformed = _lenient(series, rule.dtype)
+        if not has_dtype(series, rule.dtype):
+            series, malformed = coerce_lenient(series, rule.dtype)
             columns[rule.name] = series
             if malformed is not None:
                 failures.append(
@@ -533,18 +324,9 @@ def _assemble(
         updates = {}
         for name, series in changed.items():
             values = series if passed is None else series.take(passed)
-            values = _final_dtype(values, rules[name].dtype)
+            values = coerce_passed(values, rules[name].dtype)
             updates[name] = values.set_axis(out.index)
         out = out.assign(**updates)
     if extra and compiled.strict == "filter":
         out = out.drop(columns=extra)
     return Validated(out, passed, failures, counts, n, quarantined)
-
-
-def _final_dtype(values: pd.Series, dtype: Any) -> pd.Series:
-    if values.dtype == dtype.type:
-        return values
-    try:
-        return dtype.coerce(values)
-    except (TypeError, ValueError, OverflowError, ParserError):
-        return values

@@ -1,0 +1,116 @@
+"""Pandera models compiled once for fast, repeated, row-level validation.
+
+A ``DataFrameModel`` is turned into a :class:`CompiledModel`: its columns with their dtype,
+nullability, uniqueness and pandera checks, each check's pandas backend resolved once, so that
+validating a frame costs one vectorised pass per check (see :mod:`sdk.validation`). Model
+features the SDK cannot validate row by row are refused here, when the model is compiled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any
+
+import attrs
+import pandas as pd
+import pandera.pandas as pa
+from pandera.api.checks import Check
+
+from sdk.errors import StepDefinitionError
+
+__all__ = ["ColumnRule", "CompiledModel", "PreparedCheck", "compile_model"]
+
+
+@attrs.frozen
+class PreparedCheck:
+    """A pandera check with its pandas backend resolved once."""
+
+    label: str
+    check: Check
+    backend: Any
+
+    def apply(self, data: pd.Series | pd.DataFrame) -> Any:
+        """Return the check's raw output on ``data`` (a boolean Series, frame or scalar)."""
+        if self.check.groupby is not None:
+            return self.check(data).check_output
+        return self.backend.apply(data)
+
+
+@attrs.frozen
+class ColumnRule:
+    """What a model requires of one column."""
+
+    name: str
+    dtype: Any
+    nullable: bool
+    unique: bool
+    required: bool
+    checks: tuple[PreparedCheck, ...]
+
+
+@attrs.frozen
+class CompiledModel:
+    """A pandera ``DataFrameModel`` prepared for fast repeated validation."""
+
+    model: type[pa.DataFrameModel]
+    columns: tuple[ColumnRule, ...]
+    frame_checks: tuple[PreparedCheck, ...]
+    strict: bool | str
+    unique: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """The model's column names, in order."""
+        return [c.name for c in self.columns]
+
+
+def _prepare(check: Check, probe: pd.Series | pd.DataFrame) -> PreparedCheck:
+    # pandera registers its backends and built-in check functions on a first call; a probe on
+    # empty data may fail for custom checks, which is fine.
+    with contextlib.suppress(Exception):
+        check(probe)
+    backend = check.get_backend(probe)(check)
+    return PreparedCheck(label=str(check.error or check.name), check=check, backend=backend)
+
+
+@functools.cache
+def compile_model(model: type[pa.DataFrameModel]) -> CompiledModel:
+    """Compile ``model`` once (cached per model class).
+
+    Raises:
+        StepDefinitionError: the model has index fields or a ``regex=True`` column.
+    """
+    schema = model.to_schema()
+    if schema.index is not None:
+        raise StepDefinitionError(
+            f"model {model.__name__}: index fields are not validated by the SDK; declare the "
+            f"values as a column instead"
+        )
+    probe = pd.Series([], dtype=object)
+    rules = []
+    for name, column in schema.columns.items():
+        if column.regex:
+            raise StepDefinitionError(
+                f"model {model.__name__}: column {name!r} uses regex=True, which the SDK cannot "
+                f"validate row by row; declare each column by name"
+            )
+        rules.append(
+            ColumnRule(
+                name=str(name),
+                dtype=column.dtype,
+                nullable=bool(column.nullable),
+                unique=bool(column.unique),
+                required=bool(column.required),
+                checks=tuple(_prepare(c, probe) for c in column.checks),
+            )
+        )
+    frame_probe = pd.DataFrame({r.name: pd.Series([], dtype=object) for r in rules})
+    unique = schema.unique
+    return CompiledModel(
+        model=model,
+        columns=tuple(rules),
+        frame_checks=tuple(_prepare(c, frame_probe) for c in schema.checks),
+        strict=schema.strict,
+        unique=tuple([unique] if isinstance(unique, str) else (unique or ())),
+    )
