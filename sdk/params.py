@@ -22,8 +22,12 @@ __all__ = ["Params", "parse_param_value", "parse_typed", "type_name"]
 
 def type_name(annotation: Any) -> str:
     """A readable name of a type annotation (``int``, ``int | None``)."""
+    if annotation is type(None):
+        return "None"
     if isinstance(annotation, type):
         return annotation.__name__
+    if get_origin(annotation) in (Union, types.UnionType):
+        return " | ".join(type_name(member) for member in get_args(annotation))
     return str(annotation).replace("typing.", "")
 
 

@@ -213,6 +213,10 @@ class Runner:
             )
             self.run_stage(session, stage)
             session.report_steps(stage)
+            # an input read in chunks is known whole only after its last unit: check here
+            # too, so no later stage runs when the outcome is already certain
+            if session.state.over_budget(session.request.max_invalid, final=False):
+                raise self._budget_error(session)
 
     def commit(self, session: RunSession, stage: Stage, unit: str, result: UnitResult) -> None:
         """Commit one unit whose rows the runner has written (or kept).
@@ -265,7 +269,9 @@ class Runner:
             written["quarantine"] = request.quarantine
         rows_out: dict[str, int] = {}
         for name, uri in request.outputs.items():
-            rows_out[name] = publish(name, stream(session.datasets[name]), uri)
+            producer = request.pipeline.producer(name)
+            schema = type(producer).contract().output if producer is not None else None
+            rows_out[name] = publish(name, stream(session.datasets[name]), uri, schema)
             written[name] = uri
         outputs = {
             name: collect(value)

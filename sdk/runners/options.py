@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 import typeguard
@@ -43,6 +43,12 @@ class RunnerOption:
         return f"{self.name}: {type_name(self.type)} = {self.default!r} — {self.help}"
 
 
+def _admits_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_admits_bool(member) for member in get_args(annotation))
+
+
 def check_options(
     runner: str, declared: Sequence[RunnerOption], given: Mapping[str, Any]
 ) -> Mapping[str, Any]:
@@ -60,6 +66,8 @@ def check_options(
             if isinstance(value, str) and option.type is not str:
                 value = parse_typed(value, option.type)
             typeguard.check_type(value, option.type)
+            if isinstance(value, bool) and not _admits_bool(option.type):
+                raise TypeError("a bool is not a number here")  # typeguard: bool is an int
         except (ValueError, TypeError, typeguard.TypeCheckError):
             problems.append(
                 f"option {option.name!r} expects {type_name(option.type)}, got "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import pandas as pd
+import pandera.pandas as pa
 
 from sdk.errors import IOSchemeError, SdkError
 from sdk.io import open_writer, redact
@@ -35,9 +36,15 @@ def collect(value: Data | Spilled) -> pd.DataFrame:
     return pd.concat(parts) if parts else pd.DataFrame()
 
 
-def publish(name: str, frames: Iterable[pd.DataFrame], uri: str) -> int:
-    """Write ``frames`` to ``uri`` atomically; return the rows written."""
-    writer = open_writer(uri)
+def publish(
+    name: str,
+    frames: Iterable[pd.DataFrame],
+    uri: str,
+    schema: type[pa.DataFrameModel] | None = None,
+) -> int:
+    """Write ``frames`` to ``uri`` atomically (``schema``: the dataset's model, if known);
+    return the rows written."""
+    writer = open_writer(uri, schema)
     rows = 0
     try:
         for frame in frames:

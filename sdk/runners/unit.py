@@ -50,6 +50,7 @@ class _Unit:
         self.result = UnitResult()
         self.records: list[pd.DataFrame] = []
         self.proven = ProvenColumns()
+        self.raw: dict[tuple[str, str], tuple[pd.DataFrame, np.ndarray | None]] = {}
 
     def totals(self, step: Step) -> StepTotals:
         return self.result.steps.setdefault(step.name, StepTotals())
@@ -93,6 +94,8 @@ class _Unit:
             ),
         )
         sources = data.sources if result.passed is None else data.sources.take(result.passed)
+        if boundary == "input":  # kept for step_error records, which show rows as read
+            self.raw[(step.name, dataset)] = (data.frame, result.passed)
         return Data(result.frame, sources)
 
     def _context(self, step: Step, boundary: str, dataset: str) -> dict[str, str]:
@@ -127,68 +130,73 @@ class _Unit:
     def _call_isolating(self, step: Step, args: dict[str, Data]) -> pd.DataFrame:
         """Call ``step``; if it raises, bisect to the rows (or keys) that make it raise.
 
-        Rows steps are bisected row by row and ``partition_by`` steps key group by key group
-        (both are correct on any such subset); a global or multi-input step cannot be split,
-        so all its input rows are quarantined.
+        A ``rows`` step is bisected row by row and a ``partition_by`` step key by key, over all
+        its inputs at once (both are correct on any such subset); any other step cannot be
+        split, so all its input rows are quarantined.
         """
         run_id = self.context.run_id
         try:
             return call_step(step, {p: d.frame for p, d in args.items()}, run_id)
         except StepError as exc:
-            if len(args) != 1 or (step.key is None and type(step).scope != "rows"):
-                for param, data in args.items():
-                    self._quarantine_raising(step, param, data, [(np.arange(len(data.frame)), exc)])
+            whole = {p: np.arange(len(d.frame), dtype=np.int64) for p, d in args.items()}
+            if step.key is None and (type(step).scope != "rows" or len(args) != 1):
+                self._quarantine_raising(step, args, [(whole, exc)])
                 return _empty_output(step)
-        ((param, data),) = args.items()
-        members = _Members(data.frame, step.key)
+        members = _Members(args, step.key)
         parts: list[pd.DataFrame] = []
-        failed: list[tuple[np.ndarray, StepError]] = []
+        failed: list[tuple[dict[str, np.ndarray], StepError]] = []
 
         def probe(lo: int, hi: int) -> None:
             if lo >= hi:
                 return
-            positions = members(lo, hi)
+            chosen = members(lo, hi)
+            frames = {p: args[p].frame.iloc[positions] for p, positions in chosen.items()}
             try:
-                parts.append(call_step(step, {param: data.frame.iloc[positions]}, run_id))
+                parts.append(call_step(step, frames, run_id))
             except StepError as exc:
                 if hi - lo == 1:
-                    failed.append((positions, exc))
+                    failed.append((chosen, exc))
                     return
                 middle = (lo + hi) // 2
                 probe(lo, middle)
                 probe(middle, hi)
 
-        count = members.count
-        probe(0, count // 2)
-        probe(count // 2, count)
-        self._quarantine_raising(step, param, data, failed)
+        probe(0, members.count // 2)
+        probe(members.count // 2, members.count)
+        self._quarantine_raising(step, args, failed)
         return pd.concat(parts) if parts else _empty_output(step)
 
     def _quarantine_raising(
-        self, step: Step, param: str, data: Data, failed: list[tuple[np.ndarray, StepError]]
+        self,
+        step: Step,
+        args: dict[str, Data],
+        failed: list[tuple[dict[str, np.ndarray], StepError]],
     ) -> None:
-        """Quarantine rows that made ``step`` raise, moving them from passed to quarantined."""
-        failed = [(positions, exc) for positions, exc in failed if len(positions)]
-        if not failed:
-            return
-        dataset = step.input_names[param]
-        records = build_records(
-            raw=data.frame,
-            failures=[(positions, None, STEP_ERROR) for positions, _ in failed],
-            sources=data.sources,
-            context=self._context(step, "input", dataset),
-        )
-        by_position = {
-            int(pos): exc.original for positions, exc in failed for pos in positions.tolist()
-        }
-        order = np.sort(np.concatenate([positions for positions, _ in failed]))
-        records["value"] = [by_position[int(p)] for p in order]
-        self.records.append(records)
-        k = len(order)
-        self.count(
-            (step.name, "input", dataset),
-            BoundaryCounts(passed=-k, quarantined=k, failures={_STEP_COLUMN: {STEP_ERROR: k}}),
-        )
+        """Quarantine rows that made ``step`` raise (as read, where the unit read them),
+        moving them from passed to quarantined at the step's input boundary."""
+        for param, data in args.items():
+            dataset = step.input_names[param]
+            groups = [(chosen[param], exc) for chosen, exc in failed if len(chosen[param])]
+            if not groups:
+                continue
+            raw, passed = self.raw.get((step.name, dataset), (data.frame, None))
+            if passed is not None:
+                raw = raw.take(passed)
+            records = build_records(
+                raw=raw,
+                failures=[(positions, None, STEP_ERROR) for positions, _ in groups],
+                sources=data.sources,
+                context=self._context(step, "input", dataset),
+            )
+            message = {int(p): exc.original for positions, exc in groups for p in positions}
+            order = np.sort(np.concatenate([positions for positions, _ in groups]))
+            records["value"] = [message[int(p)] for p in order]
+            self.records.append(records)
+            k = len(order)
+            self.count(
+                (step.name, "input", dataset),
+                BoundaryCounts(passed=-k, quarantined=k, failures={_STEP_COLUMN: {STEP_ERROR: k}}),
+            )
 
     def finish(self) -> UnitResult:
         records = [r for r in self.records if len(r)]
@@ -199,23 +207,26 @@ class _Unit:
 
 
 class _Members:
-    """Row positions of bisectable groups ``[lo, hi)``: single rows, or whole key groups."""
+    """The rows of bisectable groups ``[lo, hi)`` of a step's inputs: single rows of its one
+    input, or every row of each input whose key is among the chosen key values."""
 
-    def __init__(self, frame: pd.DataFrame, key: str | None) -> None:
-        self.order: np.ndarray | None = None
-        self.bounds = np.zeros(0, dtype=np.int64)
-        self.count = len(frame)
-        if key is not None and len(frame):
-            codes = pd.factorize(frame[key], use_na_sentinel=False)[0]
-            self.order = np.argsort(codes, kind="stable")
-            starts = np.flatnonzero(np.diff(codes[self.order])) + 1
-            self.bounds = np.concatenate([[0], starts, [len(frame)]]).astype(np.int64)
-            self.count = len(self.bounds) - 1
+    def __init__(self, args: Mapping[str, Data], key: str | None) -> None:
+        self.args, self.key = args, key
+        if key is None:
+            self.count = len(next(iter(args.values())).frame)
+            return
+        keys = pd.concat([d.frame[key] for d in args.values()], ignore_index=True)
+        self.keys = pd.unique(keys)
+        self.count = len(self.keys)
 
-    def __call__(self, lo: int, hi: int) -> np.ndarray:
-        if self.order is None:
-            return np.arange(lo, hi, dtype=np.int64)
-        return np.sort(self.order[self.bounds[lo] : self.bounds[hi]]).astype(np.int64)
+    def __call__(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        if self.key is None:
+            return {p: np.arange(lo, hi, dtype=np.int64) for p in self.args}
+        chosen = self.keys[lo:hi]
+        return {
+            p: np.flatnonzero(d.frame[self.key].isin(chosen).to_numpy()).astype(np.int64)
+            for p, d in self.args.items()
+        }
 
 
 def _empty_output(step: Step) -> pd.DataFrame:
