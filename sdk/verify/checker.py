@@ -1,0 +1,379 @@
+"""The checker: each step of a pipeline run on sample data, and its declared properties tried.
+
+See :mod:`sdk.verify` for the properties; :mod:`sdk.verify.shrink` finds the minimal examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sdk.compare import changed, differs
+from sdk.errors import PipelineError, SdkError
+from sdk.models import compile_model
+from sdk.validation import BoundaryCheck, validate_frame
+from sdk.verify.report import VerifyReport, Violation
+from sdk.verify.shrink import Frames, StepRaised, call_step, copy_frames, shrink
+
+if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
+    from sdk.step import Step
+
+__all__ = ["verify_pipeline"]
+
+_EXAMPLE_ROWS = 5
+"""A violation found without shrinking shows at most this many input rows."""
+_MAX_PARTS = 8
+"""Chunks (or partitions) per split; smaller inputs are split one row (or key) per chunk."""
+_MAX_KEY_CANDIDATES = 4
+"""Columns tried as a ``partition_by`` key when suggesting a fix for a ``rows`` step."""
+
+
+def verify_pipeline(
+    pipeline: Pipeline,
+    inputs: Mapping[str, pd.DataFrame | str | Path],
+    *,
+    sample_rows: int = 2000,
+    seed: int = 0,
+    trials: int = 3,
+) -> VerifyReport:
+    """Run every step of ``pipeline`` on sample data and check what it declares.
+
+    Each step runs on the validated outputs of its producers (pipeline inputs validated
+    against the step's input models), as in a local run of the sample.
+
+    Args:
+        pipeline: the pipeline to verify.
+        inputs: each pipeline input as a DataFrame or a URI (read through its I/O scheme).
+        sample_rows: at most this many rows of each input are used (a seeded random sample).
+        seed: seeds the sample, the shuffles and the splits (the same seed, the same checks).
+        trials: random chunkings (or partitionings) tried per ``rows`` (``partition_by``)
+            step, and repeated runs per step for the determinism check.
+
+    Returns:
+        The report; ``report.ok`` is false when a step broke a property.
+
+    Raises:
+        PipelineError: an input is missing or unknown.
+    """
+    missing = [d for d in pipeline.inputs if d not in inputs]
+    unknown = sorted(set(inputs) - set(pipeline.inputs))
+    if missing or unknown:
+        raise PipelineError(
+            "verify needs each pipeline input: "
+            + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else [])
+                + ([f"unknown {', '.join(unknown)}"] if unknown else [])
+            )
+            + f" (inputs: {', '.join(pipeline.inputs)})"
+        )
+    rng = np.random.default_rng(seed)
+    data: Frames = {}
+    for name in pipeline.inputs:
+        frame = _load(inputs[name])
+        if len(frame) > sample_rows:
+            frame = frame.sample(n=sample_rows, random_state=seed).sort_index()
+        data[name] = frame
+    report = VerifyReport(
+        pipeline=pipeline.name,
+        sample_rows={k: len(v) for k, v in data.items()},
+        checked={},
+        skipped={},
+        violations=[],
+    )
+    with _quiet_steps():
+        for step in pipeline.order:
+            absent = [d for d in step.input_names.values() if d not in data]
+            if absent:
+                report.skipped[step.name] = (
+                    f"input {', '.join(absent)} unavailable (an upstream step failed)"
+                )
+                continue
+            output = _Verifier(step, rng, max(1, trials), seed).verify(data, report)
+            if output is not None:
+                data[step.output_name] = output
+    return report
+
+
+def _load(given: pd.DataFrame | str | Path) -> pd.DataFrame:
+    if isinstance(given, pd.DataFrame):
+        return given
+    from sdk.plugins import resolve_scheme
+
+    uri = str(given)
+    return resolve_scheme(uri).read(uri).frame
+
+
+@contextlib.contextmanager
+def _quiet_steps() -> Iterator[None]:
+    """Silence steps' own INFO records: verification calls each step many times."""
+    logger = logging.getLogger("sdk.step")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+class _Verifier:
+    """The checks of one step on its validated sample inputs."""
+
+    def __init__(self, step: Step, rng: np.random.Generator, trials: int, seed: int) -> None:
+        self.step = step
+        self.rng = rng
+        self.trials = trials
+        self.seed = seed
+        self.key = step.key
+        self.contract = type(step).contract()
+        self.primary = next(iter(self.contract.inputs))
+
+    def verify(self, data: Frames, report: VerifyReport) -> pd.DataFrame | None:
+        """Check the step on ``data`` (by dataset); return its validated output, or ``None``."""
+        step = self.step
+        try:
+            args = {
+                param: validate_frame(
+                    data[dataset],
+                    compile_model(self.contract.inputs[param]),
+                    BoundaryCheck(step.name, "input", dataset),
+                ).frame
+                for param, dataset in step.input_names.items()
+            }
+        except SdkError as exc:
+            report.violations.append(
+                self._violation("runs", f"its input failed validation: {exc}", data, "")
+            )
+            return None
+        props = ["runs", "no_input_mutation", "deterministic"]
+        if step.key is not None:
+            props.append("partition_by")
+        elif type(step).scope == "rows":
+            props.append("rows")
+        report.checked[step.name] = props
+        try:
+            passed = {p: f.copy(deep=True) for p, f in args.items()}
+            output = call_step(step, passed)
+        except StepRaised as exc:
+            report.violations.append(
+                self._violation(
+                    "runs",
+                    f"run() {exc} on the sample",
+                    args,
+                    "make run() handle its validated input (see the example rows)",
+                )
+            )
+            return None
+        found = [
+            self._check_mutation(args, passed),
+            self._check_determinism(args, output),
+        ]
+        deterministic = found[1] is None  # splits of a random step differ for no other reason
+        if step.key is not None and deterministic:
+            found.append(self._check_split(args, output, "partition_by"))
+        elif type(step).scope == "rows" and deterministic:
+            found.append(self._check_split(args, output, "rows"))
+        report.violations += [v for v in found if v is not None]
+        try:
+            return validate_frame(
+                output,
+                compile_model(self.contract.output),
+                BoundaryCheck(step.name, "output", step.output_name),
+            ).frame
+        except SdkError as exc:
+            report.violations.append(
+                self._violation("runs", f"its output failed validation: {exc}", args, "")
+            )
+            return None
+
+    def _violation(self, prop: str, message: str, args: Mapping[str, Any], fix: str) -> Violation:
+        frame = args.get(self.primary)
+        if frame is None:
+            frame = next(iter(args.values()), pd.DataFrame())
+        example = frame.head(_EXAMPLE_ROWS).copy()
+        return Violation(self.step.name, prop, message, example, fix or "fix run()")
+
+    # --- no_input_mutation ---------------------------------------------------------------
+
+    def _mutation(self, args: Frames) -> str | None:
+        passed = {p: f.copy(deep=True) for p, f in args.items()}
+        call_step(self.step, passed)
+        return changed(args, passed)
+
+    def _check_mutation(self, args: Frames, passed: Frames) -> Violation | None:
+        what = changed(args, passed)
+        if what is None:
+            return None
+        example = shrink(args, self.primary, lambda a: self._mutation(a) is not None)
+        return Violation(
+            self.step.name,
+            "no_input_mutation",
+            f"run() changed its input in place: {what}",
+            example,
+            "do not modify an input frame: return a new one with frame.assign(...), or work on "
+            "frame.copy(); avoid inplace=True",
+        )
+
+    # --- deterministic -------------------------------------------------------------------
+
+    def _nondeterminism(self, args: Frames, first: pd.DataFrame | None = None) -> str | None:
+        first = call_step(self.step, copy_frames(args)) if first is None else first
+        for _ in range(max(1, self.trials - 1)):
+            again = call_step(self.step, copy_frames(args))
+            diff = differs(first, again, "first run", "second run", exact=True)
+            if diff is not None:
+                return diff
+        return None
+
+    def _check_determinism(self, args: Frames, output: pd.DataFrame) -> Violation | None:
+        try:
+            diff = self._nondeterminism(args, output)
+        except StepRaised as exc:
+            return self._violation("runs", f"run() {exc} when run again", args, "")
+        if diff is None:
+            return None
+        example = shrink(args, self.primary, lambda a: self._nondeterminism(a) is not None)
+        return Violation(
+            self.step.name,
+            "deterministic",
+            f"two runs on the same input differ: {diff}",
+            example,
+            "make run() a function of its inputs and params: seed randomness from a param "
+            "(np.random.default_rng(self.params.seed)) and do not read the clock",
+        )
+
+    # --- rows / partition_by ---------------------------------------------------------------
+
+    def _splits(self, args: Frames, prop: str, rng: np.random.Generator) -> list[Frames]:
+        """Split ``args`` into shuffled random chunks (``rows``) or random key partitions."""
+        if prop == "rows":
+            frame = args[self.primary]
+            shuffled = frame.iloc[rng.permutation(len(frame))]
+            if len(frame) <= _MAX_PARTS:
+                cuts = list(range(1, len(frame)))
+            else:
+                k = int(rng.integers(2, _MAX_PARTS + 1))
+                cuts = sorted(rng.choice(np.arange(1, len(frame)), size=k - 1, replace=False))
+            bounds = [0, *cuts, len(frame)]
+            return [
+                {**args, self.primary: shuffled.iloc[a:b]} for a, b in itertools.pairwise(bounds)
+            ]
+        key = str(self.key)
+        keys = pd.unique(pd.concat([f[key] for f in args.values()], ignore_index=True))
+        if len(keys) <= _MAX_PARTS:
+            groups = [keys[i : i + 1] for i in range(len(keys))]
+        else:
+            assign = rng.integers(0, int(rng.integers(2, _MAX_PARTS + 1)), size=len(keys))
+            if len(set(assign.tolist())) < 2:
+                assign[0] = 1 - assign[0]
+            groups = [keys[assign == g] for g in sorted(set(assign.tolist()))]
+        parts = []
+        for group in groups:
+            part = {}
+            for param, frame in args.items():
+                # rows keep their relative order: runners preserve it within a key
+                part[param] = frame[frame[key].isin(group)]
+            parts.append(part)
+        return parts
+
+    def _splitdiffers(
+        self,
+        args: Frames,
+        prop: str,
+        rng: np.random.Generator,
+        whole: pd.DataFrame | None = None,
+    ) -> str | None:
+        whole = call_step(self.step, copy_frames(args)) if whole is None else whole
+        parts = self._splits(args, prop, rng)
+        outputs = [call_step(self.step, copy_frames(p)) for p in parts]
+        joined = pd.concat(outputs, ignore_index=True) if outputs else whole.iloc[:0]
+        what = "one chunk per row" if prop == "rows" else f"{len(parts)} partitions"
+        if prop == "rows" and len(parts) != len(args[self.primary]):
+            what = f"{len(parts)} shuffled chunks"
+        diff = differs(whole, joined, "whole input", what)
+        return None if diff is None else f"whole input vs {what}: {diff}"
+
+    def _check_split(self, args: Frames, output: pd.DataFrame, prop: str) -> Violation | None:
+        if len(args[self.primary]) < 2:
+            return None
+        diff = None
+        try:
+            for _ in range(self.trials):
+                diff = self._splitdiffers(args, prop, self.rng, output)
+                if diff is not None:
+                    break
+        except StepRaised as exc:
+            return self._violation(
+                "runs",
+                f"run() {exc} on a {'chunk' if prop == 'rows' else 'partition'} of its input",
+                args,
+                "make run() work on any part of its input, or declare scope = 'global'",
+            )
+        if diff is None:
+            return None
+
+        def fails(a: Frames) -> bool:
+            return self._splitdiffers(a, prop, np.random.default_rng(self.seed)) is not None
+
+        example = shrink(args, self.primary, fails)
+        detail = self._detail(example, args, prop) or diff
+        if prop == "rows":
+            key = self._key_candidate(args)
+            fix = (
+                f"declare partition_by = {key!r} (the check passes when partitioned by it) or "
+                f"scope = 'global'"
+                if key
+                else "declare scope = 'global' (or partition_by = 'column' if only rows with "
+                "an equal key need to be processed together)"
+            )
+            message = f"declared scope = 'rows' but its rows depend on other rows: {detail}"
+        else:
+            fix = (
+                f"declare scope = 'global': run() uses information across values of "
+                f"{self.step.key!r}"
+            )
+            message = (
+                f"declared partition_by = {self.step.key!r} but the result depends on rows "
+                f"with other keys: {detail}"
+            )
+        return Violation(self.step.name, prop, message, example, fix)
+
+    def _detail(self, example: pd.DataFrame, args: Frames, prop: str) -> str | None:
+        """The difference shown by the minimal example, split as finely as possible."""
+        try:
+            return self._splitdiffers(
+                {**args, self.primary: example}, prop, np.random.default_rng(self.seed)
+            )
+        except StepRaised:
+            return None
+
+    def _key_candidate(self, args: Frames) -> str | None:
+        """A column whose partitioning makes the step's output stable, if one is found."""
+        frame = args[self.primary]
+        columns = [
+            str(c)
+            for c in frame.columns
+            if not pd.api.types.is_float_dtype(frame[c])
+            and 1 < frame[c].nunique(dropna=False) < len(frame)
+            and all(c in f.columns for f in args.values())
+        ]
+        columns.sort(key=lambda c: not c.lower().endswith("id"))
+        for column in columns[:_MAX_KEY_CANDIDATES]:
+            probe = _Verifier(self.step, np.random.default_rng(self.seed), self.trials, self.seed)
+            probe.key = column
+            try:
+                if all(
+                    probe._splitdiffers(args, "partition_by", probe.rng) is None
+                    for _ in range(self.trials)
+                ):
+                    return column
+            except StepRaised:
+                continue
+        return None
