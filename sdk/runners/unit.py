@@ -276,6 +276,9 @@ def _run_step(unit: _Unit, stage: Stage, index: int, step: Step, current: dict[s
                 current[validated_name(step.name, dataset)] = validated[param]
     elif stage.kind == "partition" and index == 0:
         args = {p: current[validated_name(step.name, d)] for p, d in step.input_names.items()}
+        contract = type(step).contract()
+        for param, data in args.items():  # validated by the inputs stage: columns proven
+            unit.proven.remember(data.frame, compile_model(contract.inputs[param]))
         current[step.output_name] = unit.apply(step, args)
     else:
         args = unit.validate_inputs(step, current)
