@@ -134,12 +134,13 @@ def test_list_of_str_refuses_wrong_items(value):
 
 
 def test_optional_accepts_none_and_the_type():
-    """Optional[float] and float | None take None or a float and refuse a string."""
+    """Optional[float] and float | None take None or a float and refuse a string; both are
+    named the same way in the message."""
     assert Filter(threshold=None, cap=None).params.threshold is None
     step = Filter(threshold=0.5, cap=2)
     assert step.params.threshold == 0.5
     assert step.params.cap == 2
-    with pytest.raises(ParamsError, match=r"param 'threshold' expects Optional\[float\], got str"):
+    with pytest.raises(ParamsError, match=r"param 'threshold' expects float \| None, got str"):
         Filter(threshold="x")
     with pytest.raises(ParamsError, match=r"param 'cap' expects float \| None, got str \('x'\)"):
         Filter(cap="x")
