@@ -296,10 +296,7 @@ def test_entry_point_plugin_is_listed_by_cli(tmp_path: Path) -> None:
             )
 
             def run_stage(self, session, stage):
-                for name in stage.inputs:
-                    if name not in session.datasets:
-                        session.datasets[name] = session.load(name)
-                frames = {name: session.datasets[name] for name in stage.inputs}
+                frames = {name: session.whole(name) for name in stage.inputs}
                 result = sdk.run_unit(stage, frames, session.context)
                 session.datasets.update(result.outputs)
                 self.commit(session, stage, f"s{stage.number}", result)

@@ -523,10 +523,7 @@ class ProcessRunner(sdk.Runner):
 
     def run_stage(self, session: sdk.RunSession, stage: sdk.Stage) -> None:
         """Cut the stage's whole inputs into units, run them in the pool, commit them in order."""
-        for name in stage.inputs:
-            if name not in session.datasets:
-                session.datasets[name] = session.load(name)
-        whole: dict[str, sdk.Data] = {name: session.datasets[name] for name in stage.inputs}
+        whole = {name: session.whole(name) for name in stage.inputs}
         futures = [
             session.work.submit(sdk.run_unit, stage, frames, session.context)
             for frames in self.units(stage, whole)

@@ -73,10 +73,11 @@ class Runner:
     def run_stage(self, session: RunSession, stage: Stage) -> None:
         """Run one stage: cut its inputs into units, run each, commit each, keep the outputs.
 
-        Read pipeline inputs with ``session.load``/``session.chunks`` and earlier stages'
-        outputs from ``session.datasets``; run a unit with :func:`sdk.run_unit` (in process,
-        in a worker, on a cluster); pass each result to :meth:`commit`; store what the stage
-        produced in ``session.datasets`` (``Data`` or a :class:`Spilled` dataset).
+        Read inputs with ``session.whole`` (in memory) or ``session.chunks``, or earlier
+        stages' outputs as the runner kept them in ``session.datasets``; run a unit with
+        :func:`sdk.run_unit` (in process, in a worker, on a cluster); pass each result to
+        :meth:`commit`; store what the stage produced in ``session.datasets`` (``Data`` or a
+        :class:`Spilled` dataset).
         """
         raise NotImplementedError
 
@@ -153,7 +154,9 @@ class Runner:
         root = run_root(self.config["run_dir"])
         if request.resume is not None:
             if not self.can_resume:
-                raise _cannot_resume(self.name)
+                raise PipelineError(
+                    f"the {self.name!r} runner cannot resume runs; use --runner batch"
+                )
             directory = RunDirectory.reopen(root, run_id, identity)
         else:
             self._refuse_existing(request)
@@ -215,8 +218,7 @@ class Runner:
             session.report_steps(stage)
             # an input read in chunks is known whole only after its last unit: check here
             # too, so no later stage runs when the outcome is already certain
-            if session.state.over_budget(session.request.max_invalid, final=False):
-                raise self._budget_error(session)
+            self._enforce_budget(session, None)
 
     def commit(self, session: RunSession, stage: Stage, unit: str, result: UnitResult) -> None:
         """Commit one unit whose rows the runner has written (or kept).
@@ -226,14 +228,11 @@ class Runner:
         ``DataQualityError``; otherwise the source may acknowledge the unit, which is reported
         (``unit_committed`` at DEBUG level, ``sdk_after_unit``).
         """
-        session.state.merge(result)
-        session.progress.update(stage.number, result.rows_in)
+        self._merge(session, stage, result)
         if result.error is not None:
             session.report_steps(stage, failed=result)
             raise result.error
-        if session.state.over_budget(session.request.max_invalid, final=False):
-            session.report_steps(stage)
-            raise self._budget_error(session)
+        self._enforce_budget(session, stage)
         self.acknowledge(session, unit, result)
         summary = UnitSummary.of(unit, stage.number, result)
         logger.debug(
@@ -251,11 +250,8 @@ class Runner:
     def replay(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
         """Merge a unit committed before a crash (rebuilt from its checkpoint by a resumed
         run): counted and budgeted, not acknowledged or reported again."""
-        session.state.merge(result)
-        session.progress.update(stage.number, result.rows_in)
-        if session.state.over_budget(session.request.max_invalid, final=False):
-            session.report_steps(stage)
-            raise self._budget_error(session)
+        self._merge(session, stage, result)
+        self._enforce_budget(session, stage)
 
     def close(self, session: RunSession, started: float) -> RunResult:
         """Close a finished run: budget, quarantine and outputs published, manifest."""
@@ -339,6 +335,18 @@ class Runner:
         session.hook.sdk_on_run_error(run=session.info, error=exc)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _merge(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
+        session.state.merge(result)
+        session.progress.update(stage.number, result.rows_in)
+
+    def _enforce_budget(self, session: RunSession, stage: Stage | None) -> None:
+        """Fail now if the budget is certain to be exceeded, first reporting ``stage``'s steps
+        (mid-stage: their events have not been reported yet)."""
+        if session.state.over_budget(session.request.max_invalid, final=False):
+            if stage is not None:
+                session.report_steps(stage)
+            raise self._budget_error(session)
+
     def _refuse_existing(self, request: RunRequest) -> None:
         destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
         taken = [u for u in destinations if exists(resolve_scheme(u), u)]
@@ -363,7 +371,3 @@ class Runner:
             max_invalid=request.max_invalid,
             quarantine=state.quarantine(),
         )
-
-
-def _cannot_resume(name: str) -> SdkError:
-    return PipelineError(f"the {name!r} runner cannot resume runs; use --runner batch")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -25,11 +25,14 @@ from sdk.runners.base import BASE_OPTIONS, Runner
 from sdk.runners.chunked import BUCKETS, ChunkedWork, group_buckets
 from sdk.runners.inputs import Input
 from sdk.runners.options import RunnerOption
-from sdk.runners.stage import Stage, validated_name
+from sdk.runners.stage import Data, Stage, validated_name
 from sdk.runners.unit import run_unit
 
 if TYPE_CHECKING:
     from sdk.runners.session import RunRequest, RunSession
+
+Frames = Callable[[], dict[str, Data]]
+"""A unit's input frames, read when (and only if) the unit runs."""
 
 __all__ = ["BatchRunner"]
 
@@ -127,37 +130,50 @@ class BatchRunner(Runner):
             self._global(session, work, stage)
 
     def _unit(
-        self, session: RunSession, work: ChunkedWork, stage: Stage, unit: str, frames: Any
+        self, session: RunSession, work: ChunkedWork, stage: Stage, unit: str, frames: Frames
     ) -> dict[str, Any]:
-        """Run one unit (or replay it, when a resumed run completed it); return its files."""
+        """Run one unit (or replay it, when a resumed run completed it); return its files.
+
+        ``frames`` is called only when the unit runs: a replayed unit reads nothing.
+        """
         marker = work.checkpoint.done(unit)
         if marker is not None:
             self.replay(session, stage, work.restored(marker))
             return dict(marker["files"])
-        result = run_unit(stage, frames() if callable(frames) else frames, session.context)
+        result = run_unit(stage, frames(), session.context)
         files: dict[str, Any] = {}
         if result.error is None:
             files = work.persist(stage, unit, result)
         self.commit(session, stage, unit, result)
         return files
 
-    def _rows(self, session: RunSession, work: ChunkedWork, stage: Stage) -> None:
-        (source,) = stage.inputs
-        work.derive(stage, source)
+    def _parts(
+        self,
+        session: RunSession,
+        work: ChunkedWork,
+        stage: Stage,
+        units: Iterable[tuple[str, Frames]],
+    ) -> None:
+        """Run ``units`` in order; the stage's outputs are their parts, in that order."""
         parts: dict[str, list[tuple[Any, ...]]] = {name: [] for name in stage.outputs}
-        for index, data in work.chunks(source):
-            unit = f"s{stage.number:02d}-rows-{index:06d}"
-            files = self._unit(session, work, stage, unit, {source: data})
+        for unit, frames in units:
+            files = self._unit(session, work, stage, unit, frames)
             for name in stage.outputs:
                 parts[name].append(tuple(files[name]))
         for name, entries in parts.items():
             work.publish(name, entries)
 
+    def _rows(self, session: RunSession, work: ChunkedWork, stage: Stage) -> None:
+        (source,) = stage.inputs
+        work.derive(stage, source)
+        units = (
+            (f"s{stage.number:02d}-rows-{index:06d}", _given({source: data}))
+            for index, data in work.chunks(source)
+        )
+        self._parts(session, work, stage, units)
+
     def _inputs(self, session: RunSession, work: ChunkedWork, stage: Stage) -> None:
         step = stage.steps[0]
-        key = stage.key
-        if key is None:  # pragma: no cover - the planner gives every inputs stage a key
-            raise ValueError(f"stage {stage.number} has no partition key")
         buckets: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
         for param, dataset in step.input_names.items():
             name = validated_name(step.name, dataset)
@@ -165,7 +181,7 @@ class BatchRunner(Runner):
             per = buckets.setdefault(name, {})
             for index, data in work.chunks(dataset):
                 unit = f"s{stage.number:02d}-spill-{param}-{index:06d}"
-                files = self._unit(session, work, stage, unit, {dataset: data})
+                files = self._unit(session, work, stage, unit, _given({dataset: data}))
                 for bucket, entry in files.get("buckets", {}).items():
                     per.setdefault(int(bucket), []).append(tuple(entry))
         work.buckets[stage.number] = buckets
@@ -174,35 +190,27 @@ class BatchRunner(Runner):
         step = stage.steps[0]
         buckets = work.buckets[stage.number - 1]
         work.derive(stage, stage.inputs[0])
-        contract = type(step).contract()
-        parts: dict[str, list[tuple[Any, ...]]] = {name: [] for name in stage.outputs}
-        for index, group in enumerate(group_buckets(buckets, work.chunk_rows)):
-            unit = f"s{stage.number:02d}-part-{index:06d}"
+        models = type(step).contract().inputs
+        names = {param: (validated_name(step.name, d), d) for param, d in step.input_names.items()}
 
-            def frames(group: list[int] = group) -> dict[str, Any]:
-                return {
-                    validated_name(step.name, dataset): work.load_group(
-                        validated_name(step.name, dataset),
-                        dataset,
-                        buckets.get(validated_name(step.name, dataset), {}),
-                        group,
-                        contract.inputs[param],
-                    )
-                    for param, dataset in step.input_names.items()
-                }
+        def frames(group: list[int]) -> Frames:
+            return lambda: {
+                name: work.load_group(name, dataset, buckets.get(name, {}), group, models[param])
+                for param, (name, dataset) in names.items()
+            }
 
-            files = self._unit(session, work, stage, unit, frames)
-            for name in stage.outputs:
-                parts[name].append(tuple(files[name]))
-        for name, entries in parts.items():
-            work.publish(name, entries)
+        units = (
+            (f"s{stage.number:02d}-part-{index:06d}", frames(group))
+            for index, group in enumerate(group_buckets(buckets, work.chunk_rows))
+        )
+        self._parts(session, work, stage, units)
 
     def _global(self, session: RunSession, work: ChunkedWork, stage: Stage) -> None:
         step = stage.steps[0]
         work.derive(stage, stage.inputs[0])
         unit = f"s{stage.number:02d}-global"
 
-        def frames() -> dict[str, Any]:
+        def frames() -> dict[str, Data]:
             estimate = sum(work.estimate(d) for d in stage.inputs)
             logger.info(
                 "materialized",
@@ -225,6 +233,10 @@ class BatchRunner(Runner):
 
         files = self._unit(session, work, stage, unit, frames)
         work.publish(step.output_name, [tuple(p) for p in files["parts"]])
+
+
+def _given(frames: dict[str, Data]) -> Frames:
+    return lambda: frames
 
 
 @hookimpl

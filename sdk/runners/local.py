@@ -18,11 +18,8 @@ class LocalRunner(Runner):
 
     def run_stage(self, session: RunSession, stage: Stage) -> None:
         """One unit: the stage's whole inputs (pipeline inputs are read once, then kept)."""
-        for name in stage.inputs:
-            if name not in session.datasets:
-                session.datasets[name] = session.load(name)
-        frames = {name: session.datasets[name] for name in stage.inputs}
-        result = run_unit(stage, frames, session.context)  # type: ignore[arg-type]
+        frames = {name: session.whole(name) for name in stage.inputs}
+        result = run_unit(stage, frames, session.context)
         session.datasets.update(result.outputs)
         self.commit(session, stage, f"s{stage.number:02d}", result)
 

@@ -187,6 +187,20 @@ class RunSession:
         self.count_input(name, len(data.frame))
         return data
 
+    def whole(self, name: str) -> Data:
+        """Dataset ``name`` in memory: an earlier stage's output, or a pipeline input, read
+        whole the first time and kept in ``datasets`` (in-memory runners).
+
+        Raises:
+            TypeError: the dataset was kept out of memory (spilled) by the runner.
+        """
+        if name not in self.datasets:
+            self.datasets[name] = self.load(name)
+        value = self.datasets[name]
+        if not isinstance(value, Data):
+            raise TypeError(f"dataset {name!r} was spilled; read it with its frames()")
+        return value
+
     def chunks(self, name: str, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, Any]]:
         """Read input ``name`` in chunks (see :meth:`Input.chunks`); counted once, when whole."""
         rows = 0

@@ -52,6 +52,7 @@ class RunState:
         self._records: dict[Key, list[pd.DataFrame]] = {}
         self._rows_in: dict[str, int] = {}
         self._pending = set(inputs)
+        self._quarantine: pd.DataFrame | None = None  # concatenated once until the next merge
         self.units = 0
 
     # -- inputs ----------------------------------------------------------------------------
@@ -90,6 +91,7 @@ class RunState:
             ):
                 key = (str(step), str(boundary), str(dataset))
                 self._records.setdefault(key, []).append(records)
+            self._quarantine = None
         self.units += 1
 
     def records(self, key: Key) -> pd.DataFrame | None:
@@ -103,10 +105,14 @@ class RunState:
 
     def quarantine(self) -> pd.DataFrame:
         """All quarantine records so far, by boundary in the order first validated."""
-        frames = [f for key in self.counts for f in self._records.get(key, [])]
-        if not frames:
-            return empty_quarantine()
-        return pd.concat(frames, ignore_index=True).loc[:, list(QUARANTINE_COLUMNS)]
+        if self._quarantine is None:
+            frames = [f for key in self.counts for f in self._records.get(key, [])]
+            self._quarantine = (
+                pd.concat(frames, ignore_index=True).loc[:, list(QUARANTINE_COLUMNS)]
+                if frames
+                else empty_quarantine()
+            )
+        return self._quarantine
 
     @property
     def quarantined(self) -> int:
