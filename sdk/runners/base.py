@@ -182,7 +182,6 @@ class Runner:
             settings=settings,
             progress=Progress(self.config["progress"], total),
             hook=get_plugin_manager().hook,
-            resuming=request.resume is not None,
         )
         logger.info(
             "run_started",

@@ -19,7 +19,7 @@ from sdk.io import redact
 from sdk.logs import get_logger, run_context
 from sdk.quarantine import check_max_invalid
 from sdk.runners.inputs import Input
-from sdk.runners.stage import Data, Stage, UnitContext, UnitResult
+from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult
 
 if TYPE_CHECKING:
     import pluggy
@@ -146,7 +146,6 @@ class RunSession:
         hook: the plugin manager's hook relay.
         datasets: what each stage produced, by name, as the runner keeps it (``Data`` in
             memory or a :class:`Spilled` dataset).
-        resuming: whether this run continues an interrupted one.
         work: the runner's own state of this run (e.g. its checkpoints), if it keeps any.
     """
 
@@ -161,8 +160,12 @@ class RunSession:
     progress: Progress
     hook: pluggy.HookRelay
     datasets: dict[str, Data | Spilled] = attrs.field(factory=dict)
-    resuming: bool = False
     work: Any = None
+
+    @property
+    def resuming(self) -> bool:
+        """Whether this run continues an interrupted one."""
+        return self.request.resume is not None
 
     @property
     def path(self) -> Path:
@@ -217,11 +220,13 @@ class RunSession:
         """
         if stage.kind == "inputs" and failed is None:
             return  # its counts are reported with the step's partition stage
+        # records are concatenated per boundary only for observers that take them
+        observed = bool(self.hook.sdk_on_quarantine.get_hookimpls())
         for step in stage.steps:
-            totals = self.state.steps.get(step.name)
-            is_failed = failed is not None and failed.failed_step == step.name
+            totals = self.state.steps.get(step.name, StepTotals())
+            error = failed.error if failed is not None and failed.failed_step == step.name else None
             with run_context(step=step.name):
-                rows_in = dict(totals.rows_in) if totals else {}
+                rows_in = dict(totals.rows_in)
                 logger.info(
                     "step_started",
                     extra={"scope": step.scope_label, "stage": stage.number, "rows_in": rows_in},
@@ -232,7 +237,7 @@ class RunSession:
                         "validated",
                         extra={"boundary": key[1], "dataset": key[2], **counts.as_dict()},
                     )
-                    records = self.state.records(key)
+                    records = self.state.records(key) if observed else None
                     if records is not None:
                         self.hook.sdk_on_quarantine(
                             run=self.info,
@@ -241,8 +246,7 @@ class RunSession:
                             dataset=key[2],
                             records=records,
                         )
-                if is_failed and failed is not None and failed.error is not None:
-                    error = failed.error
+                if error is not None:
                     logger.error(
                         "step_failed",
                         extra={"error": type(error).__name__, "error_message": str(error)},
@@ -251,12 +255,16 @@ class RunSession:
                     if isinstance(error, StepError):
                         self.hook.sdk_on_step_error(run=self.info, step=step, error=error)
                     return
-                rows_out = totals.rows_out if totals else 0
-                duration = totals.duration_ms if totals else 0.0
                 logger.info(
                     "step_finished",
-                    extra={"rows_out": rows_out, "duration_ms": round(duration, 3)},
+                    extra={
+                        "rows_out": totals.rows_out,
+                        "duration_ms": round(totals.duration_ms, 3),
+                    },
                 )
                 self.hook.sdk_after_step(
-                    run=self.info, step=step, rows_out=rows_out, duration_ms=duration
+                    run=self.info,
+                    step=step,
+                    rows_out=totals.rows_out,
+                    duration_ms=totals.duration_ms,
                 )

@@ -191,7 +191,7 @@ class UnitResult:
     ) -> UnitResult:
         """Rebuild a committed unit's result (without its frames) from its checkpoint."""
         counts = {
-            (s, b, d): BoundaryCounts(**{k: v for k, v in values.items()})
+            (s, b, d): BoundaryCounts(**values)
             for s, b, d, values in summary["counts"]
         }
         steps = {name: StepTotals(**values) for name, values in summary["steps"].items()}

@@ -53,7 +53,6 @@ class RunState:
         self._rows_in: dict[str, int] = {}
         self._pending = set(inputs)
         self._quarantine: pd.DataFrame | None = None  # concatenated once until the next merge
-        self.units = 0
 
     # -- inputs ----------------------------------------------------------------------------
     def input_read(self, dataset: str, rows: int) -> bool:
@@ -92,7 +91,6 @@ class RunState:
                 key = (str(step), str(boundary), str(dataset))
                 self._records.setdefault(key, []).append(records)
             self._quarantine = None
-        self.units += 1
 
     def records(self, key: Key) -> pd.DataFrame | None:
         """The quarantine records of one boundary, or ``None`` if it quarantined nothing."""
