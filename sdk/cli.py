@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from sdk import __version__
-from sdk.deploy import Deployment, load_deployment, load_pipeline
+from sdk.deploy import Deployment, expand_env, load_deployment, load_pipeline
 from sdk.errors import DataQualityError, PolicyError, SchemaViolation, SdkError, StepError
-from sdk.logs import configure_logging
+from sdk.io import redact
+from sdk.logs import configure_logging, get_logger, route_warnings
 from sdk.pipeline import Pipeline
 
 __all__ = ["main"]
+
+logger = get_logger("sdk.cli")
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -148,16 +151,33 @@ def _refuse_if_breaching(pipeline: Pipeline) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, level=args.log_level.upper() if args.log_level else None)
+    route_warnings()
     pipeline, deployment = _target(args.target)
     if args.strict or (deployment is not None and deployment.strict):
         _refuse_if_breaching(pipeline)
     inputs: dict[str, Any] = dict(deployment.inputs) if deployment else {}
     outputs = dict(deployment.outputs) if deployment else {}
     params: dict[str, Any] = dict(deployment.params) if deployment else {}
-    inputs.update(_pairs(args.input, "--input"))
-    outputs.update(_pairs(args.output, "--output"))
+    given = {
+        **{f"--input {k}": v for k, v in _pairs(args.input, "--input").items()},
+        **{f"--output {k}": v for k, v in _pairs(args.output, "--output").items()},
+        **({"--quarantine": args.quarantine} if args.quarantine else {}),
+    }
+    for flag, uri in given.items():
+        if redact(uri) != uri:  # the password is in the shell history and the process list
+            logger.warning("password_on_command_line", extra={"flag": flag, "uri": redact(uri)})
+    inputs.update(
+        {k: expand_env(v, f"--input {k}") for k, v in _pairs(args.input, "--input").items()}
+    )
+    outputs.update(
+        {k: expand_env(v, f"--output {k}") for k, v in _pairs(args.output, "--output").items()}
+    )
     params.update(_pairs(args.param, "--param"))
-    quarantine = args.quarantine or (deployment.quarantine if deployment else None)
+    quarantine = (
+        expand_env(args.quarantine, "--quarantine")
+        if args.quarantine
+        else (deployment.quarantine if deployment else None)
+    )
     max_invalid = (
         args.max_invalid
         if args.max_invalid is not None

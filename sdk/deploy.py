@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import tomllib
@@ -20,7 +21,7 @@ import attrs
 from sdk.errors import PipelineError
 from sdk.pipeline import Pipeline
 
-__all__ = ["Deployment", "load_deployment", "load_pipeline"]
+__all__ = ["Deployment", "expand_env", "load_deployment", "load_pipeline"]
 
 _KEYS = {
     "pipeline",
@@ -34,6 +35,19 @@ _KEYS = {
     "runner_options",
     "overwrite",
 }
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "pipeline": ((str,), "a string (package.module:attr or path/to/file.py:attr)"),
+    "runner": ((str,), "a runner name (see `sdk runners`)"),
+    "inputs": ((dict,), "a table ([inputs])"),
+    "outputs": ((dict,), "a table ([outputs])"),
+    "quarantine": ((str,), "a path or URI"),
+    "params": ((dict,), "a table ([params])"),
+    "max_invalid": ((int, float), "a number between 0 and 1 (e.g. 0.05)"),
+    "strict": ((bool,), "true or false (unquoted)"),
+    "overwrite": ((bool,), "true or false (unquoted)"),
+    "runner_options": ((dict,), "a table ([runner_options])"),
+}
+"""The type of each deployment key; runner options are checked by the runner they go to."""
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -54,9 +68,36 @@ class Deployment:
     runner_options: dict[str, Any] = attrs.field(factory=dict)
 
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(text: str, where: str) -> str:
+    """Replace each ``${VAR}`` in ``text`` by the environment variable's value.
+
+    Secrets (database passwords) belong in the environment, not in deployment files or on the
+    command line: write ``postgresql://app:${PGPASS}@db/prod?table=t``.
+
+    Raises:
+        PipelineError: a variable is not set (naming it and ``where`` it is used).
+    """
+    missing = [name for name in _VARIABLE.findall(text) if name not in os.environ]
+    if missing:
+        raise PipelineError(
+            f"{where}: environment variable(s) {', '.join(sorted(set(missing)))} not set; "
+            f"export them before running"
+        )
+    return _VARIABLE.sub(lambda m: os.environ[m.group(1)], text)
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    # TOML booleans are bools, and bool is an int: true is not a number here
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
 def _resolve_uri(value: Any, base: Path, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise PipelineError(f"{where} must be a non-empty string (a path or URI), got {value!r}")
+    value = expand_env(value, where)
     if value == "-" or _URI_SCHEME.match(value) or Path(value).is_absolute():
         return value
     return str((base / value).resolve())
@@ -84,6 +125,10 @@ def load_deployment(path: str | Path) -> Deployment:
         raise PipelineError(f"deployment file {str(path)!r} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PipelineError(
+            f"deployment file {str(path)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError(f"deployment file {str(path)!r} is not valid TOML: {exc}") from None
     problems = [
@@ -91,11 +136,11 @@ def load_deployment(path: str | Path) -> Deployment:
     ]
     if "pipeline" not in data:
         problems.append("missing key 'pipeline' (write pipeline = \"package.module:attr\")")
-    for table in ("inputs", "outputs", "params", "runner_options"):
-        if table in data and not isinstance(data[table], dict):
-            problems.append(f"{table!r} must be a table ([{table}])")
-    if "max_invalid" in data and not isinstance(data["max_invalid"], int | float):
-        problems.append(f"'max_invalid' must be a number, got {data['max_invalid']!r}")
+    problems += [
+        f"{key!r} must be {what}, got {type(data[key]).__name__} ({data[key]!r})"
+        for key, (types, what) in _TYPES.items()
+        if key in data and not _is(data[key], types)
+    ]
     if problems:
         raise PipelineError(f"deployment file {str(path)!r}: " + "; ".join(problems), problems)
     base = path.parent.resolve()
@@ -114,8 +159,8 @@ def load_deployment(path: str | Path) -> Deployment:
         else None,
         params=_flatten_params(data.get("params", {})),
         max_invalid=float(data["max_invalid"]) if "max_invalid" in data else None,
-        strict=bool(data.get("strict", False)),
-        overwrite=bool(data.get("overwrite", False)),
+        strict=data.get("strict", False),
+        overwrite=data.get("overwrite", False),
         runner_options=dict(data.get("runner_options", {})),
     )
 
@@ -127,10 +172,11 @@ def load_pipeline(target: str, base: Path | None = None) -> Pipeline:
         PipelineError: the module cannot be imported, or the attribute is not a Pipeline.
     """
     module_name, sep, attr = target.rpartition(":")
-    if not sep or not module_name or not attr:
+    is_file = module_name.endswith(".py")
+    if not sep or not module_name or not attr or (not is_file and "/" in module_name):
         raise PipelineError(
-            f"target {target!r} must be module:attribute (e.g. examples.fraud.pipeline:pipeline) "
-            f"or a deployment file ending in .toml"
+            f"target {target!r} must be module:attribute (e.g. examples.fraud.pipeline:pipeline), "
+            f"path/to/file.py:attribute, or a deployment file ending in .toml"
         )
     for folder in (Path.cwd(), base):
         if folder is not None and str(folder) not in sys.path:
@@ -150,7 +196,7 @@ def load_pipeline(target: str, base: Path | None = None) -> Pipeline:
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
+    except (ModuleNotFoundError, TypeError, ValueError) as exc:
         raise PipelineError(
             f"target {target!r}: cannot import {module_name!r} ({exc}); run from the folder that "
             f"contains the package, or give a path to the .py file"

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import IO, Any
@@ -25,6 +26,7 @@ __all__ = [
     "configure_logging",
     "ensure_logging",
     "get_logger",
+    "route_warnings",
     "run_context",
 ]
 
@@ -181,3 +183,31 @@ def ensure_logging() -> None:
         configure_logging()
     elif root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
+
+
+def route_warnings() -> None:
+    """Send Python warnings (e.g. a pandas ``PerformanceWarning``) through the SDK's logger, as
+    ``warning`` events, instead of printing them into the stream of JSON lines.
+
+    The command line calls this; a notebook keeps Python's own display of warnings.
+    """
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: IO[str] | None = None,
+    line: str | None = None,
+) -> None:
+    get_logger("sdk.warnings").warning(
+        "warning",
+        extra={
+            "category": category.__name__,
+            "warning": str(message),
+            "file": filename,
+            "line": lineno,
+        },
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -49,6 +50,7 @@ __all__ = [
     "atomic_bytes",
     "atomic_path",
     "atomic_text",
+    "dataset_identity",
     "exists",
     "iter_chunks",
     "open_writer",
@@ -212,6 +214,29 @@ def open_writer(uri: str, schema: type[pa.DataFrameModel] | None = None) -> Writ
 def exists(scheme: IOScheme, uri: str) -> bool:
     """Whether ``uri`` already holds a dataset (``False`` for a scheme that cannot tell)."""
     return bool(scheme.exists(uri)) if isinstance(scheme, SupportsExists) else False
+
+
+def dataset_identity(uri: str) -> tuple[str, ...] | None:
+    """What ``uri`` names, comparable across spellings: a file by its real path (symlinks
+    resolved), a table by its database and name. ``None`` for stdin/stdout (``-``).
+
+    Two URIs with the same identity read and write the same data: the runner refuses to write
+    an output over an input with it.
+    """
+    if uri == "-":
+        return None
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme == "file":
+        return ("file", os.path.realpath(rest if sep else uri))
+    location, _, query = rest.partition("?")
+    params = dict(urllib.parse.parse_qsl(query))
+    name = params.get("table") or params.get("query") or ""
+    if scheme == "sqlite":
+        # sqlite:///x.db is relative, sqlite:////x.db absolute (as the SQLite scheme reads it)
+        return ("sqlite", os.path.realpath(urllib.parse.unquote(location[1:])), name)
+    netloc, _, database = location.partition("/")
+    host = netloc.rpartition("@")[2].lower()
+    return (scheme.split("+")[0], host, database, name)
 
 
 def redact(uri: str) -> str:

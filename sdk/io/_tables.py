@@ -70,20 +70,52 @@ def _literal(value: Any) -> str:
     return str(to_text(value))
 
 
+class _Key:
+    """``<table>.<key>=<value>`` for each position (a picklable renderer)."""
+
+    def __init__(self, prefix: str, values: np.ndarray) -> None:
+        self.prefix, self.values = prefix, values
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [self.prefix + (to_text(v) or "NULL") for v in self.values[pos]]
+
+
+class _CompositeKey:
+    """``<table>.(a,b)=(1,'x')`` for each position (a picklable renderer)."""
+
+    def __init__(self, prefix: str, keys: Sequence[np.ndarray]) -> None:
+        self.prefix, self.keys = prefix, list(keys)
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [
+            self.prefix + "(" + ",".join(_literal(k[p]) for k in self.keys) + ")" for p in pos
+        ]
+
+
+class _Position:
+    """``<label>#<position>`` (a picklable renderer)."""
+
+    def __init__(self, label: str, offset: int) -> None:
+        self.label, self.offset = label, offset
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [f"{self.label}#{int(p) + self.offset}" for p in pos]
+
+
 def keyed_sources(table: str, names: Sequence[str], keys: Sequence[np.ndarray]) -> Sources:
-    """Sources ``<table>.<key>=<value>`` (or ``<table>.(a,b)=(1,'x')`` for a composite key)."""
+    """Sources ``<table>.<key>=<value>`` (or ``<table>.(a,b)=(1,'x')`` for a composite key).
+
+    Renderers are module-level classes, not closures: chunked runners pickle sources into
+    their checkpoints.
+    """
     if len(names) == 1:
-        prefix, values = f"{table}.{names[0]}=", keys[0]
-        return Sources(lambda pos: [prefix + (to_text(v) or "NULL") for v in values[pos]])
-    prefix = f"{table}.({','.join(names)})="
-    return Sources(
-        lambda pos: [prefix + "(" + ",".join(_literal(k[p]) for k in keys) + ")" for p in pos]
-    )
+        return Sources(_Key(f"{table}.{names[0]}=", keys[0]))
+    return Sources(_CompositeKey(f"{table}.({','.join(names)})=", keys))
 
 
 def positional_sources(label: str, offset: int) -> Sources:
     """Sources ``<label>#<position>`` (0-based, counted from the first row read)."""
-    return Sources(lambda pos: [f"{label}#{int(p) + offset}" for p in pos])
+    return Sources(_Position(label, offset))
 
 
 def column_kind(series: pd.Series) -> str:

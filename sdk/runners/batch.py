@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sdk.errors import ResourceLimitError
+from sdk.errors import PipelineError, ResourceLimitError
 from sdk.hookspecs import hookimpl
 from sdk.logs import get_logger
 from sdk.runners.base import BASE_OPTIONS, Runner
@@ -61,6 +62,18 @@ def _default_memory_limit() -> int:
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         total = 8 * 2**30
     return int(total // 4)
+
+
+def _is_stream(value: pd.DataFrame | str) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value == "-":
+        return True
+    try:
+        mode = os.stat(value.removeprefix("file://")).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
 def _auto_chunk_rows(inputs: Mapping[str, pd.DataFrame | str]) -> int:
@@ -107,7 +120,19 @@ class BatchRunner(Runner):
         self.memory_limit = parse_bytes(self.config["memory_limit"]) or _default_memory_limit()
 
     def settings(self, request: RunRequest) -> dict[str, Any]:
-        """Chunking decides the units, so a resume must use the same."""
+        """Chunking decides the units, so a resume must use the same.
+
+        Raises:
+            PipelineError: an input is a stream (stdin, a pipe) that cannot be read again.
+        """
+        streams = [name for name, value in request.inputs.items() if _is_stream(value)]
+        if streams:
+            raise PipelineError(
+                f"input(s) {', '.join(map(repr, streams))} are streams (stdin or a pipe), which "
+                f"the batch runner cannot read: it reads an input more than once (to size "
+                f"chunks, per stage, and again on resume). Write the stream to a file first, or "
+                f"use --runner local"
+            )
         chunk_rows = self.config["chunk_rows"] or _auto_chunk_rows(request.inputs)
         return {"chunk_rows": chunk_rows, "buckets": BUCKETS}
 

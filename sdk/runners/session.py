@@ -15,7 +15,7 @@ import attrs
 import pandas as pd
 
 from sdk.errors import PipelineError, StepError
-from sdk.io import redact
+from sdk.io import dataset_identity, redact
 from sdk.logs import get_logger, run_context
 from sdk.quarantine import check_max_invalid
 from sdk.runners.inputs import Input
@@ -112,6 +112,7 @@ class RunRequest:
             for name in outs
             if name not in pipeline.outputs
         ]
+        problems += _overlaps(given, outs, quarantine)
         if problems:
             message = problems[0] if len(problems) == 1 else "\n".join(problems)
             raise PipelineError(message, problems)
@@ -127,6 +128,38 @@ class RunRequest:
             resume=resume,
             overwrite=overwrite,
         )
+
+
+def _overlaps(
+    inputs: Mapping[str, object], outputs: Mapping[str, str], quarantine: str | None
+) -> list[str]:
+    """Destinations that would overwrite an input or each other (same file, also through a
+    symlink, or same table)."""
+    read = {
+        dataset_identity(str(v)): name
+        for name, v in inputs.items()
+        if isinstance(v, str | Path) and dataset_identity(str(v)) is not None
+    }
+    destinations = [(f"output {k!r}", v) for k, v in outputs.items()]
+    destinations += [("the quarantine", quarantine)] if quarantine else []
+    problems: list[str] = []
+    written: dict[tuple[str, ...], str] = {}
+    for what, uri in destinations:
+        identity = dataset_identity(uri)
+        if identity is None:
+            continue
+        if identity in read:
+            problems.append(
+                f"{what} ({redact(uri)}) is the input {read[identity]!r}: writing it would "
+                f"destroy the input; choose another destination"
+            )
+        elif identity in written:
+            problems.append(
+                f"{what} and {written[identity]} are both {redact(uri)}; give each its own "
+                f"destination"
+            )
+        written[identity] = what
+    return problems
 
 
 @attrs.define
