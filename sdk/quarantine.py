@@ -6,17 +6,20 @@ stream message id, index label), rendered only for the rows that are quarantined
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "MAX_INVALID",
     "QUARANTINE_COLUMNS",
+    "Masking",
     "Sources",
     "check_max_invalid",
     "empty_quarantine",
@@ -299,12 +302,45 @@ class Sources:
         return out
 
 
+@attrs.frozen
+class Masking:
+    """Columns whose values the quarantine shows only as salted hashes.
+
+    A column is sensitive when any model of the pipeline marks it
+    ``pa.Field(metadata={"sdk": {"sensitive": True}})``. Equal values give equal hashes within
+    one salt, so rows can still be matched without being read.
+
+    Attributes:
+        columns: the sensitive column names.
+        salt: mixed into every hash (``SDK_MASK_SALT``, else the pipeline's fingerprint).
+    """
+
+    columns: frozenset[str]
+    salt: str
+
+    def hide(self, series: pd.Series) -> pd.Series:
+        """``sha256:<16 hex>`` of each value's text; missing values stay missing."""
+        hidden = [
+            None
+            if text is None
+            else "sha256:" + hashlib.sha256((self.salt + text).encode()).hexdigest()[:16]
+            for text in _texts(series)
+        ]
+        return pd.Series(hidden, index=series.index, dtype=object)
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its sensitive columns hidden (the same frame if it has none)."""
+        present = [c for c in frame.columns if c in self.columns]
+        return frame.assign(**{str(c): self.hide(frame[c]) for c in present}) if present else frame
+
+
 def build_records(
     *,
     raw: pd.DataFrame,
     failures: list[tuple[np.ndarray, str | None, str]],
     sources: Sources,
     context: dict[str, str],
+    masking: Masking | None = None,
 ) -> pd.DataFrame:
     """Build quarantine records for ``failures`` (positions, column, check) in ``raw``.
 
@@ -313,8 +349,15 @@ def build_records(
         failures: per failed (column, check), the row positions that failed it.
         sources: source references of ``raw``'s rows.
         context: ``run_id``, ``step``, ``boundary``, ``dataset``.
+        masking: sensitive columns, shown as salted hashes in ``value`` and ``row``.
     """
     all_pos = np.unique(np.concatenate([f[0] for f in failures]))
+    if masking is not None and masking.columns.intersection(map(str, raw.columns)):
+        # only the failing rows are hashed: positions are remapped into that subset
+        raw = masking.apply(raw.iloc[all_pos])
+        sources = sources.take(all_pos)
+        failures = [(np.searchsorted(all_pos, p), c, k) for p, c, k in failures]
+        all_pos = np.arange(len(all_pos))
     row_json = np.asarray(rows_as_json(raw, all_pos), dtype=object)
     source = np.asarray(sources.render(all_pos), dtype=object)
     positions = np.concatenate([f[0] for f in failures])

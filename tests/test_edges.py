@@ -384,3 +384,65 @@ def test_python_warnings_become_json_log_lines(tmp_path: Path) -> None:
     warning = [json.loads(line) for line in lines if '"event": "warning"' in line]
     assert warning and warning[0]["category"] == "UserWarning"
     assert warning[0]["warning"] == "slow path taken" and warning[0]["level"] == "WARNING"
+
+
+# -- 9b. sensitive columns -----------------------------------------------------------------------
+
+
+class Customers(pa.DataFrameModel):
+    """Customers with an e-mail address marked sensitive."""
+
+    customer_id: int = pa.Field(ge=0)
+    email: str = pa.Field(str_matches=r"^[^@]+@[^@]+$", metadata={"sdk": {"sensitive": True}})
+
+    class Config:
+        coerce = True
+
+
+class Contact(sdk.Step):
+    """Keep customers (rows)."""
+
+    scope = "rows"
+
+    def run(self, customers: DataFrame[Customers]) -> DataFrame[Customers]:
+        """Return the rows unchanged."""
+        return customers
+
+
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": ["1", "2", "-3", "x4"],
+        "email": ["ann@example.org", "bob-at-example.org", "cy@example.org", "dee@example.org"],
+    }
+)
+
+
+def test_sensitive_column_is_hashed_in_the_quarantine() -> None:
+    """A value of a sensitive column never appears in the quarantine: its `value` and its field
+    in `row` are salted hashes, equal for equal values; other columns stay readable."""
+    result = sdk.Pipeline([Contact()], name="contacts").run(customers=CUSTOMERS, max_invalid=1.0)
+    quarantine = result.quarantine
+    text = quarantine.to_json()
+    for address in CUSTOMERS["email"]:
+        assert address not in text
+    bad_email = quarantine[quarantine["column"] == "email"].iloc[0]
+    assert bad_email["value"].startswith("sha256:") and len(bad_email["value"]) == 23
+    rows = [json.loads(r) for r in quarantine["row"]]
+    assert all(r["email"].startswith("sha256:") for r in rows)
+    assert sorted(r["customer_id"] for r in rows) == ["-3", "2", "x4"]
+    assert json.loads(bad_email["row"])["email"] == bad_email["value"]
+    assert result.outputs["contact"]["email"].tolist() == ["ann@example.org"]
+
+
+def test_masked_values_are_the_same_under_batch_and_change_with_the_salt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batch masks exactly like local; SDK_MASK_SALT changes every hash."""
+    pipeline = sdk.Pipeline([Contact()], name="contacts")
+    local = pipeline.run(customers=CUSTOMERS, max_invalid=1.0)
+    batch = pipeline.run("batch", customers=CUSTOMERS, max_invalid=1.0,
+                         runner_options={"chunk_rows": 1, "progress": False})
+    assert_equivalent(local, batch)
+    monkeypatch.setenv("SDK_MASK_SALT", "another salt")
+    salted = pipeline.run(customers=CUSTOMERS, max_invalid=1.0)
+    assert set(salted.quarantine["value"]) & set(local.quarantine["value"]) <= {None, "-3", "x4"}

@@ -178,7 +178,7 @@ class Runner:
             directory=directory,
             inputs={k: Input(k, v) for k, v in request.inputs.items()},
             stages=plan(pipeline),
-            context=UnitContext(run_id, on_step_error, frozenset(pipeline.check().skipped)),
+            context=UnitContext.of(pipeline, run_id, on_step_error),
             settings=settings,
             progress=Progress(self.config["progress"], total),
             hook=get_plugin_manager().hook,

@@ -6,6 +6,7 @@ worker process or a Dask task and its result travel back to the run state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -13,9 +14,10 @@ import attrs
 import pandas as pd
 
 from sdk.errors import SdkError
-from sdk.quarantine import empty_quarantine
+from sdk.quarantine import Masking, empty_quarantine
 
 if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
     from sdk.quarantine import Sources
     from sdk.step import Step
 
@@ -102,11 +104,32 @@ class UnitContext:
         on_step_error: ``"fail"`` (a raising step fails the unit with ``StepError``) or
             ``"quarantine"`` (the rows that make it raise are quarantined, check ``step_error``).
         skipped: ``(step, dataset)`` input validations proven redundant by the contract check.
+        masking: sensitive columns, hashed in quarantine records.
     """
 
     run_id: str
     on_step_error: Literal["fail", "quarantine"] = "fail"
     skipped: frozenset[tuple[str, str]] = frozenset()
+    masking: Masking | None = None
+
+    @classmethod
+    def of(
+        cls, pipeline: Pipeline, run_id: str, on_step_error: Literal["fail", "quarantine"]
+    ) -> UnitContext:
+        """The context of a run of ``pipeline``: its proven-redundant validations and the
+        columns any of its models marks sensitive."""
+        sensitive = frozenset(
+            str(name)
+            for step in pipeline.order
+            for model in (*type(step).contract().inputs.values(), type(step).contract().output)
+            for name, column in model.to_schema().columns.items()
+            if ((column.metadata or {}).get("sdk") or {}).get("sensitive")
+        )
+        masking = None
+        if sensitive:
+            salt = os.environ.get("SDK_MASK_SALT") or pipeline.fingerprint()
+            masking = Masking(sensitive, salt)
+        return cls(run_id, on_step_error, frozenset(pipeline.check().skipped), masking)
 
 
 @attrs.define
@@ -190,10 +213,7 @@ class UnitResult:
         cls, summary: Mapping[str, Any], quarantine: pd.DataFrame | None
     ) -> UnitResult:
         """Rebuild a committed unit's result (without its frames) from its checkpoint."""
-        counts = {
-            (s, b, d): BoundaryCounts(**values)
-            for s, b, d, values in summary["counts"]
-        }
+        counts = {(s, b, d): BoundaryCounts(**values) for s, b, d, values in summary["counts"]}
         steps = {name: StepTotals(**values) for name, values in summary["steps"].items()}
         if quarantine is None:
             quarantine = empty_quarantine()

@@ -82,6 +82,7 @@ class _Unit:
                     failures=result.failures,
                     sources=data.sources,
                     context=self._context(step, boundary, dataset),
+                    masking=self.context.masking,
                 )
             )
         self.count(
@@ -187,6 +188,7 @@ class _Unit:
                 failures=[(positions, None, STEP_ERROR) for positions, _ in groups],
                 sources=data.sources,
                 context=self._context(step, "input", dataset),
+                masking=self.context.masking,
             )
             message = {int(p): exc.original for positions, exc in groups for p in positions}
             order = np.sort(np.concatenate([positions for positions, _ in groups]))
