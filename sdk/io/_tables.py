@@ -87,9 +87,7 @@ class _CompositeKey:
         self.prefix, self.keys = prefix, list(keys)
 
     def __call__(self, pos: np.ndarray) -> list[str]:
-        return [
-            self.prefix + "(" + ",".join(_literal(k[p]) for k in self.keys) + ")" for p in pos
-        ]
+        return [self.prefix + "(" + ",".join(_literal(k[p]) for k in self.keys) + ")" for p in pos]
 
 
 class _Position:
