@@ -242,12 +242,13 @@ def validate_frame(
         if proven is not None and proven.covers(frame[rule.name], rule):
             continue
         if not has_dtype(series, rule.dtype):
-            series, malformed = coerce_lenient(series, rule.dtype)
+            series, refused = coerce_lenient(series, rule.dtype)
             columns[rule.name] = series
+            malformed = None
+            for check, rows in refused.items():
+                failures.append((np.flatnonzero(rows), rule.name, check))
+                malformed = rows if malformed is None else malformed | rows
             if malformed is not None:
-                failures.append(
-                    (np.flatnonzero(malformed), rule.name, f"coerce_dtype('{rule.dtype}')")
-                )
                 bad |= malformed
         else:
             malformed = None
