@@ -2,12 +2,14 @@
 
 Exit codes: 0 success; 1 the run failed (data quality, a step error, a frame-level schema
 violation) or ``sdk check`` found policy breaches; 2 a usage or definition error (bad arguments,
-target, params, wiring, I/O); 3 ``sdk run --strict`` refused a pipeline that breaks the policy.
+target, params, wiring, I/O); 3 ``sdk run --strict`` refused a pipeline that breaks the policy;
+``128 + signal`` a run stopped by SIGINT (130) or SIGTERM (143), recorded ``interrupted``.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from sdk.errors import DataQualityError, PolicyError, SchemaViolation, SdkError,
 from sdk.io import redact
 from sdk.logs import configure_logging, get_logger, route_warnings
 from sdk.pipeline import Pipeline
+from sdk.runners.base import RunInterrupted
 
 __all__ = ["main"]
 
@@ -299,9 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SdkError, _Usage) as exc:
         _report(exc, args.debug)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("sdk: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
+        print(f"sdk: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        if isinstance(exc, RunInterrupted) and exc.run_id and exc.resumable:
+            print(f"  resume run {exc.run_id} with --resume {exc.run_id}", file=sys.stderr)
+        return 128 + signum
 
 
 def _report(exc: BaseException, debug: bool) -> None:

@@ -3,16 +3,20 @@
 Each run has a folder ``<run dir>/<run_id>/`` holding ``run.json`` (identity and status,
 written when the run starts) and ``manifest.json`` (written when it ends), plus the
 checkpoints of runners that can resume.
+
+A status is ``running``, ``succeeded``, ``failed`` or ``interrupted``. A run recorded
+``running`` whose process (pid on this host) is gone was killed: it is listed ``interrupted``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from sdk.errors import PipelineError
-from sdk.runners.rundir import run_root
+from sdk.runners.rundir import is_resumable, observed_status, run_root
 
 __all__ = ["list_runs", "show_run"]
 
@@ -31,9 +35,14 @@ def list_runs(run_dir: str | Path | None = None) -> str:
     rows = []
     for folder in sorted(root.glob("*/run.json")) if root.exists() else []:
         record = _read(folder) or {}
-        status = record.get("status", "?")
-        if status == "running":
-            status = "running or interrupted (resume with --resume)"
+        status = observed_status(record)
+        if status == "interrupted":
+            resumable = is_resumable(record)
+            status += " (resume with --resume)" if resumable else " (cannot be resumed)"
+        elif status == "running" and not isinstance(record.get("pid"), int):
+            status = "running or interrupted (resume with --resume)"  # an older record
+        elif status == "running" and record.get("host") != os.uname().nodename:
+            status = f"running on {record.get('host')} (or interrupted there)"
         rows.append(
             f"{record.get('run_id', folder.parent.name):<28} {record.get('pipeline', '?'):<14} "
             f"{record.get('runner', '?'):<8} {record.get('started', '?'):<30} {status}"
@@ -45,14 +54,18 @@ def list_runs(run_dir: str | Path | None = None) -> str:
 
 
 def show_run(run_id: str, run_dir: str | Path | None = None) -> str:
-    """The manifest of ``run_id`` as indented JSON (``run.json`` if it has not finished).
+    """The manifest of ``run_id`` as indented JSON (``run.json``, with the status as
+    :func:`list_runs` sees it, if it has not ended).
 
     Raises:
         PipelineError: no such run.
     """
     folder = run_root(run_dir) / run_id
-    for name in ("manifest.json", "run.json"):
-        data = _read(folder / name)
+    record = _read(folder / "run.json")
+    if record is not None and record.get("status") in ("running", "interrupted"):
+        # not ended: a manifest there is an earlier attempt's (resumed since)
+        return json.dumps({**record, "status": observed_status(record)}, indent=2)
+    for data in (_read(folder / "manifest.json"), record):
         if data is not None:
             return json.dumps(data, indent=2)
     raise PipelineError(f"no run {run_id!r} in {folder.parent}; `sdk runs` lists the runs")

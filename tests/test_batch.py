@@ -455,7 +455,7 @@ def test_manifest_in_run_dir_and_beside_outputs(tmp_path: Path, fraud_raw: pd.Da
     )
     run_dir = Path(os.environ["SDK_RUN_DIR"]) / result.run_id
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert json.loads((out / "scored.parquet.manifest.json").read_text()) == manifest
 
     assert manifest["run_id"] == result.run_id
     assert manifest["pipeline"] == "fraud"

@@ -534,7 +534,7 @@ def test_crash_and_resume_gives_the_uninterrupted_result(
     point.check(job, reference)
     assert not job.scored.exists(), "the output was published before the run finished"
     assert job.status() == "running"
-    assert "running or interrupted" in list_runs(job.run_dir)
+    assert "interrupted (resume with --resume)" in list_runs(job.run_dir)
     assert_same_as_reference(job, reference, job.resume())
     assert "succeeded" in list_runs(job.run_dir)
 
@@ -542,7 +542,7 @@ def test_crash_and_resume_gives_the_uninterrupted_result(
 def test_runs_command_shows_interrupted_then_succeeded(
     reference: Reference, workspace: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """`sdk runs` lists a killed run as running or interrupted, and as succeeded once resumed."""
+    """`sdk runs` lists a killed run as interrupted, and as succeeded once resumed."""
     job = new_job(workspace, tmp_path)
     crash(job, KILL_POINTS[2].ready, KILL_POINTS[2].name, SLOW)
 
@@ -557,7 +557,7 @@ def test_runs_command_shows_interrupted_then_succeeded(
 
     line = runs()
     assert "resume_test" in line and "batch" in line
-    assert line.rstrip().endswith("running or interrupted (resume with --resume)"), line
+    assert line.rstrip().endswith(" interrupted (resume with --resume)"), line
     assert_same_as_reference(job, reference, job.resume())
     line = runs()
     assert line.rstrip().endswith("succeeded"), line

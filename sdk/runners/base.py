@@ -7,12 +7,20 @@ and closes it (error budget, atomic publication of outputs and quarantine, manif
 ``run_finished``). :meth:`Runner.commit` merges each unit's result into the run state, checks
 the error budget on running totals, lets the source acknowledge, and reports the unit. Step
 events and hooks are emitted by the base, once per step, from merged counts.
+
+Whatever ends a run, its ``run.json`` says how: ``succeeded``; ``failed`` with the error (any
+exception, an SDK error or a bug); ``interrupted`` by ``KeyboardInterrupt`` or by SIGTERM or
+SIGINT, which raise :class:`RunInterrupted` in the main thread for the duration of a run (the
+previous handlers are restored after; importing ``sdk`` installs none).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -28,7 +36,13 @@ from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
 from sdk.runners.progress import Progress
 from sdk.runners.publish import collect, publish, rows_of, stream
-from sdk.runners.rundir import RunDirectory, identity_inputs, new_run_id, run_root
+from sdk.runners.rundir import (
+    RunDirectory,
+    identity_inputs,
+    new_run_id,
+    remove_temp_files,
+    run_root,
+)
 from sdk.runners.session import RunRequest, RunSession
 from sdk.runners.stage import Data, Stage, UnitContext, UnitResult, UnitSummary
 from sdk.runners.state import RunInfo, RunState
@@ -36,9 +50,55 @@ from sdk.runners.state import RunInfo, RunState
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
-__all__ = ["BASE_OPTIONS", "Runner"]
+__all__ = ["BASE_OPTIONS", "RunInterrupted", "Runner"]
 
 logger = get_logger("sdk.run")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run was stopped by a signal (SIGTERM or SIGINT); it is recorded ``interrupted``.
+
+    A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it too. The command line
+    exits with ``128 + signum`` (143 for SIGTERM, 130 for SIGINT).
+
+    Attributes:
+        signum: the signal's number.
+        run_id: the interrupted run, once known.
+        resumable: whether ``--resume run_id`` continues it (runners that checkpoint).
+    """
+
+    def __init__(self, signum: int, run_id: str | None = None, resumable: bool = False) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.run_id, self.resumable = signum, run_id, resumable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.signum, self.run_id, self.resumable)
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGTERM and SIGINT raise
+    :class:`RunInterrupted`; the previous handlers are restored after. A signal the process
+    ignores (``nohup``, a background job) stays ignored; other threads are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        current = signal.getsignal(signum)
+        if current is None or current == signal.SIG_IGN:  # set outside Python, or ignored
+            continue
+        previous[signum] = current
+        signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class Runner:
@@ -102,9 +162,11 @@ class Runner:
 
         Raises:
             PipelineError: a missing or unknown input or output, an existing output without
-                ``overwrite``, or a resume that does not match the original run.
+                ``overwrite``, a resume that does not match the original run, or a run
+                directory in use by another process.
             DataQualityError: the error budget was exceeded (after the quarantine is written).
             StepError, SchemaViolation: a step failed.
+            RunInterrupted: SIGTERM or SIGINT (the run is recorded ``interrupted``).
         """
         request = RunRequest.build(
             pipeline,
@@ -120,22 +182,28 @@ class Runner:
         ensure_logging()
         run_id = resume or request.run_id or new_run_id()
         name = request.pipeline.name
-        with run_context(run_id=run_id, pipeline=name, runner=self.name, step=None):
+        with (
+            interrupt_on_signals(),
+            run_context(run_id=run_id, pipeline=name, runner=self.name, step=None),
+        ):
             session = self.open(request, run_id)
             started = time.perf_counter()
             try:
                 self.execute(session)
                 result = self.close(session, started)
-            except SdkError as exc:
+            except BaseException as exc:  # whatever ends the run, run.json says how
                 self.abandon(session, exc, started)
                 raise
             finally:
                 session.progress.close()
+                if session.directory is not None:
+                    session.directory.release()
             session.hook.sdk_after_run(run=session.info, result=result)
             return result
 
     def open(self, request: RunRequest, run_id: str) -> RunSession:
-        """Open the run: check destinations, create or reopen its directory, log
+        """Open the run: check destinations, create or reopen its directory (holding its
+        lock; a resumed run first removes the temporary files a killed run left), log
         ``run_started`` and call ``sdk_before_run``."""
         pipeline = request.pipeline
         settings = self.settings(request)
@@ -160,7 +228,28 @@ class Runner:
             directory = RunDirectory.reopen(root, run_id, identity)
         else:
             self._refuse_existing(request)
-            directory = RunDirectory.create(root, run_id, identity)
+            directory = RunDirectory.create(root, run_id, identity, resumable=self.can_resume)
+        try:
+            return self._start(request, directory, identity, settings, on_step_error)
+        except BaseException as exc:
+            try:
+                directory.mark(*_ending(exc))
+            finally:
+                directory.release()
+            raise
+
+    def _start(
+        self,
+        request: RunRequest,
+        directory: RunDirectory,
+        identity: dict[str, Any],
+        settings: dict[str, Any],
+        on_step_error: Literal["fail", "quarantine"],
+    ) -> RunSession:
+        pipeline, run_id = request.pipeline, directory.run_id
+        if request.resume is not None:
+            destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
+            remove_temp_files(destinations, directory.path)
         info = RunInfo(
             run_id=run_id,
             pipeline=pipeline.name,
@@ -262,12 +351,14 @@ class Runner:
         if request.quarantine:
             publish("quarantine", [quarantine], request.quarantine)
             written["quarantine"] = request.quarantine
+            _published(session, "quarantine", request.quarantine)
         rows_out: dict[str, int] = {}
         for name, uri in request.outputs.items():
             producer = request.pipeline.producer(name)
             schema = type(producer).contract().output if producer is not None else None
             rows_out[name] = publish(name, stream(session.datasets[name]), uri, schema)
             written[name] = uri
+            _published(session, name, uri)
         outputs = {
             name: collect(value)
             for name, value in session.datasets.items()
@@ -305,20 +396,48 @@ class Runner:
             quarantined=state.quarantined,
         )
 
-    def abandon(self, session: RunSession, exc: SdkError, started: float) -> None:
-        """Close a failed run: the quarantine so far is written, then the manifest."""
-        state, uri = session.state, session.request.quarantine
+    def abandon(self, session: RunSession, exc: BaseException, started: float) -> None:
+        """Close a run that did not succeed.
+
+        Interrupted (``KeyboardInterrupt``, :class:`RunInterrupted`): nothing is published,
+        ``run.json`` says ``interrupted`` (a runner that checkpoints resumes it). Failed (any
+        other exception): the quarantine so far is written, then the manifest (``failed``,
+        with the error) and ``sdk_on_run_error``.
+        """
+        state, uri, directory = session.state, session.request.quarantine, session.directory
+        duration = (time.perf_counter() - started) * 1000
+        status, _, signal_name = _ending(exc)
+        if status == "interrupted":
+            if isinstance(exc, RunInterrupted):
+                exc.run_id, exc.resumable = session.info.run_id, self.can_resume
+            if directory is not None:
+                # if this fails too, `sdk runs` still tells the run apart by its dead pid
+                with contextlib.suppress(OSError, SdkError):
+                    remove_temp_files((), directory.path)
+                    directory.mark("interrupted", signal=signal_name)
+            logger.warning(
+                "run_finished",
+                extra={
+                    "status": "interrupted",
+                    "error": type(exc).__name__,
+                    "error_message": str(exc),
+                    "resumable": self.can_resume,
+                    "rows_in": state.rows_in,
+                    "quarantined": state.quarantined,
+                    "duration_ms": round(duration, 3),
+                },
+            )
+            return
         if uri:
             try:  # nothing lost: what was quarantined before the failure is kept
                 publish("quarantine", [state.quarantine()], uri)
+                _published(session, "quarantine", uri)
             except SdkError:
                 logger.warning("quarantine_not_written", extra={"uri": redact(uri)})
-        duration = (time.perf_counter() - started) * 1000
-        if session.directory is not None:
+        if directory is not None:
             try:
-                written = {"quarantine": uri} if uri else {}
-                session.directory.finish(session, "failed", {}, written, exc)
-            except OSError:
+                directory.finish(session, "failed", {}, dict(directory.published), exc)
+            except (OSError, SdkError):
                 logger.warning("manifest_not_written", extra={"run_dir": str(session.path)})
         logger.error(
             "run_finished",
@@ -331,7 +450,8 @@ class Runner:
                 "duration_ms": round(duration, 3),
             },
         )
-        session.hook.sdk_on_run_error(run=session.info, error=exc)
+        if isinstance(exc, Exception):
+            session.hook.sdk_on_run_error(run=session.info, error=exc)
 
     # -- helpers ---------------------------------------------------------------------------
     def _merge(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
@@ -370,3 +490,17 @@ class Runner:
             max_invalid=request.max_invalid,
             quarantine=state.quarantine(),
         )
+
+
+def _published(session: RunSession, name: str, uri: str) -> None:
+    if session.directory is not None:
+        session.directory.published[name] = uri
+
+
+def _ending(exc: BaseException) -> tuple[str, BaseException | None, str | None]:
+    """How ``exc`` ends a run: ``(status, error, signal name)``."""
+    if isinstance(exc, RunInterrupted):
+        return "interrupted", None, signal.Signals(exc.signum).name
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None, None
+    return "failed", exc, None

@@ -7,6 +7,10 @@ a unit's files are written first and its marker last, atomically, so a unit is c
 its marker exists: after a crash, completed units are reused and the others redone. Every
 file is written through :func:`sdk.io.atomic_path` (temp file + rename: a kill -9 is
 survived; without fsync a crash of the machine may lose the newest units, which are redone).
+
+A marker is trusted only if the files it names are there and readable (Parquet footer, row
+groups and row counts as recorded): a unit whose files were deleted, truncated or damaged since
+is redone, with a ``checkpoint_damaged`` warning naming the file, and gives the same rows again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sdk.io import atomic_bytes, atomic_path, atomic_text
+from sdk.logs import get_logger
 from sdk.quarantine import Sources
 from sdk.runners.stage import Data
 
@@ -37,6 +42,8 @@ __all__ = [
 ]
 
 POSITION = "__sdk_pos__"
+
+logger = get_logger("sdk.run")
 
 
 def _table(data: Data) -> pa.Table:
@@ -141,11 +148,24 @@ class Checkpoint:
         return self.root.joinpath(*parts)
 
     def done(self, unit: str) -> dict[str, Any] | None:
-        """The marker of a completed unit, or ``None``."""
+        """The marker of a completed unit, or ``None`` (also when the marker or one of its
+        files is damaged: the marker is then removed, so the unit is redone)."""
         marker = self.units / f"{unit}.json"
         if not marker.exists():
             return None
-        return dict(json.loads(marker.read_text(encoding="utf-8")))
+        try:
+            payload = dict(json.loads(marker.read_text(encoding="utf-8")))
+            problem = _damaged(payload)
+        except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+            problem = (marker, f"{type(exc).__name__}: {exc}")
+        if problem is None:
+            return payload
+        logger.warning(
+            "checkpoint_damaged",
+            extra={"unit": unit, "file": str(problem[0]), "reason": problem[1], "redo": True},
+        )
+        marker.unlink(missing_ok=True)
+        return None
 
     def complete(self, unit: str, payload: dict[str, Any]) -> None:
         """Mark ``unit`` complete (after all its files are written)."""
@@ -159,8 +179,57 @@ class Checkpoint:
         atomic_bytes(path, pickle.dumps((offset, length, sources)))
 
     def load_sources(self, dataset: str) -> list[tuple[int, int, Sources]]:
-        """``(offset, length, sources)`` of each chunk saved for ``dataset``, in order."""
+        """``(offset, length, sources)`` of each chunk saved for ``dataset``, in order.
+
+        Chunks from the first missing or unreadable record on are dropped (and saved again
+        when their chunks are read)."""
         folder = self.path("sources", dataset)
         if not folder.exists():
             return []
-        return [pickle.loads(p.read_bytes()) for p in sorted(folder.glob("*.pkl"))]
+        saved: list[tuple[int, int, Sources]] = []
+        paths = sorted(folder.glob("*.pkl"))
+        for index, path in enumerate(paths):
+            problem = None if path.name == f"{index:08d}.pkl" else "missing before it"
+            if problem is None:
+                try:
+                    offset, length, sources = pickle.loads(path.read_bytes())
+                except Exception as exc:  # any damage at all: read the chunk again
+                    problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                logger.warning(
+                    "checkpoint_damaged",
+                    extra={"unit": None, "file": str(path), "reason": problem, "redo": True},
+                )
+                for stale in paths[index:]:
+                    stale.unlink(missing_ok=True)
+                break
+            saved.append((offset, length, sources))
+        return saved
+
+
+def _damaged(marker: dict[str, Any]) -> tuple[Path, str] | None:
+    """The first file of a unit's marker that is missing or does not hold what it recorded."""
+    expected: list[tuple[str, int | None, int]] = []  # (path, row group or None, rows)
+    for value in marker["files"].values():
+        if isinstance(value, dict):  # buckets: {bucket: [path, row group, rows]}
+            expected += [(str(p), int(g), int(n)) for p, g, n in value.values()]
+        elif value and isinstance(value[0], list):  # parts: [[path, rows], ...]
+            expected += [(str(p), None, int(n)) for p, n in value]
+        elif value and value[0] is not None:  # one part: [path, rows]
+            expected.append((str(value[0]), None, int(value[1])))
+    if marker.get("quarantine"):
+        expected.append((str(marker["quarantine"]), None, -1))
+    for name, group, rows in expected:
+        path = Path(name)
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except FileNotFoundError:
+            return path, "missing"
+        except (OSError, pa.ArrowException) as exc:
+            return path, f"unreadable: {exc}"
+        if group is not None:
+            if group >= meta.num_row_groups or meta.row_group(group).num_rows != rows:
+                return path, f"row group {group} does not hold {rows} rows"
+        elif rows >= 0 and meta.num_rows != rows:
+            return path, f"holds {meta.num_rows} rows, not {rows}"
+    return None
