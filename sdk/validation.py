@@ -33,6 +33,9 @@ __all__ = [
 
 NOT_NULLABLE = "not_nullable"
 UNIQUE = "field_uniqueness"
+FIELD_COUNT = "field_count"
+MALFORMED = "__sdk_malformed__"
+"""A reader's column holding the raw text of a record that is not a row (quarantined)."""
 
 
 def _signature(check: Check) -> tuple[Any, ...]:
@@ -211,6 +214,8 @@ def validate_frame(
         SchemaViolation: a required column is missing, an unexpected column under
             ``strict=True``, or a check whose result cannot be attributed to rows failed.
     """
+    if MALFORMED in frame.columns:
+        return _without_malformed(frame, compiled, where, proven)
     n = len(frame)
     missing = [r.name for r in compiled.columns if r.required and r.name not in frame.columns]
     if missing:
@@ -299,6 +304,25 @@ def validate_frame(
                 failures.append((np.flatnonzero(fail), None, prepared.label))
                 bad |= fail
     return _assemble(frame, compiled, columns, failures, bad, extra)
+
+
+def _without_malformed(
+    frame: pd.DataFrame, compiled: CompiledModel, where: BoundaryCheck, proven: ProvenColumns | None
+) -> Validated:
+    """Quarantine the reader's malformed records (``field_count``); validate the other rows."""
+    bad = frame[MALFORMED].notna().to_numpy()
+    good = np.flatnonzero(~bad)
+    result = validate_frame(frame.drop(columns=MALFORMED).take(good), compiled, where, proven)
+    failures = [(good[positions], column, check) for positions, column, check in result.failures]
+    if bad.any():
+        failures.append((np.flatnonzero(bad), None, FIELD_COUNT))
+        result.counts.setdefault("<dataframe>", {})[FIELD_COUNT] = int(bad.sum())
+    passed = good if result.passed is None else good[result.passed]
+    quarantined = result.quarantined + int(bad.sum())
+    return Validated(
+        result.frame, None if quarantined == 0 else passed, failures, result.counts, len(frame),
+        quarantined,
+    )  # fmt: skip
 
 
 def _assemble(

@@ -16,12 +16,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+import numpy as np
 import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
 from sdk.io import IOScheme, Loaded, StagedFile, Writer, atomic_path, positioned
+from sdk.io._csv import CsvReader, Piece
+from sdk.io._csv import sources as csv_sources
 from sdk.quarantine import Sources
+from sdk.validation import MALFORMED
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -40,11 +44,75 @@ def _existing(uri: str) -> Path:
         raise IOSchemeError(
             f"input {uri!r} does not exist; check the path (relative to {Path.cwd()})"
         )
+    if path.is_dir():
+        raise IOSchemeError(f"input {uri!r} is a directory, not a file; give the file's path")
     return path
+
+
+def _joined(
+    pieces: list[Piece], header: list[str], marked: bool
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One frame of ``pieces`` (with the malformed column when ``marked``), and its lines."""
+    columns = [*header, MALFORMED] if marked else header
+    frames = [_with_columns(p.frame, columns) for p in pieces if len(p.frame)]
+    if not frames:
+        return _with_columns(pieces[0].frame if pieces else _empty(header), columns), np.zeros(
+            0, dtype=np.int64
+        )
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, np.concatenate([p.lines for p in pieces if len(p.frame)])
+
+
+def _with_columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        frame = frame.assign(**{c: pd.array([None] * len(frame), dtype="str") for c in missing})
+    return frame
+
+
+def _empty(header: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.array([], dtype="str") for name in header})
+
+
+def _rechunked(
+    pieces: Iterator[Piece], header: list[str], marked: bool, chunk_rows: int
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Frames of exactly ``chunk_rows`` rows (the last one fewer, at least one) from ``pieces``."""
+    held: list[Piece] = []
+    size = 0
+    yielded = False
+    for piece in itertools.chain(pieces, [None]):
+        if piece is not None:
+            if not len(piece.frame):
+                continue
+            held.append(piece)
+            size += len(piece.frame)
+        while held and (size >= chunk_rows or piece is None):
+            frame, lines = _joined(held, header, marked)
+            take = min(chunk_rows, len(frame))
+            yield frame.iloc[:take].reset_index(drop=True), lines[:take]
+            yielded = True
+            rest = frame.iloc[take:].reset_index(drop=True)
+            held = [Piece(rest, lines[take:])] if len(rest) else []
+            size = len(rest)
+    if not yielded:
+        yield _joined([], header, marked)
 
 
 def _parse_lines(text: io.TextIOBase | Any, origin: str) -> tuple[pd.DataFrame, list[int]]:
     return _parse_numbered(enumerate(text, start=1), origin)
+
+
+def _utf8_lines(handle: BinaryIO, origin: str) -> Iterator[tuple[int, str]]:
+    """The numbered lines of a binary file, decoded; a line that is not UTF-8 is refused."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IOSchemeError(
+                f"{origin}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the "
+                f"file as UTF-8"
+            ) from None
 
 
 def _parse_numbered(
@@ -217,34 +285,46 @@ class CsvScheme:
         return uri.lower().endswith(".csv")
 
     def read(self, uri: str) -> Loaded:
-        """Read every column as text; row 0 is line 2 (the header is line 1)."""
-        path = _existing(uri)
+        """Read every column as text; sources are ``path:line``, the first line of each record.
+
+        A record with another number of fields than the header (or one the csv rules cannot
+        parse) is a row whose only value is its raw text, in the column
+        :data:`sdk.validation.MALFORMED`; validation quarantines it (``field_count``).
+
+        Raises:
+            IOSchemeError: the file is missing, a directory, not UTF-8, or its header names a
+                column twice.
+        """
+        reader = CsvReader(_existing(uri), uri)
         try:
-            # Only an empty field is missing: "NA" (Namibia), "null" or "n/a" stay text as read.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except pd.errors.EmptyDataError:
-            frame = pd.DataFrame()
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise IOSchemeError(f"{uri}: cannot be parsed as CSV ({exc}); fix the file") from None
-        return Loaded(frame, Sources.from_file_lines(uri, first_line=2))
+            pieces = list(reader.pieces())
+        finally:
+            reader.close()
+        if reader.header is None:  # no header: an empty dataset
+            return Loaded(pd.DataFrame(), Sources.from_file_lines(uri, first_line=2))
+        marked = reader.troubled or any(MALFORMED in p.frame.columns for p in pieces)
+        frame, lines = _joined(pieces, reader.header, marked)
+        return Loaded(frame, csv_sources(uri, lines))
 
     def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
-        """Read ``chunk_rows`` rows at a time, as text."""
+        """Read ``chunk_rows`` rows at a time, as text, with the rows and sources of ``read``."""
         path = _existing(uri)
-        start = 0
+        probe = CsvReader(path, uri)
+        try:  # chunks carry the malformed column if any chunk needs it, as ``read``'s frame
+            marked = probe.has_trouble()
+        finally:
+            probe.close()
+        reader = CsvReader(path, uri, simple=probe.simple)
         try:
-            reader = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
-            )
-            for chunk in reader:
-                yield Loaded(positioned(chunk, start), Sources.from_file_lines(uri, 2, start))
-                start += len(chunk)
-        except pd.errors.EmptyDataError:
-            pass
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise IOSchemeError(f"{uri}: cannot be parsed as CSV ({exc}); fix the file") from None
-        if start == 0:
-            yield self.read(uri)
+            if reader.header is None:
+                yield self.read(uri)
+                return
+            start = 0
+            for frame, lines in _rechunked(reader.pieces(), reader.header, marked, chunk_rows):
+                yield Loaded(positioned(frame, start), csv_sources(uri, lines))
+                start += len(frame)
+        finally:
+            reader.close()
 
     def exists(self, uri: str) -> bool:
         """Whether the file exists."""
@@ -259,6 +339,13 @@ class CsvScheme:
         writer = self.open_writer(uri, None)
         writer.append(frame)
         writer.commit()
+
+
+def _not_parquet(uri: str, exc: Exception) -> IOSchemeError:
+    reason = " ".join(str(exc).split())  # pyarrow's messages may span lines
+    return IOSchemeError(
+        f"{uri}: cannot be read as Parquet ({reason}); check that it is a complete Parquet file"
+    )
 
 
 class ParquetScheme:
@@ -276,7 +363,7 @@ class ParquetScheme:
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:
-            raise IOSchemeError(f"{uri}: cannot be read as Parquet ({exc})") from None
+            raise _not_parquet(uri, exc) from None
         return Loaded(frame.reset_index(drop=True), Sources.from_file_rows(uri))
 
     def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
@@ -290,8 +377,8 @@ class ParquetScheme:
                 frame = batch.to_pandas()
                 yield Loaded(positioned(frame, start), Sources.from_file_rows(uri, start))
                 start += len(frame)
-        except OSError as exc:
-            raise IOSchemeError(f"{uri}: cannot be read as Parquet ({exc})") from None
+        except Exception as exc:  # pyarrow raises ArrowInvalid (a ValueError) or OSError
+            raise _not_parquet(uri, exc) from None
         if start == 0:
             yield self.read(uri)
 
@@ -324,16 +411,16 @@ class JsonLinesScheme:
     def read(self, uri: str) -> Loaded:
         """Read one object per line; sources are ``path:line``."""
         path = _existing(uri)
-        with path.open(encoding="utf-8") as fh:
-            frame, lines = _parse_lines(fh, uri)
+        with path.open("rb") as fh:
+            frame, lines = _parse_numbered(_utf8_lines(fh, uri), uri)
         return Loaded(frame, Sources.from_values([f"{uri}:{n}" for n in lines]))
 
     def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
         """Read ``chunk_rows`` objects at a time."""
         path = _existing(uri)
         start = 0
-        with path.open(encoding="utf-8") as fh:
-            numbered = ((n, line) for n, line in enumerate(fh, start=1) if line.strip())
+        with path.open("rb") as fh:
+            numbered = ((n, line) for n, line in _utf8_lines(fh, uri) if line.strip())
             while True:
                 block = list(itertools.islice(numbered, chunk_rows))
                 if not block and start > 0:
