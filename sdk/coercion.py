@@ -66,7 +66,7 @@ _BOOL_TEXT = {
 
 
 def _text(series: pd.Series) -> pa.Array | None:
-    """The column as an Arrow string array with whitespace trimmed; ``None`` unless all text."""
+    """The column as an Arrow string array; ``None`` unless all text."""
     if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
         values = pa.array(series.array)
     elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
@@ -78,7 +78,7 @@ def _text(series: pd.Series) -> pa.Array | None:
         return None
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return pc.utf8_trim_whitespace(values)
+    return values
 
 
 def _matching(text: pa.Array, pattern: str) -> np.ndarray:
@@ -121,11 +121,13 @@ def _parse_integers(
     if text is not None:
         # Arrow's parser is exact and fast on plain digits; it also reads hexadecimal ("0x1F"),
         # which is not a number here
-        if not pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py():
-            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                plain = pc.fill_null(pc.cast(text, pa.int64()), 0).to_numpy()
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cast = pc.cast(text, pa.int64())
+            if not any(pc.any(pc.match_substring(text, x)).as_py() for x in "xX"):
+                plain = pc.fill_null(cast, 0).to_numpy()
                 done = notna.copy()
         if not done.any():
+            text = pc.utf8_trim_whitespace(text)
             done = _matching(text, _PLAIN_INT)
             if done.any():
                 digits = pc.replace_substring_regex(pc.filter(text, done), r"^\+|\.0*$", "")
@@ -166,6 +168,7 @@ def _parse_floats(series: pd.Series, target: Any) -> tuple[pd.Series, np.ndarray
             parsed = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             # one odd value: Arrow for the plain ones, pandas for the rest (few)
+            text = pc.utf8_trim_whitespace(text)
             parsed = np.full(len(series), np.nan)
             plain = _matching(text, _PLAIN_FLOAT)
             parsed[plain] = pc.cast(pc.filter(text, plain), pa.float64()).to_numpy()
