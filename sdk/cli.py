@@ -22,7 +22,7 @@ from sdk.errors import DataQualityError, PolicyError, SchemaViolation, SdkError,
 from sdk.io import redact
 from sdk.logs import configure_logging, get_logger, route_warnings
 from sdk.pipeline import Pipeline
-from sdk.runners.base import RunInterrupted
+from sdk.runners.signals import RunInterrupted
 
 __all__ = ["main"]
 

@@ -208,7 +208,8 @@ def test_every_row_is_either_output_or_quarantined_with_its_defects(mode: str, d
     assert int(result.report["quarantined"].sum()) == len(bad)
 
     expected = Counter(
-        (str(frame.index[i]), column, CHECKS[column][kind],
+        (str(frame.index[i]), column,
+         "not_a_number" if as_text(frame.iloc[i][column]) == "nan" else CHECKS[column][kind],
          as_text(frame.iloc[i][column]))
         for i in bad for column, kind in defects[i].items()
     )

@@ -17,19 +17,17 @@ previous handlers are restored after; importing ``sdk`` installs none).
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
 
-from sdk.errors import DataQualityError, PipelineError, SdkError
-from sdk.io import exists, redact
+from sdk.errors import PipelineError, SdkError
+from sdk.io import redact
 from sdk.logs import ensure_logging, get_logger, run_context
-from sdk.plugins import get_plugin_manager, resolve_scheme
+from sdk.plugins import get_plugin_manager
 from sdk.result import RunResult
 from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
@@ -38,67 +36,22 @@ from sdk.runners.progress import Progress
 from sdk.runners.publish import collect, publish, rows_of, stream
 from sdk.runners.rundir import (
     RunDirectory,
-    identity_inputs,
     new_run_id,
     remove_temp_files,
+    run_identity,
     run_root,
 )
 from sdk.runners.session import RunRequest, RunSession
+from sdk.runners.signals import RunInterrupted, ending, interrupt_on_signals
 from sdk.runners.stage import Data, Stage, UnitContext, UnitResult, UnitSummary
 from sdk.runners.state import RunInfo, RunState
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
-__all__ = ["BASE_OPTIONS", "RunInterrupted", "Runner"]
+__all__ = ["BASE_OPTIONS", "Runner"]
 
 logger = get_logger("sdk.run")
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """A run was stopped by a signal (SIGTERM or SIGINT); it is recorded ``interrupted``.
-
-    A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it too. The command line
-    exits with ``128 + signum`` (143 for SIGTERM, 130 for SIGINT).
-
-    Attributes:
-        signum: the signal's number.
-        run_id: the interrupted run, once known.
-        resumable: whether ``--resume run_id`` continues it (runners that checkpoint).
-    """
-
-    def __init__(self, signum: int, run_id: str | None = None, resumable: bool = False) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum, self.run_id, self.resumable = signum, run_id, resumable
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.signum, self.run_id, self.resumable)
-
-
-@contextlib.contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """While the block runs (in the main thread), SIGTERM and SIGINT raise
-    :class:`RunInterrupted`; the previous handlers are restored after. A signal the process
-    ignores (``nohup``, a background job) stays ignored; other threads are left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise RunInterrupted(signum)
-
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        current = signal.getsignal(signum)
-        if current is None or current == signal.SIG_IGN:  # set outside Python, or ignored
-            continue
-        previous[signum] = current
-        signal.signal(signum, interrupt)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 class Runner:
@@ -205,20 +158,9 @@ class Runner:
         """Open the run: check destinations, create or reopen its directory (holding its
         lock; a resumed run first removes the temporary files a killed run left), log
         ``run_started`` and call ``sdk_before_run``."""
-        pipeline = request.pipeline
         settings = self.settings(request)
         on_step_error = self.config["on_step_error"] or self.default_on_step_error
-        identity: dict[str, Any] = {
-            "pipeline": pipeline.name,
-            "fingerprint": pipeline.fingerprint(),
-            "params": {s.name: s.params.as_dict() for s in pipeline.order},
-            "inputs": identity_inputs(request.inputs, hash_frames=self.can_resume),
-            "outputs": {k: redact(v) for k, v in request.outputs.items()},
-            "quarantine": redact(request.quarantine) if request.quarantine else None,
-            "max_invalid": request.max_invalid,
-            "runner": self.name,
-            "options": {**settings, "on_step_error": on_step_error},
-        }
+        identity = run_identity(request, self.name, settings, on_step_error, self.can_resume)
         root = run_root(self.config["run_dir"])
         if request.resume is not None:
             if not self.can_resume:
@@ -227,13 +169,13 @@ class Runner:
                 )
             directory = RunDirectory.reopen(root, run_id, identity)
         else:
-            self._refuse_existing(request)
+            request.refuse_existing()
             directory = RunDirectory.create(root, run_id, identity, resumable=self.can_resume)
         try:
             return self._start(request, directory, identity, settings, on_step_error)
         except BaseException as exc:
             try:
-                directory.mark(*_ending(exc))
+                directory.mark(*ending(exc))
             finally:
                 directory.release()
             raise
@@ -272,22 +214,7 @@ class Runner:
             progress=Progress(self.config["progress"], total),
             hook=get_plugin_manager().hook,
         )
-        logger.info(
-            "run_started",
-            extra={
-                "inputs": {
-                    k: (redact(v) if isinstance(v, str) else "<DataFrame>")
-                    for k, v in request.inputs.items()
-                },
-                "outputs": identity["outputs"],
-                "params": info.params,
-                "fingerprint": info.fingerprint,
-                "max_invalid": request.max_invalid,
-                "resumed": session.resuming,
-                "run_dir": str(directory.path),
-                "on_step_error": on_step_error,
-            },
-        )
+        session.announce(identity["outputs"])
         session.hook.sdk_before_run(run=info)
         return session
 
@@ -345,7 +272,7 @@ class Runner:
         """Close a finished run: budget, quarantine and outputs published, manifest."""
         state, request = session.state, session.request
         if state.over_budget(request.max_invalid, final=True):
-            raise self._budget_error(session)
+            raise session.budget_error()
         quarantine = state.quarantine()
         written: dict[str, str] = {}
         if request.quarantine:
@@ -406,7 +333,7 @@ class Runner:
         """
         state, uri, directory = session.state, session.request.quarantine, session.directory
         duration = (time.perf_counter() - started) * 1000
-        status, _, signal_name = _ending(exc)
+        status, _, signal_name = ending(exc)
         if status == "interrupted":
             if isinstance(exc, RunInterrupted):
                 exc.run_id, exc.resumable = session.info.run_id, self.can_resume
@@ -464,43 +391,9 @@ class Runner:
         if session.state.over_budget(session.request.max_invalid, final=False):
             if stage is not None:
                 session.report_steps(stage)
-            raise self._budget_error(session)
-
-    def _refuse_existing(self, request: RunRequest) -> None:
-        destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
-        taken = [u for u in destinations if exists(resolve_scheme(u), u)]
-        if taken and not request.overwrite:
-            raise PipelineError(
-                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
-                f"--overwrite (overwrite=True) to replace them, or choose another destination"
-            )
-
-    def _budget_error(self, session: RunSession) -> DataQualityError:
-        state, request = session.state, session.request
-        invalid, total = state.quarantined, state.rows_in
-        fraction = invalid / total if total else 0.0
-        where = f" at {redact(request.quarantine)}" if request.quarantine else ""
-        return DataQualityError(
-            f"run {session.info.run_id}: {invalid} of {total} rows ({fraction:.2%}) were "
-            f"quarantined, over the error budget max_invalid={request.max_invalid:g}; inspect "
-            f"the quarantine{where} or raise max_invalid for this run",
-            run_id=session.info.run_id,
-            invalid=invalid,
-            total=total,
-            max_invalid=request.max_invalid,
-            quarantine=state.quarantine(),
-        )
+            raise session.budget_error()
 
 
 def _published(session: RunSession, name: str, uri: str) -> None:
     if session.directory is not None:
         session.directory.published[name] = uri
-
-
-def _ending(exc: BaseException) -> tuple[str, BaseException | None, str | None]:
-    """How ``exc`` ends a run: ``(status, error, signal name)``."""
-    if isinstance(exc, RunInterrupted):
-        return "interrupted", None, signal.Signals(exc.signum).name
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", None, None
-    return "failed", exc, None

@@ -35,7 +35,7 @@ from sdk.logs import get_logger
 from sdk.manifest import build_manifest, content_hash, now, write_json
 
 if TYPE_CHECKING:
-    from sdk.runners.session import RunSession
+    from sdk.runners.session import RunRequest, RunSession
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -46,6 +46,7 @@ __all__ = [
     "new_run_id",
     "observed_status",
     "remove_temp_files",
+    "run_identity",
     "run_root",
 ]
 
@@ -351,3 +352,27 @@ def identity_inputs(
         }
         for k, v in given.items()
     ]
+
+
+def run_identity(
+    request: RunRequest,
+    runner: str,
+    settings: dict[str, Any],
+    on_step_error: str,
+    hash_frames: bool,
+) -> dict[str, Any]:
+    """What makes a run the same run (``run.json``; compared on resume): pipeline, its
+    fingerprint and params, inputs with content hashes, destinations (redacted), budget,
+    runner and the options that shape its units."""
+    pipeline = request.pipeline
+    return {
+        "pipeline": pipeline.name,
+        "fingerprint": pipeline.fingerprint(),
+        "params": {s.name: s.params.as_dict() for s in pipeline.order},
+        "inputs": identity_inputs(request.inputs, hash_frames=hash_frames),
+        "outputs": {k: redact(v) for k, v in request.outputs.items()},
+        "quarantine": redact(request.quarantine) if request.quarantine else None,
+        "max_invalid": request.max_invalid,
+        "runner": runner,
+        "options": {**settings, "on_step_error": on_step_error},
+    }

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import pandas as pd
 
-from sdk.errors import PipelineError, StepError
-from sdk.io import dataset_identity, redact
+from sdk.errors import DataQualityError, PipelineError, StepError
+from sdk.io import dataset_identity, exists, redact
 from sdk.logs import get_logger, run_context
+from sdk.plugins import resolve_scheme
 from sdk.quarantine import check_max_invalid
 from sdk.runners.inputs import Input
 from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult
@@ -129,6 +130,16 @@ class RunRequest:
             overwrite=overwrite,
         )
 
+    def refuse_existing(self) -> None:
+        """Raise ``PipelineError`` if a destination exists and ``overwrite`` is not set."""
+        destinations = [*self.outputs.values(), *filter(None, [self.quarantine])]
+        taken = [u for u in destinations if exists(resolve_scheme(u), u)]
+        if taken and not self.overwrite:
+            raise PipelineError(
+                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
+                f"--overwrite (overwrite=True) to replace them, or choose another destination"
+            )
+
 
 def _overlaps(
     inputs: Mapping[str, object], outputs: Mapping[str, str], quarantine: str | None
@@ -206,6 +217,26 @@ class RunSession:
         if self.directory is None:
             raise PipelineError(f"run {self.info.run_id} has no run directory")
         return self.directory.path
+
+    def announce(self, outputs: dict[str, str]) -> None:
+        """Log ``run_started`` (passwords redacted in every URI)."""
+        request, info = self.request, self.info
+        logger.info(
+            "run_started",
+            extra={
+                "inputs": {
+                    k: (redact(v) if isinstance(v, str) else "<DataFrame>")
+                    for k, v in request.inputs.items()
+                },
+                "outputs": outputs,
+                "params": info.params,
+                "fingerprint": info.fingerprint,
+                "max_invalid": request.max_invalid,
+                "resumed": self.resuming,
+                "run_dir": str(self.path),
+                "on_step_error": self.context.on_step_error,
+            },
+        )
 
     # -- reading inputs, counted once ------------------------------------------------------
     def count_input(self, name: str, rows: int) -> None:
@@ -301,3 +332,20 @@ class RunSession:
                     rows_out=totals.rows_out,
                     duration_ms=totals.duration_ms,
                 )
+
+    def budget_error(self) -> DataQualityError:
+        """The error of a run over its error budget, with the counts and quarantine so far."""
+        state, request = self.state, self.request
+        invalid, total = state.quarantined, state.rows_in
+        fraction = invalid / total if total else 0.0
+        where = f" at {redact(request.quarantine)}" if request.quarantine else ""
+        return DataQualityError(
+            f"run {self.info.run_id}: {invalid} of {total} rows ({fraction:.2%}) were "
+            f"quarantined, over the error budget max_invalid={request.max_invalid:g}; inspect "
+            f"the quarantine{where} or raise max_invalid for this run",
+            run_id=self.info.run_id,
+            invalid=invalid,
+            total=total,
+            max_invalid=request.max_invalid,
+            quarantine=state.quarantine(),
+        )
