@@ -446,3 +446,13 @@ def test_masked_values_are_the_same_under_batch_and_change_with_the_salt(
     monkeypatch.setenv("SDK_MASK_SALT", "another salt")
     salted = pipeline.run(customers=CUSTOMERS, max_invalid=1.0)
     assert set(salted.quarantine["value"]) & set(local.quarantine["value"]) <= {None, "-3", "x4"}
+
+
+def test_zero_byte_csv_is_one_line_saying_the_file_is_empty(tmp_path: Path) -> None:
+    """A 0-byte CSV input: "the file is empty", not "missing column(s) ... (have )"."""
+    empty = tmp_path / "tx.csv"
+    empty.write_bytes(b"")
+    for runner in ("local", "batch"):
+        out = cli("run", PIPELINE, "--runner", runner, "--input", f"transactions={empty}",
+                  "--run-dir", str(tmp_path / "runs"))
+        assert_one_line_usage_error(out, "tx.csv: the file is empty (no header line)")

@@ -213,11 +213,19 @@ def test_corrupt_parquet_raises_io_scheme_error_naming_path(tmp_path: Path):
     assert str(path) in str(info.value)
 
 
-def test_empty_csv_file_reads_as_empty_frame(tmp_path: Path):
-    """An empty CSV file reads as an empty frame, not an error."""
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_empty_csv_file_is_refused_as_empty(tmp_path: Path, text: str):
+    """A CSV file without even a header line is an error that says so (not a missing-column
+    error listing no columns); a header with no rows is an empty dataset."""
     path = tmp_path / "tx.csv"
-    path.write_text("", encoding="utf-8")
-    assert len(resolve_scheme(str(path)).read(str(path)).frame) == 0
+    path.write_text(text, encoding="utf-8")
+    scheme = resolve_scheme(str(path))
+    with pytest.raises(sdk.IOSchemeError, match=r"tx\.csv: the file is empty \(no header line\)"):
+        scheme.read(str(path))
+    with pytest.raises(sdk.IOSchemeError, match="the file is empty"):
+        list(scheme.read_chunks(str(path), 10))
+    path.write_text("customer_id,amount\n", encoding="utf-8")
+    assert list(scheme.read(str(path)).frame.columns) == ["customer_id", "amount"]
 
 
 # Writing.
@@ -368,10 +376,14 @@ def test_writer_abort_without_a_previous_file_leaves_nothing(tmp_path: Path, nam
 
 @pytest.mark.parametrize("name", FILE_NAMES)
 def test_writer_commit_without_chunks_publishes_an_empty_dataset(tmp_path: Path, name: str):
-    """A writer committed without any chunk still publishes a readable, empty file."""
+    """A writer committed without any chunk still publishes a readable, empty file; a CSV one
+    gets the header of the dataset's model."""
     path = str(tmp_path / name)
-    open_writer(path).commit()
-    assert len(resolve_scheme(path).read(path).frame) == 0
+    open_writer(path, Rows).commit()
+    frame = resolve_scheme(path).read(path).frame
+    assert len(frame) == 0
+    if name.endswith(".csv"):
+        assert list(frame.columns) == ["a"]
 
 
 def test_writer_refuses_chunks_after_commit(tmp_path: Path):

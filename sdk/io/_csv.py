@@ -411,7 +411,6 @@ class CsvReader:
         """Blocks known to hold only well-formed rows on lines of their own, by (offset, size):
         their (bytes, rows, line ends). :meth:`has_trouble` finds them; a later reader of the
         same file skips their scan."""
-        self.header: list[str] | None = None
         self._fh = path.open("rb")
         self._buf = b""
         self._offset = 0
@@ -420,10 +419,16 @@ class CsvReader:
         self._slow: Iterator[Piece] | None = None
         self._pending: tuple[_Scan, int] | None = None
         try:
-            self.header = self._read_header()
+            header = self._read_header()
+            if header is None:
+                raise IOSchemeError(
+                    f"{uri}: the file is empty (no header line); a CSV input starts with a line "
+                    f"of column names"
+                )
         except BaseException:
             self._fh.close()
             raise
+        self.header: list[str] = header
 
     def close(self) -> None:
         """Close the file."""
@@ -491,8 +496,6 @@ class CsvReader:
         Reads the file to its end without parsing values: a chunked read calls it on its own
         reader to know, before the first chunk, whether rows carry :data:`MALFORMED`.
         """
-        if self.header is None:
-            return False
         if self._slow is not None:
             return True
         n = len(self.header)
@@ -542,8 +545,6 @@ class CsvReader:
     def pieces(self) -> Iterator[Piece]:
         """The rows, in pieces of consecutive records, each with its records' first lines."""
         header = self.header
-        if header is None:
-            return
         if self._slow is not None:
             yield from self._slow
             return

@@ -152,8 +152,10 @@ class FileWriter:
         append: Callable[[Any, pd.DataFrame, bool], None],
         close: Callable[[Any], None] | None = None,
         binary: bool = False,
+        columns: list[str] | None = None,
     ) -> None:
         self._target = _path(uri)
+        self._columns = columns or []  # an empty dataset is still written with its header
         self._append, self._close = append, close
         self._first = True
         self._closed = False
@@ -198,7 +200,7 @@ class FileWriter:
             )
         try:
             if self._first:  # nothing appended: still publish a valid (empty) file
-                self._append(self._handle, pd.DataFrame(), True)
+                self._append(self._handle, pd.DataFrame(columns=self._columns), True)
             if self._close is not None:
                 self._close(self._handle)
             self._handle.close()
@@ -300,8 +302,6 @@ class CsvScheme:
             pieces = list(reader.pieces())
         finally:
             reader.close()
-        if reader.header is None:  # no header: an empty dataset
-            return Loaded(pd.DataFrame(), Sources.from_file_lines(uri, first_line=2))
         marked = reader.troubled or any(MALFORMED in p.frame.columns for p in pieces)
         frame, lines = _joined(pieces, reader.header, marked)
         return Loaded(frame, csv_sources(uri, lines))
@@ -316,9 +316,6 @@ class CsvScheme:
             probe.close()
         reader = CsvReader(path, uri, simple=probe.simple)
         try:
-            if reader.header is None:
-                yield self.read(uri)
-                return
             start = 0
             for frame, lines in _rechunked(reader.pieces(), reader.header, marked, chunk_rows):
                 yield Loaded(positioned(frame, start), csv_sources(uri, lines))
@@ -331,8 +328,10 @@ class CsvScheme:
         return _path(uri).exists()
 
     def open_writer(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Writer:
-        """An atomic chunked CSV writer (``schema`` is not needed: text has no column types)."""
-        return FileWriter(uri, _csv_append, binary=True)
+        """An atomic chunked CSV writer; ``schema`` gives the header of an empty dataset (a CSV
+        file without a header line cannot be read back)."""
+        columns = list(schema.to_schema().columns) if schema is not None else None
+        return FileWriter(uri, _csv_append, binary=True, columns=columns)
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Write ``frame`` atomically as CSV."""
