@@ -1,6 +1,7 @@
 """The run manifest: what an operator reads first when a production run looks wrong.
 
-Every runner writes ``manifest.json`` into its run directory and beside each file output.
+Every runner writes ``manifest.json`` into its run directory and ``<file>.manifest.json``
+beside each file output it published.
 Fields are documented in ``docs/manifest.md``.
 """
 
