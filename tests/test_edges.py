@@ -20,7 +20,7 @@ from conftest import ROOT, cli
 from pandera.typing import DataFrame
 
 import sdk
-from examples.fraud.pipeline import Scored
+from examples.fraud.pipeline import Scored, Transactions
 from examples.fraud.pipeline import pipeline as fraud
 from sdk.testing import assert_equivalent, canonical
 
@@ -456,3 +456,49 @@ def test_zero_byte_csv_is_one_line_saying_the_file_is_empty(tmp_path: Path) -> N
         out = cli("run", PIPELINE, "--runner", runner, "--input", f"transactions={empty}",
                   "--run-dir", str(tmp_path / "runs"))
         assert_one_line_usage_error(out, "tx.csv: the file is empty (no header line)")
+
+
+# -- 5. input changed during a run -----------------------------------------------------------------
+
+
+class Tamper:
+    """The file a test step truncates the first time it runs (test code only)."""
+
+    path: ClassVar[Path | None] = None
+
+
+class Truncate(sdk.Step):
+    """Pass rows through, cutting the input file short on the first call (a writer racing us)."""
+
+    scope = "rows"
+
+    def run(self, transactions: DataFrame[Transactions]) -> DataFrame[Transactions]:
+        """Return the rows; truncate the input file once."""
+        if Tamper.path is not None:
+            with Tamper.path.open("r+b") as fh:
+                fh.truncate(Tamper.path.stat().st_size // 3)
+            Tamper.path = None
+        return transactions
+
+
+@pytest.mark.parametrize("runner", ["local", "batch"])
+def test_input_truncated_during_the_run_fails_and_publishes_nothing(
+    tmp_path: Path, runner: str
+) -> None:
+    """A CSV cut short while the run reads it (batch read 1/3 of it) used to succeed on part
+    of the rows with the original hash in the manifest; now the run fails naming the input and
+    writes no output."""
+    given = tmp_path / "tx.csv"
+    given.write_bytes(CSV.read_bytes())
+    output = tmp_path / "out.csv"
+    Tamper.path = given
+    try:
+        with pytest.raises(sdk.IOSchemeError, match="'transactions' changed while the run"):
+            sdk.Pipeline([Truncate()], name="tamper").run(
+                runner, transactions=str(given), outputs={"truncate": str(output)},
+                max_invalid=1.0, runner_options={"chunk_rows": 100, "progress": False}
+                if runner == "batch" else {},
+            )
+    finally:
+        Tamper.path = None
+    assert not output.exists()

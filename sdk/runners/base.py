@@ -271,6 +271,7 @@ class Runner:
     def close(self, session: RunSession, started: float) -> RunResult:
         """Close a finished run: budget, quarantine and outputs published, manifest."""
         state, request = session.state, session.request
+        session.check_inputs_unchanged()
         if state.over_budget(request.max_invalid, final=True):
             raise session.budget_error()
         quarantine = state.quarantine()

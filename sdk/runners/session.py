@@ -7,6 +7,7 @@ produced so far, and the reporting of step events and hooks from merged totals.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import pandas as pd
 
-from sdk.errors import DataQualityError, PipelineError, StepError
+from sdk.errors import DataQualityError, IOSchemeError, PipelineError, StepError
 from sdk.io import dataset_identity, exists, redact
 from sdk.logs import get_logger, run_context
 from sdk.plugins import resolve_scheme
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
 __all__ = ["RunRequest", "RunSession", "Spilled"]
 
 logger = get_logger("sdk.run")
+
+
+def _snapshot(uri: str | None) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of a local file input; ``None`` for anything else."""
+    if uri is None or uri == "-":
+        return None
+    path = uri.removeprefix("file://")
+    if "://" in path or not os.path.isfile(path):
+        return None
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 class Spilled(Protocol):
@@ -205,6 +217,33 @@ class RunSession:
     hook: pluggy.HookRelay
     datasets: dict[str, Data | Spilled] = attrs.field(factory=dict)
     work: Any = None
+    snapshots: dict[str, tuple[int, int]] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.snapshots = {
+            name: snapshot
+            for name, given in self.inputs.items()
+            if (snapshot := _snapshot(given.uri)) is not None
+        }
+
+    def check_inputs_unchanged(self) -> None:
+        """Refuse to publish when a file input changed while the run read it.
+
+        Raises:
+            IOSchemeError: naming the input, when its size or modification time differs from
+                when the run opened (the rows read may be a mix of two versions).
+        """
+        changed = [
+            name
+            for name, before in self.snapshots.items()
+            if _snapshot(self.inputs[name].uri) != before
+        ]
+        if changed:
+            raise IOSchemeError(
+                f"input(s) {', '.join(map(repr, changed))} changed while the run read them "
+                f"(size or modification time differ); nothing was published. Run again once the "
+                f"file(s) are complete"
+            )
 
     @property
     def resuming(self) -> bool:
