@@ -502,3 +502,22 @@ def test_input_truncated_during_the_run_fails_and_publishes_nothing(
     finally:
         Tamper.path = None
     assert not output.exists()
+
+
+@pytest.mark.parametrize("flag", ["--output", "--quarantine", "--run-dir"])
+def test_unwritable_destination_is_one_line_and_the_input_is_kept(tmp_path: Path, flag: str):
+    """A destination that cannot be written (here: under a regular file; as root, permissions
+    cannot be taken away) is one line, exit 2, and the input is untouched."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    value = {
+        "--output": f"scored={blocker / 'scored.csv'}",
+        "--quarantine": str(blocker / "q.csv"),
+        "--run-dir": str(blocker / "runs"),
+    }[flag]
+    args = ["run", PIPELINE, "--input", f"transactions={CSV}", flag, value, "--max-invalid", "1"]
+    if flag != "--run-dir":
+        args += ["--run-dir", str(tmp_path / "runs")]
+    out = cli(*args)
+    assert_one_line_usage_error(out, "cannot write", "not-a-folder")
+    assert CSV.stat().st_size > 0

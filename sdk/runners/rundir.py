@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sdk.errors import PipelineError
+from sdk.errors import IOSchemeError, PipelineError
 from sdk.io import redact
 from sdk.logs import get_logger
 from sdk.manifest import build_manifest, content_hash, now, write_json
@@ -192,7 +192,13 @@ class RunDirectory:
                 interrupted and can be resumed (it must be resumed instead).
         """
         path = root / run_id
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IOSchemeError(
+                f"cannot write the run directory {str(path)!r}: {exc.strerror}; check --run-dir "
+                f"(or $SDK_RUN_DIR) and its permissions"
+            ) from None
         lock = _lock(path, run_id)
         try:
             if (path / "run.json").exists():
