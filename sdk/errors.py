@@ -138,6 +138,11 @@ class IOSchemeError(SdkError, ValueError):
     """An input or output URI cannot be read or written."""
 
 
+class ArtifactError(IOSchemeError):
+    """An artifact (a fitted model, metrics) cannot be saved or loaded: its file is missing,
+    tampered with or truncated, in an untrusted format, or holds types that are not trusted."""
+
+
 class ResourceLimitError(SdkError):
     """A step would need more memory than allowed (e.g. a global step in the batch runner)."""
 

@@ -83,6 +83,8 @@ def build_manifest(
     quarantine_uri: str | None,
     error: dict[str, str] | None,
     options: dict[str, Any],
+    artifacts: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest of one run (see ``docs/manifest.md`` for every field)."""
     by_check: dict[str, int] = {}
@@ -127,6 +129,8 @@ def build_manifest(
             "rows": int(report["quarantined"].sum()) if len(report) else 0,
             "by_check": by_check,
         },
+        "artifacts": artifacts or {"produced": [], "consumed": []},
+        "metrics": metrics or {},
         "error": error,
     }
 

@@ -10,6 +10,7 @@ import attrs
 import pandas as pd
 import pandera.pandas as pa
 
+from sdk.artifact import ArtifactType
 from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
 from sdk.errors import ParamsError, PipelineError, SdkError
 from sdk.fingerprint import fingerprint
@@ -95,12 +96,15 @@ class Pipeline:
         for step in steps:  # unsupported model features fail now, not mid-run
             contract = type(step).contract()
             for model in (*contract.inputs.values(), contract.output):
+                if model is None:
+                    continue
                 try:
                     compile_model(model)
                 except SdkError as exc:
                     problems.append(f"step {step.name!r}: {exc}")
         self._report = self._contract_report()
         problems += [f.message for f in self._report.errors]
+        problems += self._artifact_problems()
         if problems:
             raise PipelineError(_listing(sorted(set(problems))), sorted(set(problems)))
 
@@ -114,12 +118,84 @@ class Pipeline:
         return self._producers.get(dataset)
 
     def input_model(self, dataset: str) -> type[pa.DataFrameModel]:
-        """The model a pipeline input is first validated against."""
+        """The model a pipeline input is first validated against.
+
+        Raises:
+            KeyError: ``dataset`` is not a DataFrame input (an artifact, or unknown).
+        """
         for step in self.order:
-            for param, name in step.input_names.items():
+            for param, name in step.frame_inputs.items():
                 if name == dataset:
                     return type(step).contract().inputs[param]
         raise KeyError(dataset)
+
+    def artifact(self, name: str) -> ArtifactType | None:
+        """What artifact ``name`` is declared as (by its producer, else by its first
+        consumer), or ``None`` when ``name`` is a DataFrame dataset."""
+        producer = self._producers.get(name)
+        if producer is not None:
+            return type(producer).contract().produces
+        for step in self.order:
+            for param, dataset in step.artifact_inputs.items():
+                if dataset == name:
+                    return type(step).contract().artifacts[param]
+        return None
+
+    @property
+    def artifacts(self) -> list[str]:
+        """Every artifact (and metrics) name the pipeline takes or produces."""
+        names = [s.output_name for s in self.order if type(s).contract().produces is not None]
+        return names + [d for d in self.inputs if d not in names and self.artifact(d)]
+
+    def consumers(self, name: str) -> list[Step]:
+        """The steps that take ``name`` as an input."""
+        return [s for s in self.order if name in s.input_names.values()]
+
+    def describe_input(self, name: str) -> str:
+        """How an input is declared: its model's name or its artifact annotation."""
+        declared = self.artifact(name)
+        return declared.label if declared is not None else self.input_model(name).__name__
+
+    def _artifact_problems(self) -> list[str]:
+        """Artifacts wired into frame parameters and back, or of the wrong declared type."""
+        problems: list[str] = []
+        for step in self.order:
+            contract = type(step).contract()
+            for param, dataset in step.input_names.items():
+                wanted = contract.artifacts.get(param)
+                producer = self._producers.get(dataset)
+                if producer is None:
+                    kinds = {
+                        p in type(s).contract().artifacts
+                        for s in self.consumers(dataset)
+                        for p, d in s.input_names.items()
+                        if d == dataset
+                    }
+                    if len(kinds) > 1 and wanted is not None:
+                        problems.append(
+                            f"input {dataset!r} is taken as a DataFrame by one step and as "
+                            f"{wanted.label} by {step.name!r}; give them distinct names"
+                        )
+                    continue
+                made = type(producer).contract().produces
+                if wanted is None and made is not None:
+                    problems.append(
+                        f"step {step.name!r} takes {dataset!r} as a DataFrame, but "
+                        f"{producer.name!r} returns {made.label}; annotate parameter "
+                        f"{param!r} as {made.label}"
+                    )
+                elif wanted is not None and made is None:
+                    problems.append(
+                        f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
+                        f"{producer.name!r} returns a DataFrame; annotate parameter {param!r} "
+                        f"as DataFrame[...]"
+                    )
+                elif wanted is not None and made is not None and not wanted.accepts(made):
+                    problems.append(
+                        f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
+                        f"{producer.name!r} returns {made.label}; make the annotations agree"
+                    )
+        return problems
 
     def _contract_report(self) -> ContractReport:
         edges: list[tuple[str, str, str]] = []
@@ -127,11 +203,11 @@ class Pipeline:
         skipped: list[tuple[str, str]] = []
         for step in self.order:
             contract = type(step).contract()
-            for param, dataset in step.input_names.items():
+            for param, dataset in step.frame_inputs.items():
                 producer = self._producers.get(dataset)
-                if producer is None:
-                    continue
-                out_model = type(producer).contract().output
+                out_model = type(producer).contract().output if producer is not None else None
+                if producer is None or out_model is None:
+                    continue  # an input, or an artifact wired wrongly (_artifact_problems)
                 in_model = contract.inputs[param]
                 edge = check_edge(producer.name, step.name, dataset, out_model, in_model)
                 edges.append((producer.name, step.name, dataset))
@@ -268,17 +344,15 @@ class Pipeline:
         """Return a human-readable description: steps, datasets, models, scopes, params."""
         lines = [f"pipeline {self.name!r}: {len(self.order)} step(s)"]
         lines.append(
-            f"  inputs: {', '.join(f'{d} ({self.input_model(d).__name__})' for d in self.inputs)}"
+            f"  inputs: {', '.join(f'{d} ({self.describe_input(d)})' for d in self.inputs)}"
         )
         for step in self.order:
             contract = type(step).contract()
-            ins = ", ".join(
-                f"{d} ({contract.inputs[p].__name__})" for p, d in step.input_names.items()
-            )
+            ins = ", ".join(f"{d} ({contract.input_label(p)})" for p, d in step.input_names.items())
             params = step.params.as_dict()
             lines.append(
                 f"  {step.name} [{type(step).__name__}, scope {step.scope_label}]: {ins} -> "
-                f"{step.output_name} ({contract.output.__name__})"
+                f"{step.output_name} ({contract.output_label})"
                 + (
                     f"; params {', '.join(f'{k}={v!r}' for k, v in params.items())}"
                     if params

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import pickle
 from typing import Any
 
 import attrs
@@ -33,7 +35,8 @@ class RunResult:
         runner: the runner that executed it.
         status: ``"succeeded"``.
         outputs: every dataset produced, by name (runners that stream to their destinations
-            keep only what fits in memory; see the runner's docs).
+            keep only what fits in memory; see the runner's docs), and every artifact its
+            steps returned: the fitted object itself, or the metrics mapping.
         quarantine: the quarantine records (see ``docs/quarantine.md``).
         report: one row per validation boundary: rows in, passed, quarantined, whether the
             validation was skipped as proven redundant, and failures by column and check.
@@ -41,19 +44,24 @@ class RunResult:
         duration_ms: wall time of the run.
         written: the URIs written, by dataset (and ``"quarantine"``).
         quarantined: rows quarantined, each counted once.
+        metrics: the metrics the steps returned, ``{output: {name: value}}``.
+        artifacts: the artifacts the steps returned, by name: ``type``, the ``step`` that
+            returned it, and, once saved, its ``uri``, ``content_hash`` and ``bytes``.
     """
 
     run_id: str
     pipeline: str
     runner: str
     status: str
-    outputs: dict[str, pd.DataFrame]
+    outputs: dict[str, Any]
     quarantine: pd.DataFrame
     report: pd.DataFrame
     rows_in: int
     duration_ms: float
     written: dict[str, str] = attrs.field(factory=dict)
     quarantined: int = 0
+    metrics: dict[str, dict[str, float | int]] = attrs.field(factory=dict)
+    artifacts: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     @property
     def invalid_fraction(self) -> float:
@@ -68,7 +76,7 @@ class RunResult:
             "runner": self.runner,
             "status": self.status,
             "rows_in": self.rows_in,
-            "rows_out": {k: len(v) for k, v in self.outputs.items()},
+            "rows_out": {k: len(v) for k, v in self.outputs.items() if isinstance(v, pd.DataFrame)},
             "quarantined": self.quarantined,
             "duration_ms": round(self.duration_ms, 1),
         }
@@ -95,6 +103,7 @@ class RunResult:
         quarantine = self.quarantine.head(20).to_html(index=False) if len(self.quarantine) else ""
         return (
             head
+            + self._artifacts_html()
             + self.report.to_html(index=False)
             + (
                 f"<p>Quarantine (first {min(20, len(self.quarantine))} of "
@@ -103,3 +112,37 @@ class RunResult:
                 else ""
             )
         )
+
+    def _artifacts_html(self) -> str:
+        """Artifacts (type, size, hash; unsaved ones measured pickled) and metrics."""
+        rows = []
+        for name, record in self.artifacts.items():
+            size, digest = record.get("bytes"), record.get("content_hash")
+            if size is None and name in self.outputs:
+                data = pickle.dumps(self.outputs[name], protocol=5)
+                size, digest = len(data), "sha256:" + hashlib.sha256(data).hexdigest()
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(record.get('type')))}</td>"
+                f"<td>{_size(size)}</td><td><code>{html.escape(str(digest)[:19])}</code></td>"
+                f"<td>{html.escape(str(record.get('uri') or 'in memory'))}</td></tr>"
+            )
+        out = ""
+        if rows:
+            out += (
+                "<p>Artifacts:</p><table><tr><th>name</th><th>type</th><th>size</th>"
+                "<th>hash</th><th>saved to</th></tr>" + "".join(rows) + "</table>"
+            )
+        for output, values in self.metrics.items():
+            shown = ", ".join(f"{html.escape(k)} = {v:.6g}" for k, v in values.items())
+            out += f"<p>Metrics {html.escape(output)}: {shown}</p>"
+        return out
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size = size // 1024
+    return f"{size} GB"

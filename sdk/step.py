@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pandera.pandas as pa
 from pandera.typing import DataFrame
 
+from sdk.artifact import ArtifactType, artifact_type
 from sdk.errors import StepDefinitionError
 from sdk.params import Params
 
@@ -33,11 +34,49 @@ def snake_case(name: str) -> str:
 
 
 class Contract:
-    """The resolved data contract of a step class: input models by parameter, output model."""
+    """The resolved data contract of a step class.
 
-    def __init__(self, inputs: dict[str, type[pa.DataFrameModel]], output: type[pa.DataFrameModel]):
+    Attributes:
+        inputs: the DataFrame inputs' models, by ``run`` parameter.
+        artifacts: the artifact inputs (``Artifact[T]``), by ``run`` parameter.
+        output: the output's model, or ``None`` when the step returns an artifact.
+        produces: what ``run`` returns when it is an artifact or metrics, else ``None``.
+    """
+
+    def __init__(
+        self,
+        inputs: dict[str, type[pa.DataFrameModel]],
+        output: type[pa.DataFrameModel] | None,
+        artifacts: dict[str, ArtifactType] | None = None,
+        produces: ArtifactType | None = None,
+    ):
         self.inputs = inputs
         self.output = output
+        self.artifacts = artifacts or {}
+        self.produces = produces
+
+    @property
+    def output_label(self) -> str:
+        """The output as annotated: the model's name, ``Artifact[T]`` or ``Metrics``."""
+        if self.produces is not None:
+            return self.produces.label
+        return self.output.__name__ if self.output is not None else "?"
+
+    def input_label(self, param: str) -> str:
+        """Parameter ``param`` as annotated: its model's name or ``Artifact[T]``."""
+        if param in self.artifacts:
+            return self.artifacts[param].label
+        return self.inputs[param].__name__
+
+    def frame_output(self) -> type[pa.DataFrameModel]:
+        """The output model of a step that returns a DataFrame.
+
+        Raises:
+            TypeError: the step returns an artifact.
+        """
+        if self.output is None:
+            raise TypeError(f"the step returns {self.output_label}, not a DataFrame")
+        return self.output
 
 
 def _model_of(cls: type, where: str, annotation: Any) -> type[pa.DataFrameModel]:
@@ -56,8 +95,16 @@ def _model_of(cls: type, where: str, annotation: Any) -> type[pa.DataFrameModel]
     raise StepDefinitionError(
         f"step {cls.__name__}: {where} is annotated {shown}; annotate it as "
         f"DataFrame[Model] with `from pandera.typing import DataFrame` and a pandera "
-        f"DataFrameModel"
+        f"DataFrameModel, or as sdk.Artifact[T] for a fitted model or other object"
+        + (" (or sdk.Metrics for a dict of numbers)" if where.startswith("the return") else "")
     )
+
+
+def _artifact_of(cls: type, where: str, annotation: Any) -> ArtifactType | None:
+    try:
+        return artifact_type(annotation)
+    except TypeError as exc:
+        raise StepDefinitionError(f"step {cls.__name__}: {where}: {exc}") from None
 
 
 def _own_doc(cls: type) -> str:
@@ -86,15 +133,36 @@ def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
             f"model before the step is instantiated, or import it in the step's module"
         ) from None
     params = list(inspect.signature(run).parameters.values())[1:]
-    inputs = {
-        p.name: _model_of(cls, f"run() parameter {p.name!r}", hints.get(p.name)) for p in params
-    }
+    inputs: dict[str, type[pa.DataFrameModel]] = {}
+    artifacts: dict[str, ArtifactType] = {}
+    for p in params:
+        where = f"run() parameter {p.name!r}"
+        declared = _artifact_of(cls, where, hints.get(p.name))
+        if declared is not None and declared.kind == "artifact":
+            artifacts[p.name] = declared
+        else:
+            inputs[p.name] = _model_of(cls, where, hints.get(p.name))
+    if not inputs:
+        raise StepDefinitionError(
+            f"step {cls.__name__}: run() takes only artifacts ({', '.join(artifacts)}); a step "
+            f"needs at least one input dataset annotated DataFrame[Model]"
+        )
     if "return" not in hints:
         raise StepDefinitionError(
             f"step {cls.__name__}: run() has no return annotation; declare its output as "
             f"-> DataFrame[Model]"
         )
-    output = _model_of(cls, "the return value of run()", hints["return"])
+    produces = _artifact_of(cls, "the return value of run()", hints["return"])
+    output = None if produces else _model_of(cls, "the return value of run()", hints["return"])
+    scope = cls.__dict__.get("scope", cls.scope)
+    if produces is not None and (scope != "global" or cls.partition_by is not None):
+        raise StepDefinitionError(
+            f"step {cls.__name__}: run() returns {produces.label}, which is computed from "
+            f"every row, but the step declares "
+            f"{'partition_by' if cls.partition_by is not None else 'scope'} = "
+            f"{cls.partition_by if cls.partition_by is not None else scope!r}; a step that "
+            f"returns an artifact or metrics must be scope = 'global'"
+        )
     partition_by = cls.__dict__.get("partition_by", cls.partition_by)
     if partition_by is not None:
         for name, model in inputs.items():
@@ -105,7 +173,7 @@ def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
                     f"input {name!r} ({model.__name__} has {', '.join(columns)}); name one of "
                     f"its columns or use scope = 'global'"
                 )
-    return Contract(inputs, output)
+    return Contract(inputs, output, artifacts, produces)
 
 
 class Step:
@@ -216,6 +284,18 @@ class Step:
             raise StepDefinitionError(f"step {cls.__name__}: contract unresolved")
         cls._contract = contract
         return contract
+
+    @property
+    def frame_inputs(self) -> dict[str, str]:
+        """The DataFrame inputs: ``run`` parameter -> dataset name."""
+        frames = type(self).contract().inputs
+        return {p: d for p, d in self.input_names.items() if p in frames}
+
+    @property
+    def artifact_inputs(self) -> dict[str, str]:
+        """The artifact inputs: ``run`` parameter -> artifact name."""
+        artifacts = type(self).contract().artifacts
+        return {p: d for p, d in self.input_names.items() if p in artifacts}
 
     @property
     def key(self) -> str | None:

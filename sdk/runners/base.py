@@ -33,7 +33,7 @@ from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
 from sdk.runners.progress import Progress
-from sdk.runners.publish import collect, publish, rows_of, stream
+from sdk.runners.publish import collect, publish, publish_all
 from sdk.runners.rundir import (
     RunDirectory,
     new_run_id,
@@ -200,14 +200,15 @@ class Runner:
             fingerprint=identity["fingerprint"],
             host=directory.record["host"],
         )
-        frames = [v for v in request.inputs.values() if isinstance(v, pd.DataFrame)]
-        total = sum(map(len, frames)) if len(frames) == len(request.inputs) else None
+        given = request.frame_inputs
+        frames = [v for v in given.values() if isinstance(v, pd.DataFrame)]
+        total = sum(map(len, frames)) if len(frames) == len(given) else None
         session = RunSession(
             request=request,
             info=info,
-            state=RunState(info, list(pipeline.inputs)),
+            state=RunState(info, list(given)),
             directory=directory,
-            inputs={k: Input(k, v) for k, v in request.inputs.items()},
+            inputs={k: Input(k, v) for k, v in given.items()},
             stages=plan(pipeline),
             context=UnitContext.of(pipeline, run_id, on_step_error),
             settings=settings,
@@ -215,6 +216,7 @@ class Runner:
             hook=get_plugin_manager().hook,
         )
         session.announce(identity["outputs"])
+        session.artifacts.load_inputs(request)
         session.hook.sdk_before_run(run=info)
         return session
 
@@ -275,27 +277,17 @@ class Runner:
         if state.over_budget(request.max_invalid, final=True):
             raise session.budget_error()
         quarantine = state.quarantine()
-        written: dict[str, str] = {}
-        if request.quarantine:
-            publish("quarantine", [quarantine], request.quarantine)
-            written["quarantine"] = request.quarantine
-            _published(session, "quarantine", request.quarantine)
-        rows_out: dict[str, int] = {}
-        for name, uri in request.outputs.items():
-            producer = request.pipeline.producer(name)
-            schema = type(producer).contract().output if producer is not None else None
-            rows_out[name] = publish(name, stream(session.datasets[name]), uri, schema)
-            written[name] = uri
-            _published(session, name, uri)
-        outputs = {
+        written, rows_out = publish_all(session, quarantine)
+        outputs: dict[str, Any] = {
             name: collect(value)
             for name, value in session.datasets.items()
             if name in request.pipeline.outputs and (isinstance(value, Data) or not request.outputs)
         }
-        for name in request.pipeline.outputs:
-            value = session.datasets.get(name)
-            if value is not None:
-                rows_out.setdefault(name, rows_of(value))
+        outputs.update(
+            (name, obj)
+            for name, obj in session.artifacts.objects.items()
+            if name in request.pipeline.outputs
+        )
         duration = (time.perf_counter() - started) * 1000
         if session.directory is not None:
             session.directory.finish(session, "succeeded", rows_out, written)
@@ -322,6 +314,12 @@ class Runner:
             duration_ms=duration,
             written=written,
             quarantined=state.quarantined,
+            metrics=dict(session.artifacts.metrics),
+            artifacts={
+                name: dict(record)
+                for name, record in session.artifacts.produced.items()
+                if name not in session.artifacts.metrics
+            },
         )
 
     def abandon(self, session: RunSession, exc: BaseException, started: float) -> None:
@@ -359,7 +357,8 @@ class Runner:
         if uri:
             try:  # nothing lost: what was quarantined before the failure is kept
                 publish("quarantine", [state.quarantine()], uri)
-                _published(session, "quarantine", uri)
+                if directory is not None:
+                    directory.published["quarantine"] = uri
             except SdkError:
                 logger.warning("quarantine_not_written", extra={"uri": redact(uri)})
         if directory is not None:
@@ -384,6 +383,8 @@ class Runner:
     # -- helpers ---------------------------------------------------------------------------
     def _merge(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
         session.state.merge(result)
+        if result.error is None:
+            session.artifacts.accept(result.artifacts)
         session.progress.update(stage.number, result.rows_in)
 
     def _enforce_budget(self, session: RunSession, stage: Stage | None) -> None:
@@ -393,8 +394,3 @@ class Runner:
             if stage is not None:
                 session.report_steps(stage)
             raise session.budget_error()
-
-
-def _published(session: RunSession, name: str, uri: str) -> None:
-    if session.directory is not None:
-        session.directory.published[name] = uri

@@ -125,7 +125,7 @@ class BatchRunner(Runner):
         Raises:
             PipelineError: an input is a stream (stdin, a pipe) that cannot be read again.
         """
-        streams = [name for name, value in request.inputs.items() if _is_stream(value)]
+        streams = [name for name, value in request.frame_inputs.items() if _is_stream(value)]
         if streams:
             raise PipelineError(
                 f"input(s) {', '.join(map(repr, streams))} are streams (stdin or a pipe), which "
@@ -133,7 +133,7 @@ class BatchRunner(Runner):
                 f"chunks, per stage, and again on resume). Write the stream to a file first, or "
                 f"use --runner local"
             )
-        chunk_rows = self.config["chunk_rows"] or _auto_chunk_rows(request.inputs)
+        chunk_rows = self.config["chunk_rows"] or _auto_chunk_rows(request.frame_inputs)
         return {"chunk_rows": chunk_rows, "buckets": BUCKETS}
 
     def execute(self, session: RunSession) -> None:
@@ -165,7 +165,7 @@ class BatchRunner(Runner):
         if marker is not None:
             self.replay(session, stage, work.restored(marker))
             return dict(marker["files"])
-        result = run_unit(stage, frames(), session.context)
+        result = run_unit(stage, frames(), session.context, session.artifacts.given(stage))
         files: dict[str, Any] = {}
         if result.error is None:
             files = work.persist(stage, unit, result)
@@ -257,7 +257,8 @@ class BatchRunner(Runner):
             return {d: work.whole(d) for d in stage.inputs}
 
         files = self._unit(session, work, stage, unit, frames)
-        work.publish(step.output_name, [tuple(p) for p in files["parts"]])
+        if not stage.produces_artifact:  # an artifact is kept by session.artifacts
+            work.publish(step.output_name, [tuple(p) for p in files["parts"]])
 
 
 def _given(frames: dict[str, Data]) -> Frames:

@@ -8,6 +8,8 @@ checkpoint: its parts, its quarantine records and, last, its marker.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sdk.io import atomic_path
+from sdk.io import atomic_bytes, atomic_path
 from sdk.quarantine import Sources
 from sdk.runners.plan import needed_datasets
 from sdk.runners.spill import (
@@ -128,6 +130,8 @@ class ChunkedWork:
         if stage.kind == "inputs":  # one input per unit: the chunk's dataset, validated
             (data,) = result.outputs.values()
             files: dict[str, Any] = {"buckets": self._spill(stage, unit, data)}
+        elif stage.produces_artifact:
+            files = {}
         elif stage.kind == "global":
             files = {"parts": self._parts(unit, stage.outputs[0], result.outputs[stage.outputs[0]])}
         else:
@@ -138,7 +142,12 @@ class ChunkedWork:
             atomic_path(qpath, lambda tmp: result.quarantine.to_parquet(tmp, index=False))
         self.checkpoint.complete(
             unit,
-            {"files": files, "summary": result.summary(), "quarantine": str(qpath or "")},
+            {
+                "files": files,
+                "summary": result.summary(),
+                "quarantine": str(qpath or ""),
+                "artifacts": self._keep_artifacts(unit, result.artifacts),
+            },
         )
         return files
 
@@ -148,7 +157,22 @@ class ChunkedWork:
         if marker.get("quarantine"):
             frame = pd.read_parquet(marker["quarantine"]).astype(object)
             quarantine = frame.where(frame.notna(), None)
-        return UnitResult.from_summary(marker["summary"], quarantine)
+        result = UnitResult.from_summary(marker["summary"], quarantine)
+        for name, (path, _) in marker.get("artifacts", {}).items():
+            # our own checkpoint, verified against the marker's hash by Checkpoint.done
+            result.artifacts[name] = pickle.loads(Path(path).read_bytes())
+        return result
+
+    def _keep_artifacts(self, unit: str, artifacts: Mapping[str, Any]) -> dict[str, list[str]]:
+        """Checkpoint what an artifact step returned (pickled in the run directory, which
+        only this run writes; its hash is kept in the unit's marker)."""
+        files: dict[str, list[str]] = {}
+        for name, obj in artifacts.items():
+            path = self.checkpoint.path("artifacts", f"{unit}-{name}.pkl")
+            data = pickle.dumps(obj, protocol=5)
+            atomic_bytes(path, data)
+            files[name] = [str(path), hashlib.sha256(data).hexdigest()]
+        return files
 
     def _keep(self, unit: str, data: Data, name: str) -> list[Any]:
         """Spill ``data`` as dataset ``name`` if anything needs it later; ``[path, rows]``."""

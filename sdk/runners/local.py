@@ -17,9 +17,10 @@ class LocalRunner(Runner):
     name = "local"
 
     def run_stage(self, session: RunSession, stage: Stage) -> None:
-        """One unit: the stage's whole inputs (pipeline inputs are read once, then kept)."""
+        """One unit: the stage's whole inputs (pipeline inputs are read once, then kept) and
+        the artifacts it takes."""
         frames = {name: session.whole(name) for name in stage.inputs}
-        result = run_unit(stage, frames, session.context)
+        result = run_unit(stage, frames, session.context, session.artifacts.given(stage))
         session.datasets.update(result.outputs)
         self.commit(session, stage, f"s{stage.number:02d}", result)
 

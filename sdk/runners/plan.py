@@ -29,6 +29,8 @@ def _cross_row(step: Step) -> bool:
     """Whether validating the models needs more than one chunk (uniqueness, frame checks)."""
     contract = type(step).contract()
     for model in (*contract.inputs.values(), contract.output):
+        if model is None:
+            continue
         compiled = compile_model(model)
         if compiled.unique or compiled.frame_checks or any(c.unique for c in compiled.columns):
             return True
@@ -38,7 +40,7 @@ def _cross_row(step: Step) -> bool:
 def _kind(step: Step) -> StageKind:
     if step.key is not None and not _cross_row(step):
         return "partition"
-    if type(step).scope == "rows" and len(step.input_names) == 1 and not _cross_row(step):
+    if type(step).scope == "rows" and len(step.frame_inputs) == 1 and not _cross_row(step):
         return "rows"
     return "global"
 
@@ -60,7 +62,7 @@ def plan(pipeline: _Ordered) -> list[Stage]:
     groups: list[tuple[StageKind, list[Step], str | None]] = []
     for step in pipeline.order:
         kind = _kind(step)
-        source = next(iter(step.input_names.values()))
+        source = next(iter(step.frame_inputs.values()))
         previous = groups[-1] if groups else None
         # rows steps are correct on any chunk, a partition included: they follow the stage
         # that produces their input instead of re-reading it

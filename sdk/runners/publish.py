@@ -9,10 +9,11 @@ import pandera.pandas as pa
 
 from sdk.errors import IOSchemeError, SdkError
 from sdk.io import open_writer, redact
-from sdk.runners.session import Spilled
+from sdk.runners.rundir import identity_inputs
+from sdk.runners.session import RunSession, Spilled
 from sdk.runners.stage import Data
 
-__all__ = ["collect", "publish", "rows_of", "stream"]
+__all__ = ["collect", "publish", "publish_all", "rows_of", "stream"]
 
 
 def stream(value: Data | Spilled) -> Iterator[pd.DataFrame]:
@@ -57,3 +58,42 @@ def publish(
             raise
         raise IOSchemeError(f"cannot write {name!r} to {redact(uri)}: {exc}") from exc
     return rows
+
+
+def publish_all(
+    session: RunSession, quarantine: pd.DataFrame
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Publish a finished run: the quarantine, each requested dataset (atomically) and each
+    requested artifact (with its manifest). Returns the URIs written and the rows of every
+    produced dataset."""
+    request = session.request
+    written: dict[str, str] = {}
+
+    def done(name: str, uri: str) -> None:
+        written[name] = uri
+        if session.directory is not None:
+            session.directory.published[name] = uri
+
+    if request.quarantine:
+        publish("quarantine", [quarantine], request.quarantine)
+        done("quarantine", request.quarantine)
+    rows_out: dict[str, int] = {}
+    inputs = (
+        session.directory.record["inputs"]
+        if session.directory is not None
+        else identity_inputs(request.inputs, hash_frames=True)
+    )
+    for name, uri in request.outputs.items():
+        if name in session.artifacts.objects:
+            session.artifacts.publish(name, uri, run_id=session.info.run_id, inputs=inputs)
+            done(name, uri)
+            continue
+        producer = request.pipeline.producer(name)
+        schema = type(producer).contract().output if producer is not None else None
+        rows_out[name] = publish(name, stream(session.datasets[name]), uri, schema)
+        done(name, uri)
+    for name in request.pipeline.outputs:
+        value = session.datasets.get(name)
+        if value is not None:
+            rows_out.setdefault(name, rows_of(value))
+    return written, rows_out

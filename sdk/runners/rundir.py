@@ -332,32 +332,38 @@ class RunDirectory:
             quarantine_uri=redact(quarantine_uri) if quarantine_uri else None,
             error=described,
             options={"max_invalid": self.record["max_invalid"], **self.record.get("options", {})},
+            artifacts=session.artifacts.manifest_entry(),
+            metrics=session.artifacts.metrics,
         )
         write_json(self.path / "manifest.json", manifest)
         self.mark(status, error)
         # one manifest per file, named after it: two outputs in one folder keep their own
-        for uri in written.values():
+        for name, uri in written.items():
+            if name in session.artifacts.objects:  # an artifact has its own manifest beside it
+                continue
             local = uri.removeprefix("file://")
             if "://" not in local and uri != "-":
                 target = Path(local).resolve()
                 write_json(target.with_name(f"{target.name}.manifest.json"), manifest)
 
 
-def identity_inputs(
-    given: dict[str, pd.DataFrame | str], hash_frames: bool
-) -> list[dict[str, Any]]:
-    """The inputs as ``run.json`` records them: name, redacted URI, content hash."""
-    return [
-        {
-            "name": k,
-            "uri": redact(v) if isinstance(v, str) else "<DataFrame>",
-            # hashing a frame costs ~0.1 s per million rows: only where resume needs it
-            "content_hash": (
-                content_hash(v) if hash_frames or not isinstance(v, pd.DataFrame) else None
-            ),
-        }
-        for k, v in given.items()
-    ]
+def identity_inputs(given: dict[str, Any], hash_frames: bool) -> list[dict[str, Any]]:
+    """The inputs as ``run.json`` records them: name, redacted URI, content hash (an
+    artifact given as an object has none: its type is recorded instead)."""
+    records = []
+    for name, value in given.items():
+        if isinstance(value, str):
+            records.append(
+                {"name": name, "uri": redact(value), "content_hash": content_hash(value)}
+            )
+        elif isinstance(value, pd.DataFrame):
+            # hashing a frame costs ~0.1 s per million rows: only where resume or lineage
+            # needs it
+            digest = content_hash(value) if hash_frames else None
+            records.append({"name": name, "uri": "<DataFrame>", "content_hash": digest})
+        else:
+            records.append({"name": name, "uri": f"<{type(value).__name__}>", "content_hash": None})
+    return records
 
 
 def run_identity(
@@ -375,7 +381,10 @@ def run_identity(
         "pipeline": pipeline.name,
         "fingerprint": pipeline.fingerprint(),
         "params": {s.name: s.params.as_dict() for s in pipeline.order},
-        "inputs": identity_inputs(request.inputs, hash_frames=hash_frames),
+        # a produced artifact records the identity of the data it was computed from
+        "inputs": identity_inputs(
+            request.inputs, hash_frames=hash_frames or bool(pipeline.artifacts)
+        ),
         "outputs": {k: redact(v) for k, v in request.outputs.items()},
         "quarantine": redact(request.quarantine) if request.quarantine else None,
         "max_invalid": request.max_invalid,

@@ -8,7 +8,7 @@ produced so far, and the reporting of step events and hooks from merged totals.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,7 @@ from sdk.io import dataset_identity, exists, redact
 from sdk.logs import get_logger, run_context
 from sdk.plugins import resolve_scheme
 from sdk.quarantine import check_max_invalid
+from sdk.runners.artifacts import RunArtifacts
 from sdk.runners.inputs import Input
 from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult
 
@@ -63,23 +64,26 @@ class RunRequest:
 
     Attributes:
         pipeline: the pipeline, params applied.
-        inputs: each pipeline input, a DataFrame or a URI.
+        inputs: each pipeline input, a DataFrame or a URI (an artifact: a URI or the object).
         outputs: datasets to write, by name.
         quarantine: where to write the quarantine, if anywhere.
         max_invalid: this run's error budget.
         run_id: the id asked for (a new one is generated otherwise).
         resume: the id of an interrupted run to continue.
         overwrite: replace existing outputs.
+        trusted_artifacts: patterns of artifact files trusted to be loaded with pickle
+            (``.joblib``, ``.pkl``) or with types ``skops`` does not trust by default.
     """
 
     pipeline: Pipeline
-    inputs: dict[str, pd.DataFrame | str]
+    inputs: dict[str, Any]
     outputs: dict[str, str]
     quarantine: str | None
     max_invalid: float
     run_id: str | None = None
     resume: str | None = None
     overwrite: bool = False
+    trusted_artifacts: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -94,6 +98,7 @@ class RunRequest:
         run_id: str | None = None,
         resume: str | None = None,
         overwrite: bool = False,
+        trusted_artifacts: Sequence[str] = (),
     ) -> RunRequest:
         """Apply ``params`` and check names, types and the budget.
 
@@ -104,9 +109,10 @@ class RunRequest:
         pipeline = pipeline.with_params(params)
         given = dict(inputs)
         outs = {k: str(v) for k, v in (outputs or {}).items()}
+        artifacts = set(pipeline.artifacts)
         problems = [
-            f"missing input {name!r} ({pipeline.input_model(name).__name__}); pass it as "
-            f"{name}=<DataFrame or URI>"
+            f"missing input {name!r} ({pipeline.describe_input(name)}); pass it as "
+            + (f"{name}=<file or object>" if name in artifacts else f"{name}=<DataFrame or URI>")
             for name in pipeline.inputs
             if name not in given
         ]
@@ -118,8 +124,9 @@ class RunRequest:
         problems += [
             f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
             for name, value in given.items()
-            if not isinstance(value, pd.DataFrame | str | Path)
+            if name not in artifacts and not isinstance(value, pd.DataFrame | str | Path)
         ]
+        problems += _artifact_problems(pipeline, given, outs)
         problems += [
             f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
             for name in outs
@@ -131,7 +138,7 @@ class RunRequest:
             raise PipelineError(message, problems)
         return cls(
             pipeline=pipeline,
-            inputs={k: (v if isinstance(v, pd.DataFrame) else str(v)) for k, v in given.items()},
+            inputs={k: (str(v) if isinstance(v, str | Path) else v) for k, v in given.items()},
             outputs=outs,
             quarantine=quarantine,
             max_invalid=check_max_invalid(
@@ -140,17 +147,62 @@ class RunRequest:
             run_id=run_id,
             resume=resume,
             overwrite=overwrite,
+            trusted_artifacts=tuple(trusted_artifacts),
         )
+
+    @property
+    def frame_inputs(self) -> dict[str, pd.DataFrame | str]:
+        """The DataFrame inputs (not the artifacts): a DataFrame or a URI each."""
+        artifacts = set(self.pipeline.artifacts)
+        return {k: v for k, v in self.inputs.items() if k not in artifacts}
 
     def refuse_existing(self) -> None:
         """Raise ``PipelineError`` if a destination exists and ``overwrite`` is not set."""
-        destinations = [*self.outputs.values(), *filter(None, [self.quarantine])]
-        taken = [u for u in destinations if exists(resolve_scheme(u), u)]
+        artifacts = set(self.pipeline.artifacts)
+        taken = [
+            uri
+            for name, uri in self.outputs.items()
+            if (
+                os.path.exists(uri.removeprefix("file://"))
+                if name in artifacts
+                else exists(resolve_scheme(uri), uri)
+            )
+        ]
+        if self.quarantine and exists(resolve_scheme(self.quarantine), self.quarantine):
+            taken.append(self.quarantine)
         if taken and not self.overwrite:
             raise PipelineError(
                 f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
                 f"--overwrite (overwrite=True) to replace them, or choose another destination"
             )
+
+
+def _artifact_problems(
+    pipeline: Pipeline, inputs: Mapping[str, object], outputs: Mapping[str, str]
+) -> list[str]:
+    """Artifact inputs of the wrong type or format, artifact outputs of an unknown format."""
+    from sdk.io.artifacts import artifact_format
+
+    problems: list[str] = []
+    for name in pipeline.artifacts:
+        declared = pipeline.artifact(name)
+        if declared is None:  # pragma: no cover - pipeline.artifacts lists declared ones
+            continue
+        uris = [(f"output {name!r}", outputs[name])] if name in outputs else []
+        value = inputs.get(name)
+        if isinstance(value, str | Path):
+            uris.append((f"input {name!r}", str(value)))
+        elif value is not None and not isinstance(value, declared.type):
+            problems.append(
+                f"input {name!r} is a {type(value).__name__}; the pipeline takes it as "
+                f"{declared.label}: pass that object or the file it was saved to"
+            )
+        for what, uri in uris:
+            try:
+                artifact_format(uri)
+            except IOSchemeError as exc:
+                problems.append(f"{what}: {exc}")
+    return problems
 
 
 def _overlaps(
@@ -203,6 +255,7 @@ class RunSession:
         datasets: what each stage produced, by name, as the runner keeps it (``Data`` in
             memory or a :class:`Spilled` dataset).
         work: the runner's own state of this run (e.g. its checkpoints), if it keeps any.
+        artifacts: the artifacts the run takes and those its steps returned.
     """
 
     request: RunRequest
@@ -217,9 +270,12 @@ class RunSession:
     hook: pluggy.HookRelay
     datasets: dict[str, Data | Spilled] = attrs.field(factory=dict)
     work: Any = None
+    artifacts: RunArtifacts = attrs.field(default=None)
     snapshots: dict[str, tuple[int, int]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.artifacts is None:
+            self.artifacts = RunArtifacts(self.request.pipeline, self.request.trusted_artifacts)
         self.snapshots = {
             name: snapshot
             for name, given in self.inputs.items()
@@ -264,7 +320,7 @@ class RunSession:
             "run_started",
             extra={
                 "inputs": {
-                    k: (redact(v) if isinstance(v, str) else "<DataFrame>")
+                    k: (redact(v) if isinstance(v, str) else f"<{type(v).__name__}>")
                     for k, v in request.inputs.items()
                 },
                 "outputs": outputs,

@@ -15,6 +15,7 @@ is redone, with a ``checkpoint_damaged`` warning naming the file, and gives the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from collections.abc import Iterator
@@ -219,6 +220,13 @@ def _damaged(marker: dict[str, Any]) -> tuple[Path, str] | None:
             expected.append((str(value[0]), None, int(value[1])))
     if marker.get("quarantine"):
         expected.append((str(marker["quarantine"]), None, -1))
+    for name, digest in marker.get("artifacts", {}).values():  # [path, sha256]
+        try:
+            data = Path(name).read_bytes()
+        except FileNotFoundError:
+            return Path(name), "missing"
+        if hashlib.sha256(data).hexdigest() != digest:
+            return Path(name), "changed after it was written"
     for name, group, rows in expected:
         path = Path(name)
         try:

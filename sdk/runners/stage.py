@@ -73,12 +73,22 @@ class Stage:
         produced = {s.output_name for s in self.steps}
         names: list[str] = []
         for index, step in enumerate(self.steps):
-            for dataset in step.input_names.values():
+            for dataset in step.frame_inputs.values():
                 if self.kind == "partition" and index == 0:
                     dataset = validated_name(step.name, dataset)
                 if dataset not in produced and dataset not in names:
                     names.append(dataset)
         return names
+
+    @property
+    def artifacts(self) -> list[str]:
+        """Artifacts the stage's steps take (the same object in every unit)."""
+        return list(dict.fromkeys(d for s in self.steps for d in s.artifact_inputs.values()))
+
+    @property
+    def produces_artifact(self) -> bool:
+        """Whether the stage's step returns an artifact or metrics (a ``global`` stage)."""
+        return any(type(s).contract().produces is not None for s in self.steps)
 
     @property
     def outputs(self) -> list[str]:
@@ -122,6 +132,7 @@ class UnitContext:
             str(name)
             for step in pipeline.order
             for model in (*type(step).contract().inputs.values(), type(step).contract().output)
+            if model is not None
             for name, column in model.to_schema().columns.items()
             if ((column.metadata or {}).get("sdk") or {}).get("sensitive")
         )
@@ -180,6 +191,7 @@ class UnitResult:
 
     Attributes:
         outputs: the datasets the stage produced, by name (rows that passed validation).
+        artifacts: the artifacts (and metrics) the stage's step returned, by name.
         quarantine: the unit's quarantine records (``QUARANTINE_COLUMNS``).
         counts: per ``(step, boundary, dataset)``, in the order first validated.
         steps: per step name, rows in and out and the time spent.
@@ -189,6 +201,7 @@ class UnitResult:
     """
 
     outputs: dict[str, Data] = attrs.field(factory=dict)
+    artifacts: dict[str, Any] = attrs.field(factory=dict)
     quarantine: pd.DataFrame = attrs.field(factory=empty_quarantine)
     counts: dict[tuple[str, str, str], BoundaryCounts] = attrs.field(factory=dict)
     steps: dict[str, StepTotals] = attrs.field(factory=dict)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sdk.errors import SdkError, StepError
+from sdk.artifact import check_object, plain_metrics
+from sdk.errors import PipelineError, SdkError, StepError
 from sdk.logs import run_context
 from sdk.quarantine import QUARANTINE_COLUMNS, build_records
 from sdk.runners.stage import (
@@ -45,8 +46,9 @@ _STEP_COLUMN = "<step>"  # the failures key of step_error counts (no column to b
 class _Unit:
     """The bookkeeping of one :func:`run_unit` call."""
 
-    def __init__(self, context: UnitContext) -> None:
+    def __init__(self, context: UnitContext, artifacts: Mapping[str, Any]) -> None:
         self.context = context
+        self.artifacts = artifacts
         self.result = UnitResult()
         self.records: list[pd.DataFrame] = []
         self.proven = ProvenColumns()
@@ -112,23 +114,43 @@ class _Unit:
         contract = type(step).contract()
         return {
             param: self.validate(step, "input", dataset, frames[dataset], contract.inputs[param])
-            for param, dataset in step.input_names.items()
+            for param, dataset in step.frame_inputs.items()
             if dataset in frames
         }
 
-    def apply(self, step: Step, args: dict[str, Data]) -> Data:
+    def given(self, step: Step) -> dict[str, Any]:
+        """The artifacts ``step`` takes, by parameter (the same objects in every unit)."""
+        missing = [d for d in step.artifact_inputs.values() if d not in self.artifacts]
+        if missing:
+            raise PipelineError(
+                f"step {step.name!r} takes artifact(s) {', '.join(map(repr, missing))}, which "
+                f"the runner did not provide; pass them as inputs or produce them upstream"
+            )
+        return {p: self.artifacts[d] for p, d in step.artifact_inputs.items()}
+
+    def apply(self, step: Step, args: dict[str, Data]) -> Data | None:
         """Call ``step`` on validated inputs (isolating rows that raise, if asked) and validate
-        its output."""
+        its output; an artifact it returns is kept in the result (``None`` is returned)."""
+        given = self.given(step)
+        if type(step).contract().produces is not None:  # a model has no partial result
+            frames = {p: d.frame for p, d in args.items()}
+            self.result.artifacts[step.output_name] = call_step(
+                step, frames, self.context.run_id, given
+            )
+            return None
         if self.context.on_step_error == "quarantine":
-            output = self._call_isolating(step, args)
+            output = self._call_isolating(step, args, given)
         else:
-            output = call_step(step, {p: d.frame for p, d in args.items()}, self.context.run_id)
+            frames = {p: d.frame for p, d in args.items()}
+            output = call_step(step, frames, self.context.run_id, given)
         first = next(iter(args.values()))
         sources = first.sources.derived(output.index, first.frame.index)
-        model = type(step).contract().output
+        model = type(step).contract().frame_output()
         return self.validate(step, "output", step.output_name, Data(output, sources), model)
 
-    def _call_isolating(self, step: Step, args: dict[str, Data]) -> pd.DataFrame:
+    def _call_isolating(
+        self, step: Step, args: dict[str, Data], given: dict[str, Any]
+    ) -> pd.DataFrame:
         """Call ``step``; if it raises, bisect to the rows (or keys) that make it raise.
 
         A ``rows`` step is bisected row by row and a ``partition_by`` step key by key, over all
@@ -137,7 +159,7 @@ class _Unit:
         """
         run_id = self.context.run_id
         try:
-            return call_step(step, {p: d.frame for p, d in args.items()}, run_id)
+            return call_step(step, {p: d.frame for p, d in args.items()}, run_id, given)
         except StepError as exc:
             whole = {p: np.arange(len(d.frame), dtype=np.int64) for p, d in args.items()}
             if step.key is None and (type(step).scope != "rows" or len(args) != 1):
@@ -153,7 +175,7 @@ class _Unit:
             chosen = members(lo, hi)
             frames = {p: args[p].frame.iloc[positions] for p, positions in chosen.items()}
             try:
-                parts.append(call_step(step, frames, run_id))
+                parts.append(call_step(step, frames, run_id, given))
             except StepError as exc:
                 if hi - lo == 1:
                     failed.append((chosen, exc))
@@ -176,7 +198,7 @@ class _Unit:
         """Quarantine rows that made ``step`` raise (as read, where the unit read them),
         moving them from passed to quarantined at the step's input boundary."""
         for param, data in args.items():
-            dataset = step.input_names[param]
+            dataset = step.frame_inputs[param]
             groups = [(chosen[param], exc) for chosen, exc in failed if len(chosen[param])]
             if not groups:
                 continue
@@ -233,7 +255,7 @@ class _Members:
 
 def _empty_output(step: Step) -> pd.DataFrame:
     """No rows, with the step's output columns (everything its input had made it raise)."""
-    model = type(step).contract().output
+    model = type(step).contract().frame_output()
     return pd.DataFrame({name: pd.Series([], dtype=object) for name in model.to_schema().columns})
 
 
@@ -243,10 +265,17 @@ def _summary(frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
     }
 
 
-def call_step(step: Step, frames: dict[str, pd.DataFrame], run_id: str) -> pd.DataFrame:
-    """Call ``step.run`` on ``frames`` (by parameter name); wrap what it raises in StepError."""
+def call_step(
+    step: Step,
+    frames: dict[str, pd.DataFrame],
+    run_id: str,
+    artifacts: Mapping[str, Any] | None = None,
+) -> Any:
+    """Call ``step.run`` on ``frames`` and ``artifacts`` (by parameter name); wrap what it
+    raises in StepError, and check what it returns: a DataFrame, or the artifact or metrics
+    it declares."""
     try:
-        output = step.run(**frames)
+        output = step.run(**frames, **(artifacts or {}))
     except Exception as exc:
         raise StepError(
             f"step {step.name!r} raised {type(exc).__name__}: {exc} (run {run_id}; "
@@ -256,6 +285,18 @@ def call_step(step: Step, frames: dict[str, pd.DataFrame], run_id: str) -> pd.Da
             input_summary=_summary(frames),
             original=f"{type(exc).__name__}: {exc}",
         ) from exc
+    produces = type(step).contract().produces
+    if produces is not None:
+        problem = check_object(output, produces)
+        if problem is not None:
+            raise StepError(
+                f"step {step.name!r} {problem}; return the object run() declares",
+                step=step.name,
+                run_id=run_id,
+                input_summary=_summary(frames),
+                original=problem,
+            )
+        return plain_metrics(output) if produces.kind == "metrics" else output
     if not isinstance(output, pd.DataFrame):
         raise StepError(
             f"step {step.name!r} returned {type(output).__name__}, not a DataFrame; return "
@@ -273,25 +314,38 @@ def _run_step(unit: _Unit, stage: Stage, index: int, step: Step, current: dict[s
     started = time.perf_counter()
     if stage.kind == "inputs":
         validated = unit.validate_inputs(step, current)
-        for param, dataset in step.input_names.items():
+        for param, dataset in step.frame_inputs.items():
             if param in validated:
                 current[validated_name(step.name, dataset)] = validated[param]
     elif stage.kind == "partition" and index == 0:
-        args = {p: current[validated_name(step.name, d)] for p, d in step.input_names.items()}
+        args = {p: current[validated_name(step.name, d)] for p, d in step.frame_inputs.items()}
         contract = type(step).contract()
         for param, data in args.items():  # validated by the inputs stage: columns proven
             unit.proven.remember(data.frame, compile_model(contract.inputs[param]))
-        current[step.output_name] = unit.apply(step, args)
+        current[step.output_name] = _produced(unit.apply(step, args))
     else:
         args = unit.validate_inputs(step, current)
-        current[step.output_name] = unit.apply(step, args)
+        output = unit.apply(step, args)
+        if output is not None:
+            current[step.output_name] = output
     totals = unit.totals(step)
     totals.duration_ms += (time.perf_counter() - started) * 1000
-    if stage.kind != "inputs":
+    if stage.kind != "inputs" and step.output_name in current:
         totals.rows_out += len(current[step.output_name].frame)
 
 
-def run_unit(stage: Stage, frames: Mapping[str, Data], context: UnitContext) -> UnitResult:
+def _produced(output: Data | None) -> Data:
+    if output is None:  # pragma: no cover - artifact steps are never partitioned (global)
+        raise TypeError("a partition stage's step returned an artifact")
+    return output
+
+
+def run_unit(
+    stage: Stage,
+    frames: Mapping[str, Data],
+    context: UnitContext,
+    artifacts: Mapping[str, Any] | None = None,
+) -> UnitResult:
     """Run ``stage`` on one unit of data: validate, call each step, validate, record.
 
     Args:
@@ -299,6 +353,8 @@ def run_unit(stage: Stage, frames: Mapping[str, Data], context: UnitContext) -> 
         frames: the stage's input datasets by name (``stage.inputs``); for a ``partition``
             stage, already validated by its ``inputs`` stage.
         context: the run id, the ``on_step_error`` rule and the skipped validations.
+        artifacts: the artifacts the stage's steps take, by name (``stage.artifacts``): the
+            same objects for every unit (loaded once per process, never per unit).
 
     Returns:
         The unit's outputs (every dataset the stage produced), quarantine records, counts and
@@ -306,7 +362,7 @@ def run_unit(stage: Stage, frames: Mapping[str, Data], context: UnitContext) -> 
         frame-level ``SchemaViolation``) ends the unit: ``error`` and ``failed_step`` are set
         and what was recorded before is kept.
     """
-    unit = _Unit(context)
+    unit = _Unit(context, artifacts or {})
     current = dict(frames)
     step: Step | None = None
     try:
