@@ -5,8 +5,10 @@ Importing ``sdk`` installs no log handler and loads no plugin; runners and the C
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sdk.artifact import Artifact, Metrics
 from sdk.contracts import ContractReport, EdgeFinding
 from sdk.errors import (
+    ArtifactError,
     DataQualityError,
     IOSchemeError,
     ParamsError,
@@ -56,6 +58,8 @@ __all__ = [
     "BASE_OPTIONS",
     "QUARANTINE_COLUMNS",
     "STEP_ERROR",
+    "Artifact",
+    "ArtifactError",
     "BoundaryCounts",
     "ContractReport",
     "Data",
@@ -65,6 +69,7 @@ __all__ = [
     "IOSchemeError",
     "Input",
     "Loaded",
+    "Metrics",
     "Params",
     "ParamsError",
     "Pipeline",

@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (batch)")
     run.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     run.add_argument(
+        "--trust-artifact",
+        action="append",
+        metavar="PATTERN",
+        help="load artifact files matching this glob with pickle (.joblib, .pkl) or with types "
+        "skops does not trust by default; only for files you produced (repeatable)",
+    )
+    run.add_argument(
         "--runner-option",
         action="append",
         metavar="KEY=VALUE",
@@ -105,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     runs.add_argument("run_id", nargs="?", help="the run to show")
     runs.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
+    runs.add_argument(
+        "--metrics", action="store_true", help="list the metrics each run's steps returned"
+    )
     runs.add_argument("--debug", action="store_true", help="show tracebacks")
 
     check = sub.add_parser(
@@ -127,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
         "and that they do not mutate inputs (targets must be pipelines)",
     )
     check.add_argument("--sample-rows", type=int, default=2000, help="rows sampled by --data")
+    check.add_argument(
+        "--trust-artifact", action="append", metavar="PATTERN", help="as for `sdk run`"
+    )
     check.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -193,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, alias) is not None:
             options[alias] = getattr(args, alias)
     overwrite = args.overwrite or bool(deployment and deployment.overwrite)
+    trusted = (*(deployment.trusted_artifacts if deployment else ()), *(args.trust_artifact or ()))
     kwargs: dict[str, Any] = {k: str(v) for k, v in inputs.items()}
     pipeline.run(
         runner,
@@ -204,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=overwrite,
         runner_options=options,
+        trusted_artifacts=trusted,
         **kwargs,
     )
     return EXIT_OK
@@ -234,7 +249,7 @@ def _runs(args: argparse.Namespace) -> int:
             raise _Usage("sdk runs show needs a RUN_ID (see `sdk runs`)")
         print(show_run(args.run_id, args.run_dir))
         return EXIT_OK
-    print(list_runs(args.run_dir))
+    print(list_runs(args.run_dir, metrics=args.metrics))
     return EXIT_OK
 
 
@@ -271,7 +286,12 @@ def _check(args: argparse.Namespace) -> int:
         data = _pairs(args.data, "--data")
         for target in args.targets:
             if target.endswith(".toml") or (":" in target and not Path(target).exists()):
-                verified = verify_pipeline(_target(target)[0], data, sample_rows=args.sample_rows)
+                verified = verify_pipeline(
+                    _target(target)[0],
+                    data,
+                    sample_rows=args.sample_rows,
+                    trusted=tuple(args.trust_artifact or ()),
+                )
                 print(str(verified))
                 verified_ok = verified_ok and verified.ok
     return EXIT_RUN_FAILED if total.findings or not verified_ok else EXIT_OK

@@ -34,6 +34,7 @@ _KEYS = {
     "strict",
     "runner_options",
     "overwrite",
+    "trusted_artifacts",
 }
 _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "pipeline": ((str,), "a string (package.module:attr or path/to/file.py:attr)"),
@@ -46,6 +47,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "strict": ((bool,), "true or false (unquoted)"),
     "overwrite": ((bool,), "true or false (unquoted)"),
     "runner_options": ((dict,), "a table ([runner_options])"),
+    "trusted_artifacts": ((list,), 'a list of path patterns (e.g. ["models/*.joblib"])'),
 }
 """The type of each deployment key; runner options are checked by the runner they go to."""
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -66,6 +68,7 @@ class Deployment:
     strict: bool = False
     overwrite: bool = False
     runner_options: dict[str, Any] = attrs.field(factory=dict)
+    trusted_artifacts: tuple[str, ...] = ()
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -101,6 +104,15 @@ def _resolve_uri(value: Any, base: Path, where: str) -> str:
     if value == "-" or _URI_SCHEME.match(value) or Path(value).is_absolute():
         return value
     return str((base / value).resolve())
+
+
+def _resolve_pattern(value: Any, base: Path, where: str) -> str:
+    """A path pattern, relative ones taken from the deployment file's folder."""
+    if not isinstance(value, str) or not value:
+        raise PipelineError(f"{where} must list non-empty path patterns, got {value!r}")
+    if _URI_SCHEME.match(value) or Path(value).is_absolute():
+        return value
+    return os.path.normpath(base / value)
 
 
 def _flatten_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +174,10 @@ def load_deployment(path: str | Path) -> Deployment:
         strict=data.get("strict", False),
         overwrite=data.get("overwrite", False),
         runner_options=dict(data.get("runner_options", {})),
+        trusted_artifacts=tuple(
+            _resolve_pattern(p, base, "trusted_artifacts")
+            for p in data.get("trusted_artifacts", [])
+        ),
     )
 
 

@@ -304,7 +304,8 @@ class Pipeline:
         resume: str | None = None,
         overwrite: bool = False,
         runner_options: Mapping[str, Any] | None = None,
-        **inputs: pd.DataFrame | str | Path,
+        trusted_artifacts: Sequence[str] = (),
+        **inputs: Any,
     ) -> RunResult:
         """Run the pipeline and return its result.
 
@@ -318,7 +319,11 @@ class Pipeline:
             resume: continue the interrupted run with this id (runners that checkpoint).
             overwrite: replace outputs that already exist (refused otherwise).
             runner_options: options passed to the runner's constructor.
-            **inputs: each pipeline input as a DataFrame or a URI.
+            trusted_artifacts: glob patterns of artifact files that may be loaded with pickle
+                (``.joblib``, ``.pkl``) or with types skops does not trust by default; only
+                for files you produced.
+            **inputs: each pipeline input as a DataFrame or a URI; an artifact input as a
+                file (``models/regressor.skops``) or the object itself.
 
         Raises:
             PipelineError: an input is missing or an output names an unknown dataset.
@@ -338,6 +343,7 @@ class Pipeline:
             run_id=run_id,
             resume=resume,
             overwrite=overwrite,
+            trusted_artifacts=trusted_artifacts,
         )
 
     def describe(self) -> str:

@@ -29,9 +29,12 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def list_runs(run_dir: str | Path | None = None) -> str:
-    """A table of the runs under ``run_dir``: id, pipeline, runner, status, start, end."""
+def list_runs(run_dir: str | Path | None = None, *, metrics: bool = False) -> str:
+    """A table of the runs under ``run_dir``: id, pipeline, runner, start, status; with
+    ``metrics``, the metrics each run's steps returned instead (runs without any omitted)."""
     root = run_root(run_dir)
+    if metrics:
+        return _metrics_table(root)
     rows = []
     for folder in sorted(root.glob("*/run.json")) if root.exists() else []:
         record = _read(folder) or {}
@@ -51,6 +54,27 @@ def list_runs(run_dir: str | Path | None = None) -> str:
         return f"no runs in {root}"
     header = f"{'RUN ID':<28} {'PIPELINE':<14} {'RUNNER':<8} {'STARTED':<30} STATUS"
     return "\n".join([header, *rows])
+
+
+def _metrics_table(root: Path) -> str:
+    """One line per run that returned metrics: id, pipeline, ``output.name=value`` pairs."""
+    rows = []
+    for folder in sorted(root.glob("*/manifest.json")) if root.exists() else []:
+        manifest = _read(folder) or {}
+        values = manifest.get("metrics") or {}
+        shown = "  ".join(
+            f"{output}.{name}={value:.6g}"
+            for output, named in values.items()
+            for name, value in named.items()
+        )
+        if shown:
+            rows.append(
+                f"{manifest.get('run_id', folder.parent.name):<28} "
+                f"{manifest.get('pipeline', '?'):<14} {shown}"
+            )
+    if not rows:
+        return f"no runs with metrics in {root}"
+    return "\n".join([f"{'RUN ID':<28} {'PIPELINE':<14} METRICS", *rows])
 
 
 def show_run(run_id: str, run_dir: str | Path | None = None) -> str:

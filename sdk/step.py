@@ -56,6 +56,11 @@ class Contract:
         self.produces = produces
 
     @property
+    def params(self) -> list[str]:
+        """Every input parameter of ``run``: DataFrames first, then artifacts."""
+        return [*self.inputs, *self.artifacts]
+
+    @property
     def output_label(self) -> str:
         """The output as annotated: the model's name, ``Artifact[T]`` or ``Metrics``."""
         if self.produces is not None:
@@ -266,13 +271,13 @@ class Step:
         self.name: str = name or snake_case(cls.__name__)
         self.params: Params = cls.Params.build(self.name, params)
         contract = cls.contract()
-        unknown = sorted(set(inputs or {}) - set(contract.inputs))
+        unknown = sorted(set(inputs or {}) - set(contract.params))
         if unknown:
             raise StepDefinitionError(
                 f"step {self.name!r}: inputs= renames unknown parameter(s) {', '.join(unknown)}; "
-                f"run() takes {', '.join(contract.inputs)}"
+                f"run() takes {', '.join(contract.params)}"
             )
-        self.input_names: dict[str, str] = {p: (inputs or {}).get(p, p) for p in contract.inputs}
+        self.input_names: dict[str, str] = {p: (inputs or {}).get(p, p) for p in contract.params}
         self.output_name: str = output or cls.output
         self.log: logging.Logger = _step_logger(self.name)
 

@@ -100,13 +100,14 @@ class RunArtifacts:
                     "content_hash": loaded.content_hash,
                     "bytes": loaded.bytes,
                     "type": _label(obj),
-                    "run_id": manifest.get("run_id"),
-                    "pipeline": manifest.get("pipeline"),
+                    "produced_by_run": manifest.get("run_id"),
+                    "produced_by_pipeline": manifest.get("pipeline"),
                 }
                 logger.info(
                     "artifact_loaded",
                     extra={
-                        **record,
+                        "output": name,
+                        **{k: v for k, v in record.items() if k != "name"},
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     },
                 )
@@ -184,7 +185,10 @@ class RunArtifacts:
         for item in trained_on:
             consumed = self.consumed.get(str(item["name"]))
             if consumed is not None:  # an artifact input: its own hash and producing run
-                item.update(content_hash=consumed.get("content_hash"), run_id=consumed["run_id"])
+                item.update(
+                    content_hash=consumed.get("content_hash"),
+                    produced_by_run=consumed.get("produced_by_run"),
+                )
         producer = pipeline.producer(name)
         manifest: dict[str, Any] = {
             "manifest_version": 1,

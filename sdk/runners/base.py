@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
@@ -101,7 +100,7 @@ class Runner:
     def run(
         self,
         pipeline: Pipeline,
-        inputs: Mapping[str, pd.DataFrame | str | Path],
+        inputs: Mapping[str, Any],
         *,
         outputs: Mapping[str, str] | None = None,
         quarantine: str | None = None,
@@ -110,6 +109,7 @@ class Runner:
         run_id: str | None = None,
         resume: str | None = None,
         overwrite: bool = False,
+        trusted_artifacts: Sequence[str] = (),
     ) -> RunResult:
         """Run ``pipeline`` over ``inputs``; write outputs and quarantine; return the result.
 
@@ -131,6 +131,7 @@ class Runner:
             run_id=run_id,
             resume=resume,
             overwrite=overwrite,
+            trusted_artifacts=trusted_artifacts,
         )
         ensure_logging()
         run_id = resume or request.run_id or new_run_id()

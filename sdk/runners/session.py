@@ -89,7 +89,7 @@ class RunRequest:
     def build(
         cls,
         pipeline: Pipeline,
-        inputs: Mapping[str, pd.DataFrame | str | Path],
+        inputs: Mapping[str, Any],
         *,
         outputs: Mapping[str, str] | None = None,
         quarantine: str | None = None,

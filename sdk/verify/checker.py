@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sdk.artifact import check_object
 from sdk.compare import changed, differs
 from sdk.errors import PipelineError, SdkError
 from sdk.models import compile_model
@@ -38,11 +39,12 @@ _MAX_KEY_CANDIDATES = 4
 
 def verify_pipeline(
     pipeline: Pipeline,
-    inputs: Mapping[str, pd.DataFrame | str | Path],
+    inputs: Mapping[str, Any],
     *,
     sample_rows: int = 2000,
     seed: int = 0,
     trials: int = 3,
+    trusted: tuple[str, ...] = (),
 ) -> VerifyReport:
     """Run every step of ``pipeline`` on sample data and check what it declares.
 
@@ -56,6 +58,7 @@ def verify_pipeline(
         seed: seeds the sample, the shuffles and the splits (the same seed, the same checks).
         trials: random chunkings (or partitionings) tried per ``rows`` (``partition_by``)
             step, and repeated runs per step for the determinism check.
+        trusted: patterns of artifact files trusted to be loaded (see ``Pipeline.run``).
 
     Returns:
         The report; ``report.ok`` is false when a step broke a property.
@@ -76,7 +79,14 @@ def verify_pipeline(
         )
     rng = np.random.default_rng(seed)
     data: Frames = {}
+    artifacts: dict[str, Any] = {}
     for name in pipeline.inputs:
+        if pipeline.artifact(name) is not None:
+            given = inputs[name]
+            artifacts[name] = (
+                _load_artifact(str(given), trusted) if isinstance(given, str | Path) else given
+            )
+            continue
         frame = _load(inputs[name])
         if len(frame) > sample_rows:
             frame = frame.sample(n=sample_rows, random_state=seed).sort_index()
@@ -90,16 +100,35 @@ def verify_pipeline(
     )
     with _quiet_steps():
         for step in pipeline.order:
-            absent = [d for d in step.input_names.values() if d not in data]
+            absent = [d for d in step.input_names.values() if d not in data and d not in artifacts]
             if absent:
                 report.skipped[step.name] = (
                     f"input {', '.join(absent)} unavailable (an upstream step failed)"
                 )
                 continue
-            output = _Verifier(step, rng, max(1, trials), seed).verify(data, report)
+            given = {p: artifacts[d] for p, d in step.artifact_inputs.items()}
+            verifier = _Verifier(step, rng, max(1, trials), seed, given)
+            if type(step).contract().produces is not None:
+                produced = verifier.verify_artifact(data, report)
+                if produced is not None:
+                    artifacts[step.output_name] = produced
+                continue
+            output = verifier.verify(data, report)
             if output is not None:
                 data[step.output_name] = output
     return report
+
+
+def _load_artifact(uri: str, trusted: tuple[str, ...]) -> Any:
+    from sdk.io.artifacts import load_artifact
+
+    return load_artifact(uri, trusted=trusted).obj
+
+
+def _same_metrics(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
+    return left.keys() == right.keys() and all(
+        np.isclose(float(left[k]), float(right[k]), rtol=1e-9, equal_nan=True) for k in left
+    )
 
 
 def _load(given: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -126,8 +155,16 @@ def _quiet_steps() -> Iterator[None]:
 class _Verifier:
     """The checks of one step on its validated sample inputs."""
 
-    def __init__(self, step: Step, rng: np.random.Generator, trials: int, seed: int) -> None:
+    def __init__(
+        self,
+        step: Step,
+        rng: np.random.Generator,
+        trials: int,
+        seed: int,
+        given: Mapping[str, Any] | None = None,
+    ) -> None:
         self.step = step
+        self.given = dict(given or {})
         self.rng = rng
         self.trials = trials
         self.seed = seed
@@ -135,22 +172,77 @@ class _Verifier:
         self.contract = type(step).contract()
         self.primary = next(iter(self.contract.inputs))
 
-    def verify(self, data: Frames, report: VerifyReport) -> pd.DataFrame | None:
-        """Check the step on ``data`` (by dataset); return its validated output, or ``None``."""
+    def call(self, frames: Frames) -> pd.DataFrame:
+        """Run the step on ``frames`` with its artifacts (see :func:`call_step`)."""
+        return call_step(self.step, frames, self.given)
+
+    def _inputs(self, data: Frames, report: VerifyReport) -> Frames | None:
+        """The step's inputs validated, by parameter; ``None`` (reported) if one fails."""
         step = self.step
         try:
-            args = {
+            return {
                 param: validate_frame(
                     data[dataset],
                     compile_model(self.contract.inputs[param]),
                     BoundaryCheck(step.name, "input", dataset),
                 ).frame
-                for param, dataset in step.input_names.items()
+                for param, dataset in step.frame_inputs.items()
             }
         except SdkError as exc:
             report.violations.append(
                 self._violation("runs", f"its input failed validation: {exc}", data, "")
             )
+            return None
+
+    def verify_artifact(self, data: Frames, report: VerifyReport) -> Any:
+        """Check a step that returns an artifact or metrics: it runs, returns what it
+        declares, leaves its inputs alone and (metrics) gives the same values twice; return
+        what it returned, or ``None``."""
+        step, produces = self.step, self.contract.produces
+        args = self._inputs(data, report)
+        if args is None or produces is None:
+            return None
+        report.checked[step.name] = ["runs", "no_input_mutation"] + (
+            ["deterministic"] if produces.kind == "metrics" else []
+        )
+
+        def run() -> Any:
+            passed = {p: f.copy(deep=True) for p, f in args.items()}
+            try:
+                value = step.run(**passed, **self.given)
+            except Exception as exc:
+                raise StepRaised(f"raised {type(exc).__name__}: {exc}") from exc
+            problem = check_object(value, produces)
+            if problem is not None:
+                raise StepRaised(problem)
+            return value, passed
+
+        try:
+            value, passed = run()
+            again = run()[0] if produces.kind == "metrics" else value
+        except StepRaised as exc:
+            report.violations.append(
+                self._violation("runs", f"run() {exc} on the sample", args, "")
+            )
+            return None
+        found = [self._check_mutation(args, passed)]
+        if produces.kind == "metrics" and not _same_metrics(value, again):
+            found.append(
+                self._violation(
+                    "deterministic",
+                    f"two runs on the same input give different metrics: {value} vs {again}",
+                    args,
+                    "seed randomness from a param (random_state=self.params.seed)",
+                )
+            )
+        report.violations += [v for v in found if v is not None]
+        return value
+
+    def verify(self, data: Frames, report: VerifyReport) -> pd.DataFrame | None:
+        """Check the step on ``data`` (by dataset); return its validated output, or ``None``."""
+        step = self.step
+        args = self._inputs(data, report)
+        if args is None:
             return None
         props = ["runs", "no_input_mutation", "deterministic"]
         if step.key is not None:
@@ -160,7 +252,7 @@ class _Verifier:
         report.checked[step.name] = props
         try:
             passed = {p: f.copy(deep=True) for p, f in args.items()}
-            output = call_step(step, passed)
+            output = self.call(passed)
         except StepRaised as exc:
             report.violations.append(
                 self._violation(
@@ -184,7 +276,7 @@ class _Verifier:
         try:
             return validate_frame(
                 output,
-                compile_model(self.contract.output),
+                compile_model(self.contract.frame_output()),
                 BoundaryCheck(step.name, "output", step.output_name),
             ).frame
         except SdkError as exc:
@@ -204,7 +296,7 @@ class _Verifier:
 
     def _mutation(self, args: Frames) -> str | None:
         passed = {p: f.copy(deep=True) for p, f in args.items()}
-        call_step(self.step, passed)
+        self.call(passed)
         return changed(args, passed)
 
     def _check_mutation(self, args: Frames, passed: Frames) -> Violation | None:
@@ -224,9 +316,9 @@ class _Verifier:
     # --- deterministic -------------------------------------------------------------------
 
     def _nondeterminism(self, args: Frames, first: pd.DataFrame | None = None) -> str | None:
-        first = call_step(self.step, copy_frames(args)) if first is None else first
+        first = self.call(copy_frames(args)) if first is None else first
         for _ in range(max(1, self.trials - 1)):
-            again = call_step(self.step, copy_frames(args))
+            again = self.call(copy_frames(args))
             diff = differs(first, again, "first run", "second run", exact=True)
             if diff is not None:
                 return diff
@@ -290,9 +382,9 @@ class _Verifier:
         rng: np.random.Generator,
         whole: pd.DataFrame | None = None,
     ) -> str | None:
-        whole = call_step(self.step, copy_frames(args)) if whole is None else whole
+        whole = self.call(copy_frames(args)) if whole is None else whole
         parts = self._splits(args, prop, rng)
-        outputs = [call_step(self.step, copy_frames(p)) for p in parts]
+        outputs = [self.call(copy_frames(p)) for p in parts]
         joined = pd.concat(outputs, ignore_index=True) if outputs else whole.iloc[:0]
         what = "one chunk per row" if prop == "rows" else f"{len(parts)} partitions"
         if prop == "rows" and len(parts) != len(args[self.primary]):
@@ -366,7 +458,9 @@ class _Verifier:
         ]
         columns.sort(key=lambda c: not c.lower().endswith("id"))
         for column in columns[:_MAX_KEY_CANDIDATES]:
-            probe = _Verifier(self.step, np.random.default_rng(self.seed), self.trials, self.seed)
+            probe = _Verifier(
+                self.step, np.random.default_rng(self.seed), self.trials, self.seed, self.given
+            )
             probe.key = column
             try:
                 if all(

@@ -6,8 +6,8 @@ are dropped while the property still fails, within a fixed budget of trial runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,14 +65,15 @@ def copy_frames(args: Frames) -> Frames:
     return {p: f.copy(deep=True) for p, f in args.items()}
 
 
-def call_step(step: Step, frames: Frames) -> pd.DataFrame:
-    """Run ``step`` on ``frames`` and return its output.
+def call_step(step: Step, frames: Frames, given: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run ``step`` on ``frames`` (and the artifacts ``given``, by parameter); return its
+    output.
 
     Raises:
         StepRaised: the step raised, or returned something other than a DataFrame.
     """
     try:
-        output = step.run(**frames)
+        output = step.run(**frames, **(given or {}))
     except Exception as exc:
         raise StepRaised(f"raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(output, pd.DataFrame):
