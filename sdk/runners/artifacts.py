@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sdk.artifact import contract_problems, feature_dtypes, model_features
 from sdk.errors import ArtifactError, PipelineError
 from sdk.io import redact
-from sdk.logs import get_logger, run_context
+from sdk.logs import get_logger
 from sdk.manifest import now
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class RunArtifacts:
         self.produced: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, dict[str, float | int]] = {}
         self._features: dict[str, dict[str, str]] = {}
+        self._new: list[str] = []
 
     def given(self, stage: Stage) -> dict[str, Any]:
         """The artifacts ``stage`` takes, by name (the same objects for each of its units)."""
@@ -127,33 +128,59 @@ class RunArtifacts:
 
     # -- produced --------------------------------------------------------------------------
     def accept(self, results: Mapping[str, Any]) -> None:
-        """Keep what a unit's steps returned; log metrics; check each model's contract with
-        the steps that take it, before any of them runs.
-
-        Raises:
-            PipelineError: a fitted model lacks features its consumers must provide.
-        """
+        """Keep what a unit's steps returned (reported and checked by :meth:`report` and
+        :meth:`check_new` once the stage's step events are out)."""
         for name, obj in results.items():
+            self.objects[name] = obj
             producer = self.pipeline.producer(name)
             produces = type(producer).contract().produces if producer is not None else None
-            self.objects[name] = obj
-            step = producer.name if producer is not None else None
-            with run_context(step=step):
-                if produces is not None and produces.kind == "metrics":
-                    self.metrics[name] = dict(obj)
-                    logger.info("metrics", extra={"output": name, "values": dict(obj)})
-                    continue
+            if produces is not None and produces.kind == "metrics":
+                self.metrics[name] = dict(obj)
+            else:
                 features = model_features(obj) or []
-                trained = feature_dtypes(producer, features) if producer is not None else {}
-                self._features[name] = trained
-                self.produced[name] = {"name": name, "step": step, "type": _label(obj)}
-                if features:
-                    self.produced[name]["features"] = features
+                self._features[name] = (
+                    feature_dtypes(producer, features) if producer is not None else {}
+                )
+                self.produced[name] = {
+                    "name": name,
+                    "step": producer.name if producer is not None else None,
+                    "type": _label(obj),
+                    **({"features": features} if features else {}),
+                }
+            self._new.append(name)
+
+    def report(self, step: str) -> None:
+        """Log what ``step`` returned: ``metrics`` (output, values) or ``artifact_produced``
+        (output, type, number of features); called in the step's logging context."""
+        for name in self._new:
+            producer = self.pipeline.producer(name)
+            if producer is None or producer.name != step:
+                continue
+            if name in self.metrics:
+                logger.info("metrics", extra={"output": name, "values": self.metrics[name]})
+            else:
+                record = self.produced[name]
                 logger.info(
                     "artifact_produced",
-                    extra={"output": name, "type": _label(obj), "features": len(features)},
+                    extra={
+                        "output": name,
+                        "type": record["type"],
+                        "features": len(record.get("features", [])),
+                    },
                 )
-                self._check_contract(name, obj, trained)
+
+    def check_new(self) -> None:
+        """Check the model contract of each artifact returned since the last call with the
+        steps that take it, before any of them runs.
+
+        Raises:
+            PipelineError: a fitted model lacks features its consumers must provide, or they
+                declare dtypes other than those it was fitted on.
+        """
+        new, self._new = self._new, []
+        for name in new:
+            if name not in self.metrics:
+                self._check_contract(name, self.objects[name], self._features.get(name))
 
     def _check_contract(self, name: str, obj: Any, trained: Mapping[str, str] | None) -> None:
         problems = contract_problems(name, obj, self.pipeline.consumers(name), trained)

@@ -234,6 +234,7 @@ class Runner:
             )
             self.run_stage(session, stage)
             session.report_steps(stage)
+            session.artifacts.check_new()  # a model exists: do its consumers fit it?
             # an input read in chunks is known whole only after its last unit: check here
             # too, so no later stage runs when the outcome is already certain
             self._enforce_budget(session, None)

@@ -414,6 +414,7 @@ class RunSession:
                     if isinstance(error, StepError):
                         self.hook.sdk_on_step_error(run=self.info, step=step, error=error)
                     return
+                self.artifacts.report(step.name)
                 logger.info(
                     "step_finished",
                     extra={
