@@ -12,7 +12,15 @@ import pytest
 from conftest import ROOT, cli
 
 from sdk import Pipeline, PolicyError
-from sdk.policy import RULES, Finding, PolicyReport, check_paths, check_pipeline, load_config
+from sdk.policy import (
+    DEFAULT_ALLOWED_IMPORTS,
+    RULES,
+    Finding,
+    PolicyReport,
+    check_paths,
+    check_pipeline,
+    load_config,
+)
 
 SCHEMA = ROOT / "tests" / "data" / "sarif-2.1.0.json"
 
@@ -48,9 +56,11 @@ class Probe(Step):
 '''
 
 
-def write_step(folder: Path, body: str, imports: str = "", name: str = "probe.py") -> Path:
+def write_step(
+    folder: Path, body: str, imports: str = "", name: str = "probe.py", header: str = HEADER
+) -> Path:
     """Write a module with one step whose run() body is ``body``; return its path."""
-    text = HEADER.format(imports=imports) + textwrap.indent(textwrap.dedent(body), " " * 8)
+    text = header.format(imports=imports) + textwrap.indent(textwrap.dedent(body), " " * 8)
     text = text.rstrip("\n") + "\n"
     if "return" not in body:
         text += "        return rows\n"
@@ -621,3 +631,412 @@ def test_clean_helpers_from_own_modules_are_not_flagged(tmp_path: Path) -> None:
     )
     path = write_step(tmp_path, "return score(rows)", "from features import score")
     assert check_paths([path]).findings == ()
+
+
+# --- data-science steps: models as artifacts (issue 11) ---------------------------------------
+
+MODEL_HEADER = '''\
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import DataFrame
+from sklearn.linear_model import LinearRegression
+
+from sdk import Artifact, Params, Step
+{imports}
+
+MODEL = LinearRegression()
+
+
+class Rows(pa.DataFrameModel):
+    """A row."""
+
+    x: float
+
+
+class Fit(Step):
+    """A step that trains or scores."""
+
+    model = LinearRegression()
+
+    class Params(Params):
+        """Params."""
+
+        seed: int = 1
+
+    def run(self, rows: DataFrame[Rows], regressor: Artifact[LinearRegression]) -> DataFrame[Rows]:
+        """Run."""
+'''
+
+LOAD_FIX = (
+    "declare the model as an input annotated sdk.Artifact[T] and let the runner load it "
+    "(--input name=path.skops)"
+)
+UNSEEDED = "without random_state gives a different result on every run"
+
+
+def write_model_step(folder: Path, body: str, imports: str = "") -> Path:
+    """A module whose step takes ``regressor: Artifact[LinearRegression]``, with a module-level
+    ``MODEL`` and a class attribute ``model`` (both ``LinearRegression()``)."""
+    return write_step(folder, body, imports, header=MODEL_HEADER)
+
+
+def findings_at(path: Path, marker: str) -> list[tuple[str, int, str]]:
+    """The (rule, line, message) of every finding on the line of ``marker``."""
+    line = line_of(path, marker)
+    return [(f.rule, f.line, f.message) for f in check_paths([path]).findings if f.line == line]
+
+
+MODEL_LOADS = [
+    (
+        "pickle.load(rows)",
+        "import pickle",
+        f"pickle.load() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'pickle.loads(b"")',
+        "import pickle",
+        f"pickle.loads() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'joblib.load("m.joblib")',
+        "import joblib",
+        f"joblib.load() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'load("m.joblib")',
+        "from joblib import load",
+        f"joblib.load() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'dill.loads(b"")',
+        "import dill",
+        f"dill.loads() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'cloudpickle.load(b"")',
+        "import cloudpickle",
+        f"cloudpickle.load() unpickles an object, which can run any code; {LOAD_FIX}",
+    ),
+    (
+        'pd.read_pickle("m.pkl")',
+        "",
+        "pandas.read_pickle() unpickles a file, which can run any code; declare what it holds "
+        "as an input (a table: DataFrame[Model]; a model: sdk.Artifact[T]) and let the runner "
+        "load it (--input name=path.parquet, --input name=path.skops)",
+    ),
+    (
+        'np.load("m.npy", allow_pickle=True)',
+        "",
+        f"numpy.load(allow_pickle=...) can unpickle objects from the file; {LOAD_FIX}",
+    ),
+    (
+        'skops.io.load("m.skops")',
+        "import skops.io",
+        f"skops.io.load() loads a model inside the step; {LOAD_FIX}",
+    ),
+    (
+        'sm.load("m.pickle")',
+        "import statsmodels.api as sm",
+        f"statsmodels.api.load() unpickles a model, which can run any code; {LOAD_FIX}",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "imports", "message"), MODEL_LOADS, ids=[c for c, _, _ in MODEL_LOADS]
+)
+def test_loading_a_model_inside_a_step_is_sdk103(
+    tmp_path: Path, code: str, imports: str, message: str
+) -> None:
+    """Unpickling (or otherwise loading) a model in a step is SDK103, and the message says to
+    declare it as an ``sdk.Artifact[T]`` input the runner loads."""
+    path = write_model_step(tmp_path, f"m = {code}", imports)
+    assert findings_at(path, code) == [("SDK103", line_of(path, code), message)]
+
+
+def test_numpy_load_without_pickles_stays_file_io(tmp_path: Path) -> None:
+    """``np.load(path)`` (pickles refused, numpy's default) is plain file I/O: SDK101."""
+    path = write_model_step(tmp_path, 'm = np.load("m.npy")')
+    assert findings_at(path, "np.load") == [
+        ("SDK101", line_of(path, "np.load"), "numpy.load() reads or writes a file")
+    ]
+
+
+def test_model_load_finding_text_names_the_fix(tmp_path: Path) -> None:
+    """What ``sdk check`` prints for ``joblib.load``: rule, place, the artifact fix."""
+    path = write_model_step(tmp_path, 'm = joblib.load("m.joblib")', "import joblib")
+    result = cli("check", str(path))
+    assert result.returncode == 1
+    line = line_of(path, "joblib.load")
+    assert (
+        f"probe.py:{line}:13: SDK103 [dynamic-code] joblib.load() unpickles an object, which can "
+        f"run any code; {LOAD_FIX}; instead: "
+    ) in result.stdout
+
+
+UNSEEDED_SKLEARN = [
+    (
+        "train_test_split(rows)",
+        "from sklearn.model_selection import train_test_split",
+        "sklearn.model_selection.train_test_split()",
+    ),
+    (
+        "train_test_split(rows, test_size=0.2, random_state=None)",
+        "from sklearn.model_selection import train_test_split",
+        "sklearn.model_selection.train_test_split()",
+    ),
+    (
+        "RandomForestRegressor(n_estimators=10)",
+        "from sklearn.ensemble import RandomForestRegressor",
+        "sklearn.ensemble.RandomForestRegressor()",
+    ),
+    (
+        "ensemble.GradientBoostingClassifier()",
+        "from sklearn import ensemble",
+        "sklearn.ensemble.GradientBoostingClassifier()",
+    ),
+    (
+        "KFold(n_splits=5, shuffle=True)",
+        "from sklearn.model_selection import KFold",
+        "sklearn.model_selection.KFold(shuffle=True)",
+    ),
+    (
+        'LogisticRegression(solver="saga")',
+        "from sklearn.linear_model import LogisticRegression",
+        "sklearn.linear_model.LogisticRegression(solver='saga')",
+    ),
+    ("KMeans(n_clusters=3)", "from sklearn.cluster import KMeans", "sklearn.cluster.KMeans()"),
+    (
+        "MLPRegressor()",
+        "from sklearn.neural_network import MLPRegressor",
+        "sklearn.neural_network.MLPRegressor()",
+    ),
+    (
+        "make_classification(n_samples=10)",
+        "from sklearn.datasets import make_classification",
+        "sklearn.datasets.make_classification()",
+    ),
+    ("resample(rows)", "from sklearn.utils import resample", "sklearn.utils.resample()"),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "imports", "shown"), UNSEEDED_SKLEARN, ids=[c for c, _, _ in UNSEEDED_SKLEARN]
+)
+def test_unseeded_sklearn_randomness_is_sdk104(
+    tmp_path: Path, code: str, imports: str, shown: str
+) -> None:
+    """A scikit-learn splitter or estimator that draws random numbers, called without
+    ``random_state``, is SDK104 (the unseeded-randomness rule), naming what was called."""
+    path = write_model_step(tmp_path, f"m = {code}", imports)
+    assert findings_at(path, code) == [("SDK104", line_of(path, code), f"{shown} {UNSEEDED}")]
+
+
+SEEDED_OR_DETERMINISTIC = [
+    ("LinearRegression()", ""),
+    ("LinearRegression().fit(rows[['x']], rows['x'])", ""),
+    (
+        "train_test_split(rows, random_state=self.params.seed)",
+        "from sklearn.model_selection import train_test_split",
+    ),
+    (
+        "train_test_split(rows, shuffle=False)",
+        "from sklearn.model_selection import train_test_split",
+    ),
+    (
+        "RandomForestRegressor(random_state=self.params.seed)",
+        "from sklearn.ensemble import RandomForestRegressor",
+    ),
+    ("RandomForestRegressor(random_state=0)", "from sklearn.ensemble import RandomForestRegressor"),
+    (
+        "RandomForestRegressor(**self.params.options)",
+        "from sklearn.ensemble import RandomForestRegressor",
+    ),
+    ("np.random.default_rng(self.params.seed)", ""),
+    ("KFold(n_splits=5)", "from sklearn.model_selection import KFold"),
+    (
+        "KFold(n_splits=5, shuffle=True, random_state=self.params.seed)",
+        "from sklearn.model_selection import KFold",
+    ),
+    ("LogisticRegression(max_iter=500)", "from sklearn.linear_model import LogisticRegression"),
+    ('LogisticRegression(solver="lbfgs")', "from sklearn.linear_model import LogisticRegression"),
+    ("PCA(n_components=2)", "from sklearn.decomposition import PCA"),
+    (
+        "cross_val_score(LinearRegression(), rows, rows['x'], cv=5)",
+        "from sklearn.model_selection import cross_val_score",
+    ),
+    (
+        "make_pipeline(StandardScaler(), LinearRegression())",
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler",
+    ),
+    ("sm.OLS(rows['x'], rows[['x']]).fit()", "import statsmodels.api as sm"),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "imports"), SEEDED_OR_DETERMINISTIC, ids=[c for c, _ in SEEDED_OR_DETERMINISTIC]
+)
+def test_seeded_or_deterministic_modelling_is_not_flagged(
+    tmp_path: Path, code: str, imports: str
+) -> None:
+    """Seeds from params (or constants), estimators without randomness (``LinearRegression``),
+    and splitters that do not shuffle give no finding."""
+    path = write_model_step(tmp_path, f"m = {code}", imports)
+    assert check_paths([path]).findings == (), check_paths([path]).to_text()
+
+
+def _fit_message(expr: str, attr: str, kept: str, kind: str | None) -> str:
+    create = f" (model = {kind}())" if kind else ""
+    return (
+        f"{expr}.{attr}() fits {expr}, an estimator kept {kept}, so its fitted state leaks into "
+        f"later runs; create the estimator inside run(){create} and return it as "
+        f"sdk.Artifact[{kind or 'T'}]"
+    )
+
+
+SHARED_FITS = [
+    (
+        "MODEL.fit(rows[['x']], rows['x'])",
+        _fit_message("MODEL", "fit", "at module level", "LinearRegression"),
+    ),
+    (
+        "MODEL.partial_fit(rows[['x']])",
+        _fit_message("MODEL", "partial_fit", "at module level", "LinearRegression"),
+    ),
+    (
+        "self.model.fit(rows[['x']], rows['x'])",
+        _fit_message("self.model", "fit", "as a class attribute", "LinearRegression"),
+    ),
+    (
+        "type(self).model.fit(rows[['x']], rows['x'])",
+        _fit_message("type(self).model", "fit", "as a class attribute", "LinearRegression"),
+    ),
+    (
+        "self.__class__.model.fit_transform(rows)",
+        _fit_message(
+            "self.__class__.model", "fit_transform", "as a class attribute", "LinearRegression"
+        ),
+    ),
+    (
+        "regressor.fit(rows[['x']], rows['x'])",
+        "regressor.fit() changes the input artifact regressor, the same object in every unit; "
+        "fit a copy (model = sklearn.base.clone(regressor)) and return it as "
+        "sdk.Artifact[LinearRegression]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "message"), SHARED_FITS, ids=[c for c, _ in SHARED_FITS])
+def test_fitting_a_shared_estimator_is_sdk106(tmp_path: Path, code: str, message: str) -> None:
+    """Fitting an estimator kept at module level, on the class, or handed in as an input
+    artifact changes state every later run (or unit) sees: SDK106, naming the estimator and the
+    fix."""
+    path = write_model_step(tmp_path, code)
+    assert findings_at(path, code) == [("SDK106", line_of(path, code), message)]
+
+
+LOCAL_FITS = [
+    "model = LinearRegression()\nmodel.fit(rows[['x']], rows['x'])",
+    "model = LinearRegression().fit(rows[['x']], rows['x'])",
+    "regressor.predict(rows[['x']])",
+    "MODEL.predict(rows[['x']])\nself.model.predict(rows[['x']])",
+    "regressor = clone(regressor)\nregressor.fit(rows[['x']], rows['x'])",
+    "fresh = clone(MODEL)\nfresh.fit(rows[['x']], rows['x'])",
+    "self.own = LinearRegression()\nself.own.fit(rows[['x']], rows['x'])",
+]
+
+
+@pytest.mark.parametrize("code", LOCAL_FITS)
+def test_fitting_an_estimator_created_in_run_is_not_flagged(tmp_path: Path, code: str) -> None:
+    """An estimator created in run() (or a clone of a shared one) may be fitted; predicting
+    with a shared or input model changes nothing."""
+    path = write_model_step(tmp_path, code, "from sklearn.base import clone")
+    assert check_paths([path]).findings == (), check_paths([path]).to_text()
+
+
+def test_class_estimator_rebound_per_instance_is_instance_state(tmp_path: Path) -> None:
+    """A class-level estimator that run() replaces on the instance (``self.model = ...``) is
+    instance state: fitting it is not flagged."""
+    path = write_model_step(tmp_path, "self.model = LinearRegression()\nself.model.fit(rows, rows)")
+    assert check_paths([path]).findings == (), check_paths([path]).to_text()
+
+
+def test_modelling_libraries_are_on_the_allow_list(tmp_path: Path) -> None:
+    """sklearn, scipy and statsmodels (and their submodules) may be imported by default."""
+    assert {"sklearn", "scipy", "statsmodels"} <= set(DEFAULT_ALLOWED_IMPORTS)
+    imports = (
+        "import sklearn\nimport sklearn.linear_model\nfrom sklearn.ensemble import "
+        "RandomForestRegressor\nimport scipy.stats as st\nfrom scipy import optimize\n"
+        "import statsmodels.api as sm\nimport statsmodels.formula.api as smf"
+    )
+    body = "from sklearn.metrics import r2_score\nimport statsmodels.tsa.api as tsa"
+    path = write_model_step(tmp_path, body, imports)
+    assert check_paths([path]).findings == (), check_paths([path]).to_text()
+
+
+def test_dataset_loaders_of_modelling_libraries_are_io(tmp_path: Path) -> None:
+    """``sklearn.datasets.load_*/fetch_*`` and statsmodels' dataset readers are SDK101; the
+    process-wide ``sklearn.set_config`` is SDK106."""
+    body = (
+        'a = fetch_openml("houses")\nb = load_iris()\n'
+        'c = sm.datasets.get_rdataset("Guerry", "HistData")\nsklearn.set_config(assume_finite=True)'
+    )
+    imports = (
+        "import sklearn\nimport statsmodels.api as sm\n"
+        "from sklearn.datasets import fetch_openml, load_iris"
+    )
+    path = write_model_step(tmp_path, body, imports)
+    found = [(f.rule, f.line, f.message) for f in check_paths([path]).findings]
+    assert found == [
+        (
+            "SDK101",
+            line_of(path, "fetch_openml("),
+            "sklearn.datasets.fetch_openml() reads or writes dataset files (or downloads them)",
+        ),
+        (
+            "SDK101",
+            line_of(path, "load_iris()"),
+            "sklearn.datasets.load_iris() reads or writes dataset files (or downloads them)",
+        ),
+        (
+            "SDK101",
+            line_of(path, "get_rdataset("),
+            "statsmodels.api.datasets.get_rdataset() reads a dataset from a file or the network",
+        ),
+        (
+            "SDK106",
+            line_of(path, "set_config("),
+            "sklearn.set_config() changes process-wide settings",
+        ),
+    ]
+
+
+def test_sklearn_randomness_table_matches_scikit_learn() -> None:
+    """Every callable of the documented list exists in the installed scikit-learn and takes a
+    keyword-only ``random_state`` (so a positional seed cannot be missed), and every condition
+    names one of its keyword-only parameters."""
+    import importlib
+    import inspect
+    import warnings
+
+    from sdk.policy.estimators import SKLEARN_RANDOM
+
+    pytest.importorskip("sklearn")
+    from sklearn.utils import all_estimators
+
+    known: dict[str, object] = dict(all_estimators())
+    for module in ("model_selection", "inspection", "feature_selection", "utils", "datasets"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = importlib.import_module(f"sklearn.{module}")
+        known.update({n: getattr(found, n) for n in dir(found) if not n.startswith("_")})
+    makers = [n for n in known if n.startswith("make_") and hasattr(known[n], "__module__")]
+    for name in [*SKLEARN_RANDOM, *(n for n in makers if "datasets" in known[n].__module__)]:
+        assert name in known, name
+        params = inspect.signature(known[name]).parameters  # type: ignore[arg-type]
+        assert params["random_state"].kind is inspect.Parameter.KEYWORD_ONLY, name
+        when = SKLEARN_RANDOM.get(name)
+        if when is not None:
+            assert params[when.keyword].kind is inspect.Parameter.KEYWORD_ONLY, name

@@ -6,9 +6,10 @@ files are parsed, not imported (pipeline targets are imported to find their step
 Configuration comes from ``[tool.sdk.policy]`` in the nearest ``pyproject.toml``;
 ``# sdk: allow[RULE] reason`` on a line suppresses a finding there.
 
-The package: :mod:`~sdk.policy.rules` (the rule table), :mod:`~sdk.policy.checker` (the AST
-analysis of one function), :mod:`~sdk.policy.scan` (finding steps in files, folders and live
-pipelines), :mod:`~sdk.policy.config` and :mod:`~sdk.policy.report`.
+The package: :mod:`~sdk.policy.rules` (the rule table), :mod:`~sdk.policy.estimators` (fitted
+models: loading them, seeding scikit-learn, fitting shared estimators), :mod:`~sdk.policy.checker`
+(the AST analysis of one function), :mod:`~sdk.policy.scan` (finding steps in files, folders and
+live pipelines), :mod:`~sdk.policy.config` and :mod:`~sdk.policy.report`.
 """
 
 from sdk.policy.config import PolicyConfig, load_config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 
+from sdk.policy.estimators import model_finding
 from sdk.policy.rules import (
     CLOCKS,
     DATA_IO_PREFIXES,
@@ -59,7 +60,8 @@ def passed_on(func: ast.expr) -> ast.Call:
     """How a function passed on as a value may be called later: with unknown arguments, so a
     target (for writers) and a seed (for random generators) are assumed to be given."""
     unknown: list[ast.expr] = [ast.Name(id="_", ctx=ast.Load()), ast.Name(id="_", ctx=ast.Load())]
-    return ast.Call(func=func, args=unknown, keywords=[])
+    options = ast.keyword(arg=None, value=ast.Name(id="_", ctx=ast.Load()))
+    return ast.Call(func=func, args=unknown, keywords=[options])
 
 
 def is_seeded(call: ast.Call, keyword: str | None = None, position: int | None = None) -> bool:
@@ -112,6 +114,8 @@ def path_finding(q: str, call: ast.Call) -> Finding:
     parts = q.split(".")
     if q in PURE_IN_IO_MODULES:
         return None
+    if (found := model_finding(q, call)) is not None:
+        return found
     if q == "builtins.open":
         return "SDK101", "open() reads or writes a file"
     if q in ("builtins.print", "builtins.input") or q in PRINTERS:

@@ -9,7 +9,7 @@ this visitor adds what depends on the function's state (locals, globals, class a
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sdk.policy.calls import (
     Finding,
@@ -19,6 +19,7 @@ from sdk.policy.calls import (
     path_finding,
     reference_finding,
 )
+from sdk.policy.estimators import FIT_METHODS, artifact_inputs, fit_message, model_finding
 from sdk.policy.rules import (
     DYNAMIC_BUILTINS,
     MUTATORS,
@@ -63,13 +64,14 @@ class _Checker(ast.NodeVisitor):
         func: ast.FunctionDef | ast.AsyncFunctionDef,
         emit: Emit,
         helpers: Callable[[str], None],
-        class_state: frozenset[str] = frozenset(),
+        class_state: Mapping[str, str | None],
     ) -> None:
         self.scope = scope
         self.emit = emit
         self.helpers = helpers
         self.class_state = class_state
         self.mutable_defaults = mutable_defaults(func)
+        self.artifacts = artifact_inputs(func)
         self.locals, _ = bound_names(func)
         self.local_aliases: dict[str, str] = {}
         self.path_vars: set[str] = set()
@@ -107,13 +109,20 @@ class _Checker(ast.NodeVisitor):
         return node
 
     def _is_shared(self, node: ast.AST) -> str | None:
-        """Describe ``node`` if it is shared state: a module global, a class (``type(self)``,
-        ``self.__class__``, ``cls``), a class-level container reached through ``self``, or a
-        mutable default argument."""
-        chain = node
+        """Describe ``node`` if it is shared state (see :meth:`_shared`)."""
+        shared = self._shared(node)
+        return shared[1] if shared else None
+
+    def _shared(self, node: ast.AST) -> tuple[str, str, str | None] | None:
+        """Where ``node`` is kept if it is shared state — ``module`` (a module global),
+        ``class`` (``type(self)``, ``self.__class__``, ``cls``, or an object built in the class
+        body reached through ``self``), ``default`` (a mutable default argument) or ``input``
+        (an ``Artifact`` parameter: one object for every unit) — its description, and the class
+        it was built from when known."""
+        chain, member = node, None
         while isinstance(chain, ast.Attribute | ast.Subscript):
             if self._is_class_ref(chain):
-                return "a class attribute"
+                return "class", "a class attribute", self.class_state.get(member or "")
             inner = chain.value
             if (
                 isinstance(chain, ast.Attribute)
@@ -121,24 +130,35 @@ class _Checker(ast.NodeVisitor):
                 and inner.id == "self"
                 and chain.attr in self.class_state
             ):
-                return f"class attribute {chain.attr!r} (shared by every instance)"
+                what = f"class attribute {chain.attr!r} (shared by every instance)"
+                return "class", what, self.class_state[chain.attr]
+            member = chain.attr if isinstance(chain, ast.Attribute) else None
             chain = inner
         root = chain
+        kind = self.class_state.get(member or "")
         if self._is_class_ref(root):
-            return "a class attribute"
+            return "class", "a class attribute", kind
         if isinstance(root, ast.Name):
             if root.id in self.mutable_defaults:
-                return f"the mutable default of {root.id!r} (shared between calls)"
+                what = f"the mutable default of {root.id!r} (shared between calls)"
+                return "default", what, self.mutable_defaults[root.id]
+            if root.id in self.artifacts:
+                what = f"the input artifact {root.id!r} (the same object in every unit)"
+                return "input", what, self.artifacts[root.id]
             if root.id in self.locals or root.id in self.local_aliases:
                 return None
-            return f"module-level {root.id!r}" if self.scope.is_shared(root.id) else None
+            if root.id in self.scope.classes and member:
+                return "class", f"module-level {root.id!r}", None
+            if self.scope.is_shared(root.id):
+                return "module", f"module-level {root.id!r}", self.scope.built.get(root.id)
+            return None
         if (
             isinstance(root, ast.Call)
             and isinstance(root.func, ast.Name)
             and root.func.id == "type"
             and "type" not in self.locals
         ):
-            return "the class (type(...))"
+            return "class", "the class (type(...))", kind
         return None
 
     def _is_class_ref(self, node: ast.AST) -> bool:
@@ -151,8 +171,8 @@ class _Checker(ast.NodeVisitor):
     def _call_rule(self, node: ast.Call, q: str | None) -> bool:
         """Report the rule ``node`` breaks, if any; return whether one was reported."""
         func = node.func
-        found: Finding = None
-        if isinstance(func, ast.Attribute) and not self._is_self(func.value):
+        found: Finding = model_finding(q, node) if q else None  # before .dump() as a writer
+        if found is None and isinstance(func, ast.Attribute) and not self._is_self(func.value):
             attr, receiver = func.attr, func.value
             if q is None or top_module(q) not in ("pandas", "builtins"):
                 found = method_finding(attr, node)
@@ -160,8 +180,11 @@ class _Checker(ast.NodeVisitor):
                 found = self._on_built(attr, node, self._resolve(receiver.func))
             if found is None and attr in PATH_METHODS and self._is_path(receiver):
                 found = ("SDK101", f"Path.{attr}() touches the file system")
-            if found is None and q is None and (what := self._is_shared(receiver)):
-                if attr in MUTATORS:
+            if found is None and q is None and (shared := self._shared(receiver)):
+                where, what, kind = shared
+                if attr in FIT_METHODS:
+                    found = ("SDK106", fit_message(ast.unparse(receiver), attr, where, kind))
+                elif attr in MUTATORS:
                     found = ("SDK106", f".{attr}() mutates {what}")
                 elif any(k.arg == "inplace" and _is_true(k.value) for k in node.keywords):
                     found = ("SDK106", f".{attr}(inplace=True) mutates {what}")
@@ -356,7 +379,7 @@ def analyze_function(
     func: ast.FunctionDef | ast.AsyncFunctionDef,
     emit: Emit,
     helpers: Callable[[str], None],
-    class_state: frozenset[str] = frozenset(),
+    class_state: Mapping[str, str | None] | None = None,
 ) -> None:
     """Check the body of ``func`` (decorators and defaults included) against every rule.
 
@@ -367,8 +390,9 @@ def analyze_function(
         helpers: called with the name of each function of the analyst's it calls or passes on:
             a module-level name (``clean``) or a dotted one of an own module (``helpers.load``).
         class_state: mutable class-level attributes of the method's class (``self.seen``
-            mutated in place changes every instance).
+            mutated in place changes every instance), with the class each was built from when
+            known (``model = LinearRegression()``).
     """
-    checker = _Checker(scope, func, emit, helpers, class_state)
+    checker = _Checker(scope, func, emit, helpers, class_state or {})
     for node in (*func.decorator_list, *func.args.defaults, *func.body):
         checker.visit(node)

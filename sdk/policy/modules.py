@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from sdk.policy.config import PolicyConfig, load_config
+from sdk.policy.estimators import built_class
 from sdk.policy.report import Collector
 from sdk.policy.rules import top_module
 from sdk.policy.scope import FunctionNode, Loaded, Scope, import_aliases, import_problem
@@ -179,6 +180,9 @@ class Modules:
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 for t in targets:
                     scope.variables.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+                    kind = built_class(stmt.value)
+                    if kind and isinstance(t, ast.Name):
+                        scope.built[t.id] = kind
         scope.allowed |= scope.local
         return module
 

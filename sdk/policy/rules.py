@@ -1,7 +1,9 @@
 """The rules of the restricted-environment policy: ids, names, what each forbids and allows.
 
 The tables of names below are what :mod:`sdk.policy.checker` matches calls and references
-against; they are the one place to extend when a new library or construct must be covered.
+against; they are the one place to extend when a new library or construct must be covered
+(except fitted models: pickled models, scikit-learn randomness and estimator fitting are in
+:mod:`sdk.policy.estimators`).
 """
 
 from __future__ import annotations
@@ -48,15 +50,18 @@ RULES: dict[str, Rule] = {
         Rule(
             "SDK103",
             "dynamic-code",
-            "eval/exec/compile/__import__/importlib or unpickling inside a step",
-            "write the code out and import at module level; exchange data as DataFrames",
+            "eval/exec/compile/__import__/importlib, or unpickling or loading a model inside a "
+            "step",
+            "write the code out and import at module level; exchange data as DataFrames and "
+            "models as sdk.Artifact[T]",
         ),
         Rule(
             "SDK104",
             "unseeded-random",
             "randomness from global state or without a seed",
             "np.random.default_rng(self.params.seed), df.sample(..., random_state="
-            "self.params.seed), random.Random(self.params.seed)",
+            "self.params.seed), random.Random(self.params.seed), "
+            "RandomForestRegressor(random_state=self.params.seed)",
         ),
         Rule(
             "SDK105",
@@ -67,8 +72,10 @@ RULES: dict[str, Rule] = {
         Rule(
             "SDK106",
             "global-state",
-            "mutation of module globals or class attributes, global/nonlocal",
-            "keep state in local variables and return it in the output frame",
+            "mutation of module globals, class attributes or input artifacts (fitting a shared "
+            "estimator), global/nonlocal",
+            "keep state in local variables and return it in the output frame (a fitted model: "
+            "as sdk.Artifact[T])",
         ),
         Rule(
             "SDK107",
@@ -97,6 +104,8 @@ DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = (
     "pandas",
     "pandera",
     "scipy",
+    "sklearn",
+    "statsmodels",
     "math",
     "statistics",
     "re",
@@ -214,6 +223,7 @@ GLOBAL_SETTERS = frozenset(
         "warnings.filterwarnings",
         "warnings.simplefilter",
         "sys.setrecursionlimit",
+        "sklearn.set_config",
     }
 )
 """Calls that change process-wide settings for every later step."""

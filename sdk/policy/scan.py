@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdk.policy.checker import analyze_function
 from sdk.policy.config import PolicyConfig
+from sdk.policy.estimators import built_class
 from sdk.policy.modules import Modules, is_guarded
 from sdk.policy.report import Collector, PolicyReport, shown
 from sdk.policy.rules import top_module
@@ -132,13 +133,16 @@ def _evaluated_at_definition(
 
 def _class_state(
     cls: ast.ClassDef, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]
-) -> frozenset[str]:
-    """Mutable containers defined on the class itself (``seen = {}`` in the class body) that no
-    method rebinds per instance (``self.seen = {}``): ``self.seen[k] = v`` changes them for all."""
+) -> dict[str, str | None]:
+    """Mutable containers and other objects built on the class itself (``seen = {}``,
+    ``model = LinearRegression()`` in the class body) that no method rebinds per instance
+    (``self.seen = {}``): ``self.seen[k] = v`` or ``self.model.fit(...)`` changes them for all.
+    Each with the class it was built from, where known."""
     shared = {
-        t.id
+        t.id: built_class(stmt.value)
         for stmt in cls.body
-        if isinstance(stmt, ast.Assign | ast.AnnAssign) and is_mutable(stmt.value)
+        if isinstance(stmt, ast.Assign | ast.AnnAssign)
+        and (is_mutable(stmt.value) or isinstance(stmt.value, ast.Call))
         for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
         if isinstance(t, ast.Name)
     }
@@ -152,7 +156,7 @@ def _class_state(
         and isinstance(target.value, ast.Name)
         and target.value.id == "self"
     }
-    return frozenset(shared - rebound)
+    return {name: kind for name, kind in shared.items() if name not in rebound}
 
 
 def _check_file(
@@ -303,6 +307,7 @@ def _live_scope(module: ModuleType | None, config: PolicyConfig, modules: Module
                 scope.local.add(top_module(scope.aliases[key]))
         else:
             scope.variables.add(key)
+            scope.built[key] = type(value).__name__
     return scope
 
 

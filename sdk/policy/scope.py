@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from sdk.policy.estimators import built_class
 from sdk.policy.rules import BUILTINS, DEFAULT_ALLOWED_IMPORTS, top_module
 
 __all__ = [
@@ -52,6 +53,8 @@ class Scope:
     Attributes:
         aliases: a name bound by an import (or a live module global) -> its dotted path.
         variables: module-level variables (mutable state shared between calls).
+        built: the class a module-level variable was built from, where known
+            (``MODEL = LinearRegression()``: ``LinearRegression``), for messages.
         classes: module-level class names.
         functions: module-level function name -> a loader of its :data:`Loaded`.
         allowed: top-level modules that may be imported.
@@ -64,6 +67,7 @@ class Scope:
 
     aliases: dict[str, str] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
+    built: dict[str, str] = field(default_factory=dict)
     classes: set[str] = field(default_factory=set)
     functions: dict[str, Callable[[], Loaded | None]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_IMPORTS)
@@ -163,10 +167,12 @@ def is_mutable(value: ast.expr | None) -> bool:
     return False
 
 
-def mutable_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+def mutable_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str | None]:
+    """The parameters whose default is built once and shared between calls: a mutable container
+    or an object (``model=LinearRegression()``), with the class it is built from where known."""
     args = func.args
     positional = [*args.posonlyargs, *args.args]
     with_default = positional[len(positional) - len(args.defaults) :]
     pairs = list(zip(with_default, args.defaults, strict=True))
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
-    return {a.arg for a, d in pairs if is_mutable(d)}
+    return {a.arg: built_class(d) for a, d in pairs if is_mutable(d) or built_class(d)}

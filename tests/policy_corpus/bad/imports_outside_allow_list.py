@@ -10,9 +10,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import DataFrame
 
-import sklearn.linear_model  # expect: SDK107
+import xgboost  # expect: SDK107
 import yaml  # expect: SDK107
-from sklearn.preprocessing import StandardScaler  # expect: SDK107
+from lightgbm import LGBMRegressor  # expect: SDK107
 from sdk import Params, Step
 import xml.etree.ElementTree as ET  # expect: SDK107
 import copy, csv  # expect: SDK107
@@ -39,7 +39,7 @@ class Rows(pa.DataFrameModel):
     x: float
 
 
-class ScaleWithSklearn(Step):
+class FitWithLightgbm(Step):
     """Uses an unvetted library."""
 
     class Params(Params):
@@ -48,16 +48,16 @@ class ScaleWithSklearn(Step):
         cfg: str = "a: 1"
 
     def run(self, rows: DataFrame[Rows]) -> DataFrame[Rows]:
-        """Scale x."""
+        """Fit x."""
         import os  # expect: SDK107
         import torch  # expect: SDK107
         from joblib import Parallel  # expect: SDK107
         from urllib import parse  # expect: SDK107
         cfg = yaml.safe_load(self.params.cfg)
-        scaled = StandardScaler().fit_transform(rows[["x"]])
+        fitted = LGBMRegressor().fit(rows[["x"]], rows["x"]).predict(rows[["x"]])
         digest = hashlib.md5(b"x").hexdigest()
         self.log.info("cfg", extra={"cfg": cfg, "d": digest})
-        return pd.DataFrame(rows).assign(x=scaled[:, 0])
+        return pd.DataFrame(rows).assign(x=fitted)
 
 
 def helper_with_import(rows: pd.DataFrame) -> pd.DataFrame:

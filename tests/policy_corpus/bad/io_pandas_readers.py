@@ -37,7 +37,7 @@ class ReferenceJoin(Step):
         d = read_parquet("regions.parquet")  # expect: SDK101
         e = pandas.read_excel("regions.xlsx", sheet_name=0)  # expect: SDK101
         f = pd.read_json("regions.json", lines=True)  # expect: SDK101
-        g = pd.read_pickle("regions.pkl")  # expect: SDK101
+        g = pd.read_pickle("regions.pkl")  # expect: SDK103|SDK101
         h = pd.read_feather("regions.feather")  # expect: SDK101
         i = pd.read_orc("regions.orc")  # expect: SDK101
         j = pd.read_hdf("regions.h5", "t")  # expect: SDK101
