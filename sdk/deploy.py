@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from sdk.errors import PipelineError
+from sdk.errors import PipelineError, SdkError
 from sdk.pipeline import Pipeline
 
 __all__ = ["Deployment", "expand_env", "load_deployment", "load_pipeline"]
@@ -212,6 +212,8 @@ def load_pipeline(target: str, base: Path | None = None) -> Pipeline:
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
+    except SdkError:  # a step or pipeline defined wrongly says so itself
+        raise
     except (ModuleNotFoundError, TypeError, ValueError) as exc:
         raise PipelineError(
             f"target {target!r}: cannot import {module_name!r} ({exc}); run from the folder that "

@@ -138,7 +138,11 @@ class _Unit:
                 step, frames, self.context.run_id, given
             )
             return None
-        if self.context.on_step_error == "quarantine":
+        if type(step).scope == "rows" and not any(len(d.frame) for d in args.values()):
+            # every row of this unit was quarantined: a rows step has nothing to compute, and
+            # many libraries (scikit-learn's predict) refuse an empty frame
+            output = _empty_output(step)
+        elif self.context.on_step_error == "quarantine":
             output = self._call_isolating(step, args, given)
         else:
             frames = {p: d.frame for p, d in args.items()}
