@@ -23,7 +23,13 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import max_error, mean_absolute_error, r2_score
 
 import sdk
-from examples.spaceflights.pipeline import FEATURES, scoring, training
+from examples.spaceflights.pipeline import (
+    FEATURES,
+    EvaluateModel,
+    SplitRows,
+    scoring,
+    training,
+)
 from sdk import Artifact, Metrics, Pipeline, Step
 from sdk.testing import capture_logs
 
@@ -495,4 +501,42 @@ def test_batch_scoring_equals_local_and_accounts_for_every_row(
         assert len(result.outputs["score_a"]) + result.quarantined == len(frame)
     pd.testing.assert_frame_equal(
         batch.outputs["score_a"].sort_index(), local.outputs["score_a"].sort_index(), rtol=1e-12
+    )
+
+
+INTERRUPT: list[bool] = []
+"""Set to make :class:`EvaluateOnce` interrupt the run (as Ctrl-C would), once."""
+
+
+class EvaluateOnce(EvaluateModel):
+    """Evaluate, but interrupted the first time (a test of resume)."""
+
+    def run(
+        self, split_rows: DataFrame[SplitRows], regressor: Artifact[LinearRegression]
+    ) -> Metrics:
+        if INTERRUPT:
+            INTERRUPT.pop()
+            raise KeyboardInterrupt
+        return super().run(split_rows, regressor)
+
+
+def test_a_resumed_batch_run_keeps_the_model_its_first_attempt_fitted(
+    trained: sdk.RunResult, _run_dir: Path
+) -> None:
+    """The fitted model is checkpointed: resuming replays the training unit, not refits."""
+    steps = [s for s in training.steps if s.name != "evaluate_model"]
+    pipeline = Pipeline([*steps, EvaluateOnce(name="evaluate_model", output="metrics")], name="resumable")
+    inputs = {name: str(DATA / f"{name}.csv") for name in ("companies", "shuttles", "reviews")}
+    INTERRUPT.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run("batch", run_id="fit-once", **inputs)
+    assert json.loads((_run_dir / "fit-once" / "run.json").read_text())["status"] == "interrupted"
+    with capture_logs() as logs:
+        resumed = pipeline.run("batch", resume="fit-once", **inputs)
+    units = [u["unit"] for u in logs.events("unit_committed")]
+    assert units and not any("s04" in u for u in units)  # stage 4 (train_model) replayed
+    assert any("s05" in u for u in units)  # stage 5 (evaluate_model) run
+    assert resumed.metrics["metrics"] == pytest.approx(trained.metrics["metrics"], rel=1e-9)
+    np.testing.assert_allclose(
+        resumed.outputs["regressor"].coef_, trained.outputs["regressor"].coef_, rtol=1e-9
     )
