@@ -9,6 +9,7 @@ target, params, wiring, I/O); 3 ``sdk run --strict`` refused a pipeline that bre
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -313,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         return handler(args)
+    except BrokenPipeError:  # `sdk runs | head`: the reader has gone, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is silent
+        return EXIT_OK
     except PolicyError as exc:
         _report(exc, args.debug)
         return EXIT_POLICY

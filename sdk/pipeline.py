@@ -156,6 +156,32 @@ class Pipeline:
         declared = self.artifact(name)
         return declared.label if declared is not None else self.input_model(name).__name__
 
+    def _model_edges(self) -> list[EdgeFinding]:
+        """A fitted model's features are known only once it exists: say when they are
+        checked, for each step that takes one a step of this pipeline fits."""
+        findings = []
+        for step in self.order:
+            for dataset in step.artifact_inputs.values():
+                producer = self._producers.get(dataset)
+                made = type(producer).contract().produces if producer is not None else None
+                if producer is None or made is None or made.kind != "artifact":
+                    continue
+                findings.append(
+                    EdgeFinding(
+                        producer.name,
+                        step.name,
+                        dataset,
+                        None,
+                        "model_contract",
+                        "undecidable",
+                        f"the features {producer.name!r} fits {dataset!r} on are known only "
+                        f"once it is fitted: the input model of {step.name!r} is checked "
+                        f"against them right after {producer.name!r} returns it, before "
+                        f"{step.name!r} runs",
+                    )
+                )
+        return findings
+
     def _artifact_problems(self) -> list[str]:
         """Artifacts wired into frame parameters and back, or of the wrong declared type."""
         problems: list[str] = []
@@ -214,6 +240,7 @@ class Pipeline:
                 findings += edge
                 if is_redundant(out_model, in_model, edge):
                     skipped.append((step.name, dataset))
+        findings += self._model_edges()
         findings.sort(key=lambda f: (f.producer, f.consumer, f.dataset, f.column or ""))
         return ContractReport(tuple(edges), tuple(findings), tuple(skipped))
 

@@ -164,6 +164,17 @@ class _Values:
         return [str(v) for v in self.values[pos]]
 
 
+class _Prefixed(_Values):
+    """Index labels of a produced dataset, named after it: ``model_input#17``."""
+
+    def __init__(self, prefix: str, values: Any) -> None:
+        super().__init__(values)
+        self.prefix = prefix
+
+    def __call__(self, pos: np.ndarray) -> list[str]:
+        return [f"{self.prefix}#{v}" for v in self.values[pos]]
+
+
 class _Chunked:
     """References of a dataset read in chunks: global positions dispatched to each chunk."""
 
@@ -240,6 +251,12 @@ class Sources:
     def from_index(cls, index: pd.Index) -> Sources:
         """Sources of an in-memory frame: each row's index label as text."""
         return cls(_Values(np.asarray(index, dtype=object)))
+
+    @classmethod
+    def of_output(cls, dataset: str, index: pd.Index) -> Sources:
+        """Sources of rows a step made from several inputs (a join): ``dataset#label``, the
+        output's own index label, since no one input row is their source."""
+        return cls(_Prefixed(dataset, np.asarray(index, dtype=object)))
 
     @classmethod
     def from_file_lines(cls, path: str, first_line: int, offset: int = 0) -> Sources:

@@ -525,7 +525,9 @@ def test_a_resumed_batch_run_keeps_the_model_its_first_attempt_fitted(
 ) -> None:
     """The fitted model is checkpointed: resuming replays the training unit, not refits."""
     steps = [s for s in training.steps if s.name != "evaluate_model"]
-    pipeline = Pipeline([*steps, EvaluateOnce(name="evaluate_model", output="metrics")], name="resumable")
+    pipeline = Pipeline(
+        [*steps, EvaluateOnce(name="evaluate_model", output="metrics")], name="resumable"
+    )
     inputs = {name: str(DATA / f"{name}.csv") for name in ("companies", "shuttles", "reviews")}
     INTERRUPT.append(True)
     with pytest.raises(KeyboardInterrupt):
@@ -540,3 +542,67 @@ def test_a_resumed_batch_run_keeps_the_model_its_first_attempt_fitted(
     np.testing.assert_allclose(
         resumed.outputs["regressor"].coef_, trained.outputs["regressor"].coef_, rtol=1e-9
     )
+
+
+def test_check_says_when_the_model_contract_is_checked() -> None:
+    """pipeline.check() cannot know a model's features before fit, and says so."""
+    (finding,) = [f for f in training.check().findings if f.kind == "model_contract"]
+    assert finding.severity == "undecidable"
+    assert (finding.producer, finding.consumer, finding.dataset) == (
+        "train_model",
+        "evaluate_model",
+        "regressor",
+    )
+    assert "checked against them right after 'train_model' returns it" in finding.message
+
+
+def test_a_model_cannot_be_written_as_json_and_is_refused_before_the_run(tmp_path: Path) -> None:
+    """The format is checked against the declared type before any step runs."""
+    with pytest.raises(sdk.PipelineError, match=r"is JSON, which holds metrics, dicts and lists"):
+        training.run(
+            companies=raw("companies"),
+            shuttles=raw("shuttles"),
+            reviews=raw("reviews"),
+            outputs={"regressor": str(tmp_path / "regressor.json")},
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_rows_quarantined_after_a_join_name_the_joined_row_not_an_unrelated_input_line() -> None:
+    """A merge numbers its rows anew; their source is the output's row, never a wrong line."""
+    result = training.run(
+        companies=str(DATA / "companies.csv"),
+        shuttles=str(DATA / "shuttles.csv"),
+        reviews=str(DATA / "reviews.csv"),
+    )
+    q = result.quarantine
+    joined = q[q["dataset"] == "model_input"]
+    assert len(joined) == 40  # 20 shuttles of the two companies without a rating, 2 columns
+    assert joined["source"].str.fullmatch(r"model_input#\d+").all()
+    read = q[q["dataset"] == "shuttles"]
+    assert read["source"].str.fullmatch(r".*shuttles\.csv:\d+").all()
+
+
+def test_an_equal_model_has_an_equal_object_hash(tmp_path: Path) -> None:
+    """The .skops file differs at every save; object_hash says whether the model changed."""
+    hashes = []
+    for attempt in ("first", "second"):
+        model = tmp_path / f"{attempt}.skops"
+        training.run(
+            companies=raw("companies"),
+            shuttles=raw("shuttles"),
+            reviews=raw("reviews"),
+            outputs={"regressor": str(model)},
+        )
+        hashes.append(json.loads((tmp_path / f"{attempt}.skops.manifest.json").read_text()))
+    assert hashes[0]["object_hash"] == hashes[1]["object_hash"]
+    changed = training.with_params({"split_data.seed": 4})
+    model = tmp_path / "other.skops"
+    changed.run(
+        companies=raw("companies"),
+        shuttles=raw("shuttles"),
+        reviews=raw("reviews"),
+        outputs={"regressor": str(model)},
+    )
+    other = json.loads((tmp_path / "other.skops.manifest.json").read_text())
+    assert other["object_hash"] != hashes[0]["object_hash"]

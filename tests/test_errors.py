@@ -9,6 +9,7 @@ from pandera.typing import DataFrame
 
 import sdk
 from sdk import (
+    ArtifactError,
     DataQualityError,
     IOSchemeError,
     ParamsError,
@@ -110,6 +111,7 @@ ERRORS = {
     ),
     "PluginError": (PluginError("no runner 'sparkk'; registered: local"), {}),
     "IOSchemeError": (IOSchemeError("cannot read 'x.xlsx': no scheme for .xlsx"), {}),
+    "ArtifactError": (ArtifactError("artifact 'm.skops' changed after it was written"), {}),
 }
 
 

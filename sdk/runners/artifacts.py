@@ -9,6 +9,8 @@ with a manifest carrying their lineage.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -107,7 +109,7 @@ class RunArtifacts:
                 logger.info(
                     "artifact_loaded",
                     extra={
-                        "output": name,
+                        "input": name,
                         **{k: v for k, v in record.items() if k != "name"},
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     },
@@ -229,6 +231,11 @@ class RunArtifacts:
             "trained_on": trained_on,
             "created": now(),
         }
+        # the file's hash differs at every save (.skops archives hold timestamps); this one is
+        # equal for an equal object under the same library versions
+        manifest["object_hash"] = "sha256:" + hashlib.sha256(
+            pickle.dumps(self.objects[name], protocol=5)
+        ).hexdigest()
         if name in self._features:
             manifest["features"] = list(self.produced[name].get("features", []))
             manifest["feature_dtypes"] = self._features[name]

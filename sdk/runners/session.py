@@ -199,9 +199,15 @@ def _artifact_problems(
             )
         for what, uri in uris:
             try:
-                artifact_format(uri)
+                fmt = artifact_format(uri)
             except IOSchemeError as exc:
                 problems.append(f"{what}: {exc}")
+                continue
+            if fmt == "json" and not issubclass(declared.type, dict | list):
+                problems.append(
+                    f"{what}: {redact(uri)} is JSON, which holds metrics, dicts and lists, not "
+                    f"{declared.label}; save it as .skops"
+                )
     return problems
 
 

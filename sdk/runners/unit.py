@@ -19,7 +19,7 @@ import pandas as pd
 from sdk.artifact import check_object, plain_metrics
 from sdk.errors import PipelineError, SdkError, StepError
 from sdk.logs import run_context
-from sdk.quarantine import QUARANTINE_COLUMNS, build_records
+from sdk.quarantine import QUARANTINE_COLUMNS, Sources, build_records
 from sdk.runners.stage import (
     BoundaryCounts,
     Data,
@@ -148,7 +148,11 @@ class _Unit:
             frames = {p: d.frame for p, d in args.items()}
             output = call_step(step, frames, self.context.run_id, given)
         first = next(iter(args.values()))
-        sources = first.sources.derived(output.index, first.frame.index)
+        if len(args) > 1 and _fresh(output.index, first.frame.index):
+            # a merge numbers its rows anew: those labels would point at unrelated input rows
+            sources = Sources.of_output(step.output_name, output.index)
+        else:  # labels kept by assign, filters, transforms: the input row's source
+            sources = first.sources.derived(output.index, first.frame.index)
         model = type(step).contract().frame_output()
         return self.validate(step, "output", step.output_name, Data(output, sources), model)
 
@@ -255,6 +259,12 @@ class _Members:
             p: np.flatnonzero(d.frame[self.key].isin(chosen).to_numpy()).astype(np.int64)
             for p, d in self.args.items()
         }
+
+
+def _fresh(out_index: pd.Index, in_index: pd.Index) -> bool:
+    """Whether a step's output index was made anew (``merge``, ``reset_index``) rather than
+    kept from its first input."""
+    return isinstance(out_index, pd.RangeIndex) and not out_index.equals(in_index)
 
 
 def _empty_output(step: Step) -> pd.DataFrame:
