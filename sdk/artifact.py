@@ -165,6 +165,11 @@ def _kind(dtype: str) -> str:
     return lowered
 
 
+def _shown(dtype: str) -> str:
+    """A dtype as the analyst wrote it: ``str`` for pandas' string dtypes."""
+    return "str" if dtype.lower().startswith(("string", "str")) else dtype
+
+
 def contract_problems(
     name: str,
     obj: Any,
@@ -209,7 +214,9 @@ def contract_problems(
             column = columns.get(feature)
             declared = None if column is None or column.dtype is None else str(column.dtype)
             if declared is not None and _kind(declared) != _kind(dtype):
-                clashes.append(f"{feature} (fitted on {dtype}, declared {declared})")
+                clashes.append(
+                    f"{feature} (fitted on {_shown(dtype)}, declared {_shown(declared)})"
+                )
         if clashes:
             problems.append(
                 f"artifact {name!r} ({type(obj).__name__}): {where} declares dtypes that do not "

@@ -432,7 +432,7 @@ def test_a_feature_declared_with_another_dtype_is_refused(tmp_path: Path) -> Non
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0], "y": [1.0, 2.0, 3.0]})
     model = tmp_path / "m.skops"
     Pipeline([FitAB()]).run(rows=frame, outputs={"model": str(model)})
-    with pytest.raises(sdk.PipelineError, match=r"b \(fitted on float64, declared str"):
+    with pytest.raises(sdk.PipelineError, match=r"b \(fitted on float64, declared str\)"):
         Pipeline([ScoreTexty()]).run(rows=frame[["a", "b"]].astype(str), model=str(model))
 
 

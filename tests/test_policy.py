@@ -672,7 +672,10 @@ LOAD_FIX = (
     "declare the model as an input annotated sdk.Artifact[T] and let the runner load it "
     "(--input name=path.skops)"
 )
-UNSEEDED = "without random_state gives a different result on every run"
+UNSEEDED = (
+    "without random_state gives a different result on every run; pass "
+    "random_state=self.params.seed (a param of the step)"
+)
 
 
 def write_model_step(folder: Path, body: str, imports: str = "") -> Path:

@@ -220,7 +220,10 @@ def model_finding(q: str, call: ast.Call) -> tuple[str, str] | None:
     ):
         return "SDK101", f"{q}() reads or writes dataset files (or downloads them)"
     if top == "sklearn" and (shown := _unseeded(q, call)):
-        return "SDK104", f"{shown} without random_state gives a different result on every run"
+        return "SDK104", (
+            f"{shown} without random_state gives a different result on every run; pass "
+            f"random_state=self.params.seed (a param of the step)"
+        )
     return None
 
 
