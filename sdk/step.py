@@ -186,6 +186,9 @@ class Step:
 
     Subclass it, write a docstring and one method ``run`` whose parameters are the input
     datasets (annotated ``DataFrame[Model]``) and whose return annotation is the output.
+    A parameter may also be a fitted model or other object, annotated ``sdk.Artifact[T]``
+    (the same object in every unit); a ``scope = "global"`` step may return one, or
+    ``sdk.Metrics`` (a dict of names to numbers). See ``docs/models.md``.
 
     Class attributes:
         output: the dataset name the result is published under (default: snake_case class name).

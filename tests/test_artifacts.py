@@ -606,3 +606,22 @@ def test_an_equal_model_has_an_equal_object_hash(tmp_path: Path) -> None:
     )
     other = json.loads((tmp_path / "other.skops.manifest.json").read_text())
     assert other["object_hash"] != hashes[0]["object_hash"]
+
+
+def test_verify_runs_training_and_scoring_steps(tmp_path: Path) -> None:
+    """`pipeline.verify` hands the fitted model (or its file) to the steps that take it."""
+    frames = {"companies": raw("companies"), "shuttles": raw("shuttles"), "reviews": raw("reviews")}
+    report = training.verify(sample_rows=500, **frames)
+    assert report.ok, str(report)
+    assert report.checked["train_model"] == ["runs", "no_input_mutation"]
+    assert report.checked["evaluate_model"] == ["runs", "no_input_mutation", "deterministic"]
+    model = tmp_path / "regressor.skops"
+    training.run(outputs={"regressor": str(model)}, **frames)
+    scored = scoring.verify(
+        new_shuttles=raw("new_shuttles"),
+        companies=raw("companies"),
+        reviews=raw("reviews"),
+        regressor=str(model),
+    )
+    assert scored.ok, str(scored)
+    assert "rows" in scored.checked["score_shuttles"]
