@@ -21,14 +21,14 @@ reads the CSV, scores it and writes the scored rows to CSV:
   ``rows`` pipeline taking ``DataFrame[Features]`` and ``Artifact[LinearRegression]``;
 - **sdk local** — the same pipeline with the local runner (the whole file in memory).
 
-Every (variant, rows) cell runs ``--repeat`` times, each in a fresh subprocess (``--one``), so
-its peak RSS (``ru_maxrss``) is its own; the median is reported. Imports happen before the
-clock; the clock covers loading the model, reading, validating, predicting and writing. The
-sdk's model load time is the ``duration_ms`` of its ``artifact_loaded`` event (captured with
-:func:`sdk.testing.capture_logs` at INFO, the production level), and the number of those events
-is the number of loads. The parent checks that every variant wrote the same rows and
-predictions, renders a markdown table and, with ``--out``, writes it between the markers
-``<!-- bench-models:start -->`` and ``<!-- bench-models:end -->``.
+Every (variant, rows) cell runs ``--repeat`` times, each in a fresh subprocess (``--one``), so its
+peak RSS (``VmHWM``, see :func:`_peak_rss_mb`) is its own; the median is reported. Imports happen
+before the clock; the clock covers loading the model, reading, validating, predicting and writing.
+The sdk's model load time is the ``duration_ms`` of its ``artifact_loaded`` event (captured with
+:func:`sdk.testing.capture_logs` at INFO, the production level), and the number of those events is
+the number of loads. The parent checks that every variant wrote the same rows and predictions,
+renders a markdown table and, with ``--out``, writes it between the markers ``<!--
+bench-models:start -->`` and ``<!-- bench-models:end -->``.
 """
 
 import argparse
