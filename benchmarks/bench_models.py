@@ -27,8 +27,8 @@ before the clock; the clock covers loading the model, reading, validating, predi
 The sdk's model load time is the ``duration_ms`` of its ``artifact_loaded`` event (captured with
 :func:`sdk.testing.capture_logs` at INFO, the production level), and the number of those events is
 the number of loads. The parent checks that every variant wrote the same rows and predictions,
-renders a markdown table and, with ``--out``, writes it between the markers ``<!--
-bench-models:start -->`` and ``<!-- bench-models:end -->``.
+renders a markdown table and, with ``--out``, writes it between the markers
+``<!-- bench-models:start -->`` and ``<!-- bench-models:end -->``.
 """
 
 import argparse
