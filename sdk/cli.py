@@ -287,11 +287,13 @@ def _check(args: argparse.Namespace) -> int:
         data = _pairs(args.data, "--data")
         for target in args.targets:
             if target.endswith(".toml") or (":" in target and not Path(target).exists()):
+                pipeline, deployment = _target(target)
+                trusted = (
+                    *(deployment.trusted_artifacts if deployment else ()),
+                    *(args.trust_artifact or ()),
+                )
                 verified = verify_pipeline(
-                    _target(target)[0],
-                    data,
-                    sample_rows=args.sample_rows,
-                    trusted=tuple(args.trust_artifact or ()),
+                    pipeline, data, sample_rows=args.sample_rows, trusted=trusted
                 )
                 print(str(verified))
                 verified_ok = verified_ok and verified.ok

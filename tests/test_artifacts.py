@@ -625,3 +625,73 @@ def test_verify_runs_training_and_scoring_steps(tmp_path: Path) -> None:
     )
     assert scored.ok, str(scored)
     assert "rows" in scored.checked["score_shuttles"]
+
+
+class Lookup(Step):
+    """A lookup table of the a values (a set is not JSON)."""
+
+    output = "lookup"
+
+    def run(self, rows: DataFrame[In]) -> Artifact[dict]:
+        return {"values": set(rows["a"])}
+
+
+class Summary(Step):
+    """The number of rows."""
+
+    output = "summary"
+
+    def run(self, rows: DataFrame[In]) -> Metrics:
+        return {"rows": len(rows)}
+
+
+def test_an_artifact_that_cannot_be_saved_fails_the_run_before_anything_is_published(
+    tmp_path: Path, _run_dir: Path
+) -> None:
+    """Serialized before any output is written: no metrics file beside a failed run."""
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [0.0, 1.0], "y": [1.0, 2.0]})
+    outputs = {"summary": str(tmp_path / "summary.json"), "lookup": str(tmp_path / "lookup.json")}
+    with pytest.raises(sdk.ArtifactError, match=r"lookup\.json"):
+        Pipeline([Summary(), Lookup()]).run(rows=frame, outputs=outputs, run_id="unsaved")
+    assert not list(tmp_path.iterdir())
+    manifest = json.loads((_run_dir / "unsaved" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+
+
+def test_a_refused_artifact_input_ends_the_run_failed_with_its_events(tmp_path: Path) -> None:
+    """A tampered file fails the run as any failure does: run_finished, manifest."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0], "y": [1.0, 2.0, 3.0]})
+    model = tmp_path / "m.skops"
+    Pipeline([FitAB()]).run(rows=frame, outputs={"model": str(model)})
+    model.write_bytes(model.read_bytes()[:-1])
+    with capture_logs() as logs, pytest.raises(sdk.ArtifactError, match=r"m\.skops"):
+        Pipeline([ScoreNarrow()]).run(narrow=frame[["a"]], model=str(model))
+    (finished,) = logs.events("run_finished")
+    assert finished["status"] == "failed"
+    assert finished["error"] == "ArtifactError"
+
+
+def test_a_relative_trust_pattern_trusts_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--trust-artifact models/*.joblib` trusts the same file named by its absolute path."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0], "y": [1.0, 2.0, 3.0]})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    Pipeline([FitAB()]).run(rows=frame, outputs={"model": "models/m.joblib"})
+    absolute = str(tmp_path / "models" / "m.joblib")
+
+    class ScoreAB(Step):
+        """Scores a and b."""
+
+        scope = "rows"
+
+        def run(self, rows: DataFrame[In], model: Artifact[LinearRegression]) -> DataFrame[Out]:
+            return rows.assign(p=model.predict(rows[["a", "b"]]))
+
+    with pytest.raises(sdk.ArtifactError, match="can run arbitrary code"):
+        Pipeline([ScoreAB()]).run(rows=frame, model=absolute)
+    scored = Pipeline([ScoreAB()]).run(
+        rows=frame, model=absolute, trusted_artifacts=["models/*.joblib"]
+    )
+    np.testing.assert_allclose(scored.outputs["score_ab"]["p"], frame["y"], atol=1e-9)

@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import io
 import json
+import os
 import pickle
 import platform
 from collections.abc import Callable, Mapping, Sequence
@@ -35,11 +36,13 @@ from sdk.manifest import write_json
 __all__ = [
     "ARTIFACT_FORMATS",
     "LoadedArtifact",
+    "PreparedArtifact",
     "artifact_format",
     "is_trusted",
     "library_versions",
     "load_artifact",
     "manifest_path",
+    "prepare_artifact",
     "save_artifact",
 ]
 
@@ -174,6 +177,45 @@ def save_artifact(obj: Any, uri: str, manifest: Mapping[str, Any]) -> dict[str, 
     Raises:
         ArtifactError: the URI or the object cannot be saved in that format, or a write failed.
     """
+    prepared = prepare_artifact(obj, uri, manifest)
+    prepared.write()
+    return prepared.manifest
+
+
+@attrs.frozen
+class PreparedArtifact:
+    """An artifact serialized and ready to be written (see :func:`prepare_artifact`).
+
+    Attributes:
+        uri: where it goes.
+        data: the file's bytes.
+        manifest: the manifest to write beside it.
+    """
+
+    uri: str
+    data: bytes
+    manifest: dict[str, Any]
+
+    def write(self) -> None:
+        """Write the file, then its manifest, each atomically.
+
+        Raises:
+            ArtifactError: a write failed.
+        """
+        try:
+            atomic_bytes(_path(self.uri), self.data)
+            write_json(manifest_path(self.uri), self.manifest)
+        except IOSchemeError as exc:  # from the atomic writes
+            raise ArtifactError(f"cannot save artifact {self.uri!r}: {exc}") from exc
+
+
+def prepare_artifact(obj: Any, uri: str, manifest: Mapping[str, Any]) -> PreparedArtifact:
+    """Serialize ``obj`` for ``uri`` without writing anything, so that a run can refuse an
+    artifact it cannot save before it publishes any output.
+
+    Raises:
+        ArtifactError: the URI or the object cannot be saved in that format.
+    """
     fmt = artifact_format(uri)
     type_name = f"{type(obj).__module__}.{type(obj).__qualname__}"
     data = _serialize(obj, uri, fmt, type_name)
@@ -185,12 +227,7 @@ def save_artifact(obj: Any, uri: str, manifest: Mapping[str, Any]) -> dict[str, 
         "type": type_name,
         "versions": manifest["versions"] if "versions" in manifest else library_versions(),
     }
-    try:
-        atomic_bytes(_path(uri), data)
-        write_json(manifest_path(uri), written)
-    except IOSchemeError as exc:  # from the atomic writes
-        raise ArtifactError(f"cannot save artifact {uri!r}: {exc}") from exc
-    return written
+    return PreparedArtifact(uri, data, written)
 
 
 @attrs.frozen
@@ -214,9 +251,13 @@ class LoadedArtifact:
 
 def is_trusted(uri: str, trusted: Sequence[str]) -> bool:
     """Whether ``uri`` matches a trusted pattern (:mod:`fnmatch`, where ``*`` also matches
-    ``/``), written either as given (without ``file://``) or as its resolved absolute path."""
+    ``/``), written either as given (without ``file://``) or as its resolved absolute path; a
+    relative pattern is also taken from the working directory."""
     candidates = (uri.removeprefix("file://"), str(_path(uri).resolve()))
-    return any(fnmatch.fnmatch(c, pattern) for c in candidates for pattern in trusted)
+    # a relative pattern also matches from the working directory: deployment files give
+    # absolute paths, and `--trust-artifact models/*.joblib` must still trust them
+    patterns = {*trusted, *(os.path.abspath(p) for p in trusted if not os.path.isabs(p))}
+    return any(fnmatch.fnmatch(c, pattern) for c in candidates for pattern in patterns)
 
 
 def _read_manifest(uri: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from sdk.logs import get_logger
 from sdk.manifest import now
 
 if TYPE_CHECKING:
+    from sdk.io.artifacts import PreparedArtifact
     from sdk.pipeline import Pipeline
     from sdk.runners.session import RunRequest
     from sdk.runners.stage import Stage
@@ -191,18 +192,22 @@ class RunArtifacts:
             raise PipelineError(message, problems)
 
     # -- published -------------------------------------------------------------------------
-    def publish(
+    def prepare(
         self,
         name: str,
         uri: str,
         *,
         run_id: str,
         inputs: list[dict[str, Any]],
-    ) -> dict[str, Any]:
-        """Save artifact ``name`` to ``uri`` with its manifest: the producing run, pipeline
-        fingerprint and params, the hashes of the inputs it was computed from, the features
-        it was fitted on; returns the manifest as written."""
-        from sdk.io.artifacts import save_artifact
+    ) -> PreparedArtifact:
+        """Serialize artifact ``name`` for ``uri`` with its manifest — the producing run,
+        pipeline fingerprint and params, the hashes of the inputs it was computed from, the
+        features it was fitted on — writing nothing yet (see :meth:`write`).
+
+        Raises:
+            ArtifactError: the object cannot be saved in the format of ``uri``.
+        """
+        from sdk.io.artifacts import prepare_artifact
 
         pipeline = self.pipeline
         upstream = set(upstream_inputs(pipeline, name))
@@ -219,6 +224,7 @@ class RunArtifacts:
                     produced_by_run=consumed.get("produced_by_run"),
                 )
         producer = pipeline.producer(name)
+        obj = self.objects[name]
         manifest: dict[str, Any] = {
             "manifest_version": 1,
             "kind": "metrics" if name in self.metrics else "artifact",
@@ -230,32 +236,35 @@ class RunArtifacts:
             "params": {s.name: s.params.as_dict() for s in pipeline.order},
             "trained_on": trained_on,
             "created": now(),
+            # the file's hash differs at every save (.skops archives hold timestamps); this
+            # one is equal for an equal object under the same library versions
+            "object_hash": "sha256:" + hashlib.sha256(pickle.dumps(obj, protocol=5)).hexdigest(),
         }
-        # the file's hash differs at every save (.skops archives hold timestamps); this one is
-        # equal for an equal object under the same library versions
-        manifest["object_hash"] = "sha256:" + hashlib.sha256(
-            pickle.dumps(self.objects[name], protocol=5)
-        ).hexdigest()
         if name in self._features:
             manifest["features"] = list(self.produced[name].get("features", []))
             manifest["feature_dtypes"] = self._features[name]
         if self.metrics:
             manifest["metrics"] = self.metrics
-        written = save_artifact(self.objects[name], uri, manifest)
-        record = self.produced.setdefault(name, {"name": name, "type": _label(self.objects[name])})
-        record.update(
-            uri=redact(uri), content_hash=written.get("content_hash"), bytes=written.get("bytes")
+        return prepare_artifact(obj, uri, manifest)
+
+    def write(self, name: str, prepared: PreparedArtifact) -> None:
+        """Write a prepared artifact and its manifest; record where (``artifact_written``)."""
+        prepared.write()
+        written = prepared.manifest
+        uri = redact(prepared.uri)
+        record = self.produced.setdefault(
+            name, {"name": name, "step": written.get("step"), "type": written.get("type")}
         )
+        record.update(uri=uri, content_hash=written["content_hash"], bytes=written["bytes"])
         logger.info(
             "artifact_written",
             extra={
                 "output": name,
-                "uri": redact(uri),
-                "content_hash": written.get("content_hash"),
-                "bytes": written.get("bytes"),
+                "uri": uri,
+                "content_hash": written["content_hash"],
+                "bytes": written["bytes"],
             },
         )
-        return written
 
     def manifest_entry(self) -> dict[str, Any]:
         """What the run manifest records: artifacts produced and consumed, and metrics."""

@@ -217,12 +217,13 @@ class Runner:
             hook=get_plugin_manager().hook,
         )
         session.announce(identity["outputs"])
-        session.artifacts.load_inputs(request)
         session.hook.sdk_before_run(run=info)
         return session
 
     def execute(self, session: RunSession) -> None:
-        """Run the plan: each stage through :meth:`run_stage`, then its steps' events."""
+        """Load the artifacts the pipeline takes (once), then run the plan: each stage
+        through :meth:`run_stage`, then its steps' events."""
+        session.artifacts.load_inputs(session.request)
         for stage in session.stages:
             logger.info(
                 "stage_started",

@@ -74,18 +74,26 @@ def publish_all(
         if session.directory is not None:
             session.directory.published[name] = uri
 
-    if request.quarantine:
-        publish("quarantine", [quarantine], request.quarantine)
-        done("quarantine", request.quarantine)
-    rows_out: dict[str, int] = {}
     inputs = (
         session.directory.record["inputs"]
         if session.directory is not None
         else identity_inputs(request.inputs, hash_frames=True)
     )
+    artifacts = session.artifacts
+    # serialized first: an artifact that cannot be saved fails the run before anything is
+    # published, not after some outputs are
+    prepared = {
+        name: artifacts.prepare(name, uri, run_id=session.info.run_id, inputs=inputs)
+        for name, uri in request.outputs.items()
+        if name in artifacts.objects
+    }
+    if request.quarantine:
+        publish("quarantine", [quarantine], request.quarantine)
+        done("quarantine", request.quarantine)
+    rows_out: dict[str, int] = {}
     for name, uri in request.outputs.items():
-        if name in session.artifacts.objects:
-            session.artifacts.publish(name, uri, run_id=session.info.run_id, inputs=inputs)
+        if name in prepared:
+            artifacts.write(name, prepared[name])
             done(name, uri)
             continue
         producer = request.pipeline.producer(name)

@@ -8,7 +8,7 @@ produced so far, and the reporting of step events and hooks from merged totals.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,18 +16,16 @@ import attrs
 import pandas as pd
 
 from sdk.errors import DataQualityError, IOSchemeError, PipelineError, StepError
-from sdk.io import dataset_identity, exists, redact
+from sdk.io import redact
 from sdk.logs import get_logger, run_context
-from sdk.plugins import resolve_scheme
-from sdk.quarantine import check_max_invalid
 from sdk.runners.artifacts import RunArtifacts
 from sdk.runners.inputs import Input
+from sdk.runners.request import RunRequest
 from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult
 
 if TYPE_CHECKING:
     import pluggy
 
-    from sdk.pipeline import Pipeline
     from sdk.runners.progress import Progress
     from sdk.runners.rundir import RunDirectory
     from sdk.runners.state import RunInfo, RunState
@@ -56,191 +54,6 @@ class Spilled(Protocol):
     def frames(self) -> Iterator[pd.DataFrame]:
         """The dataset's rows, chunk by chunk."""
         ...
-
-
-@attrs.frozen
-class RunRequest:
-    """What a run was asked to do, checked: every problem with the names is listed at once.
-
-    Attributes:
-        pipeline: the pipeline, params applied.
-        inputs: each pipeline input, a DataFrame or a URI (an artifact: a URI or the object).
-        outputs: datasets to write, by name.
-        quarantine: where to write the quarantine, if anywhere.
-        max_invalid: this run's error budget.
-        run_id: the id asked for (a new one is generated otherwise).
-        resume: the id of an interrupted run to continue.
-        overwrite: replace existing outputs.
-        trusted_artifacts: patterns of artifact files trusted to be loaded with pickle
-            (``.joblib``, ``.pkl``) or with types ``skops`` does not trust by default.
-    """
-
-    pipeline: Pipeline
-    inputs: dict[str, Any]
-    outputs: dict[str, str]
-    quarantine: str | None
-    max_invalid: float
-    run_id: str | None = None
-    resume: str | None = None
-    overwrite: bool = False
-    trusted_artifacts: tuple[str, ...] = ()
-
-    @classmethod
-    def build(
-        cls,
-        pipeline: Pipeline,
-        inputs: Mapping[str, Any],
-        *,
-        outputs: Mapping[str, str] | None = None,
-        quarantine: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        max_invalid: float | None = None,
-        run_id: str | None = None,
-        resume: str | None = None,
-        overwrite: bool = False,
-        trusted_artifacts: Sequence[str] = (),
-    ) -> RunRequest:
-        """Apply ``params`` and check names, types and the budget.
-
-        Raises:
-            PipelineError: listing every missing or unknown input or output.
-            ParamsError: a param override that does not fit.
-        """
-        pipeline = pipeline.with_params(params)
-        given = dict(inputs)
-        outs = {k: str(v) for k, v in (outputs or {}).items()}
-        artifacts = set(pipeline.artifacts)
-        problems = [
-            f"missing input {name!r} ({pipeline.describe_input(name)}); pass it as "
-            + (f"{name}=<file or object>" if name in artifacts else f"{name}=<DataFrame or URI>")
-            for name in pipeline.inputs
-            if name not in given
-        ]
-        problems += [
-            f"unknown input {name!r}; the pipeline's inputs are {', '.join(pipeline.inputs)}"
-            for name in given
-            if name not in pipeline.inputs
-        ]
-        problems += [
-            f"input {name!r} is a {type(value).__name__}; pass a pandas DataFrame or a URI"
-            for name, value in given.items()
-            if name not in artifacts and not isinstance(value, pd.DataFrame | str | Path)
-        ]
-        problems += _artifact_problems(pipeline, given, outs)
-        problems += [
-            f"unknown output {name!r}; the pipeline produces {', '.join(pipeline.outputs)}"
-            for name in outs
-            if name not in pipeline.outputs
-        ]
-        problems += _overlaps(given, outs, quarantine)
-        if problems:
-            message = problems[0] if len(problems) == 1 else "\n".join(problems)
-            raise PipelineError(message, problems)
-        return cls(
-            pipeline=pipeline,
-            inputs={k: (str(v) if isinstance(v, str | Path) else v) for k, v in given.items()},
-            outputs=outs,
-            quarantine=quarantine,
-            max_invalid=check_max_invalid(
-                pipeline.max_invalid if max_invalid is None else max_invalid
-            ),
-            run_id=run_id,
-            resume=resume,
-            overwrite=overwrite,
-            trusted_artifacts=tuple(trusted_artifacts),
-        )
-
-    @property
-    def frame_inputs(self) -> dict[str, pd.DataFrame | str]:
-        """The DataFrame inputs (not the artifacts): a DataFrame or a URI each."""
-        artifacts = set(self.pipeline.artifacts)
-        return {k: v for k, v in self.inputs.items() if k not in artifacts}
-
-    def refuse_existing(self) -> None:
-        """Raise ``PipelineError`` if a destination exists and ``overwrite`` is not set."""
-        artifacts = set(self.pipeline.artifacts)
-        taken = [
-            uri
-            for name, uri in self.outputs.items()
-            if (
-                os.path.exists(uri.removeprefix("file://"))
-                if name in artifacts
-                else exists(resolve_scheme(uri), uri)
-            )
-        ]
-        if self.quarantine and exists(resolve_scheme(self.quarantine), self.quarantine):
-            taken.append(self.quarantine)
-        if taken and not self.overwrite:
-            raise PipelineError(
-                f"output(s) already exist: {', '.join(redact(u) for u in taken)}; pass "
-                f"--overwrite (overwrite=True) to replace them, or choose another destination"
-            )
-
-
-def _artifact_problems(
-    pipeline: Pipeline, inputs: Mapping[str, object], outputs: Mapping[str, str]
-) -> list[str]:
-    """Artifact inputs of the wrong type or format, artifact outputs of an unknown format."""
-    from sdk.io.artifacts import artifact_format
-
-    problems: list[str] = []
-    for name in pipeline.artifacts:
-        declared = pipeline.artifact(name)
-        if declared is None:  # pragma: no cover - pipeline.artifacts lists declared ones
-            continue
-        uris = [(f"output {name!r}", outputs[name])] if name in outputs else []
-        value = inputs.get(name)
-        if isinstance(value, str | Path):
-            uris.append((f"input {name!r}", str(value)))
-        elif value is not None and not isinstance(value, declared.type):
-            problems.append(
-                f"input {name!r} is a {type(value).__name__}; the pipeline takes it as "
-                f"{declared.label}: pass that object or the file it was saved to"
-            )
-        for what, uri in uris:
-            try:
-                fmt = artifact_format(uri)
-            except IOSchemeError as exc:
-                problems.append(f"{what}: {exc}")
-                continue
-            if fmt == "json" and not issubclass(declared.type, dict | list):
-                problems.append(
-                    f"{what}: {redact(uri)} is JSON, which holds metrics, dicts and lists, not "
-                    f"{declared.label}; save it as .skops"
-                )
-    return problems
-
-
-def _overlaps(
-    inputs: Mapping[str, object], outputs: Mapping[str, str], quarantine: str | None
-) -> list[str]:
-    """Destinations that would overwrite an input or each other (same file, also through a
-    symlink, or same table)."""
-    read = {
-        dataset_identity(str(v)): name
-        for name, v in inputs.items()
-        if isinstance(v, str | Path) and dataset_identity(str(v)) is not None
-    }
-    destinations = [(f"output {k!r}", v) for k, v in outputs.items()]
-    destinations += [("the quarantine", quarantine)] if quarantine else []
-    problems: list[str] = []
-    written: dict[tuple[str, ...], str] = {}
-    for what, uri in destinations:
-        identity = dataset_identity(uri)
-        if identity is None:
-            continue
-        if identity in read:
-            problems.append(
-                f"{what} ({redact(uri)}) is the input {read[identity]!r}: writing it would "
-                f"destroy the input; choose another destination"
-            )
-        elif identity in written:
-            problems.append(
-                f"{what} and {written[identity]} are both {redact(uri)}; give each its own "
-                f"destination"
-            )
-        written[identity] = what
-    return problems
 
 
 @attrs.define

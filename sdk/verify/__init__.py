@@ -12,7 +12,7 @@ A broken property becomes a :class:`Violation` naming the step, the property, a 
 (a few input rows, found by shrinking) and a suggested fix. See ``docs/verify.md``.
 """
 
-from sdk.verify.checker import verify_pipeline
+from sdk.verify.pipeline import verify_pipeline
 from sdk.verify.report import PROPERTIES, VerifyReport, Violation
 
 __all__ = ["PROPERTIES", "VerifyReport", "Violation", "verify_pipeline"]
