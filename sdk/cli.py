@@ -142,7 +142,37 @@ def _parser() -> argparse.ArgumentParser:
         "--trust-artifact", action="append", metavar="PATTERN", help="as for `sdk run`"
     )
     check.add_argument("--debug", action="store_true", help="show tracebacks")
+    simulate = sub.add_parser(
+        "simulate", help="simulate a production stream: synthesize rows, inject faults, replay"
+    )
+    _add_simulate(simulate)
+    quarantine = sub.add_parser("quarantine", help="work with a quarantine: `replay` it")
+    _add_quarantine(quarantine)
     return parser
+
+
+def _add_simulate(parser: argparse.ArgumentParser) -> None:
+    from sdk.simulate.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _add_quarantine(parser: argparse.ArgumentParser) -> None:
+    from sdk.replay import add_arguments
+
+    add_arguments(parser)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sdk.simulate.cli import main as simulate_main
+
+    return simulate_main(args)
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from sdk.replay import main as replay_main
+
+    return replay_main(args)
 
 
 def _target(target: str) -> tuple[Pipeline, Deployment | None]:
@@ -313,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runners": _runners,
         "runs": _runs,
         "check": _check,
+        "simulate": _simulate,
+        "quarantine": _quarantine,
     }[args.command]
     try:
         return handler(args)

@@ -1,0 +1,1 @@
+"""Simulating the production stream for prototyping (being built: issue 12)."""
