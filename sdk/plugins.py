@@ -26,9 +26,11 @@ logger = get_logger(__name__)
 _BUILTINS = (
     "sdk.runners.local",
     "sdk.runners.batch",
+    "sdk.runners.stream",
     "sdk.io.files",
     "sdk.io.sql",
     "sdk.io.postgres",
+    "sdk.io.redis",
 )
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None

@@ -230,7 +230,7 @@ def dataset_identity(uri: str) -> tuple[str, ...] | None:
         return ("file", os.path.realpath(rest if sep else uri))
     location, _, query = rest.partition("?")
     params = dict(urllib.parse.parse_qsl(query))
-    name = params.get("table") or params.get("query") or ""
+    name = params.get("table") or params.get("query") or params.get("stream") or ""
     if scheme == "sqlite":
         # sqlite:///x.db is relative, sqlite:////x.db absolute (as the SQLite scheme reads it)
         return ("sqlite", os.path.realpath(urllib.parse.unquote(location[1:])), name)

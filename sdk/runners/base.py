@@ -17,6 +17,7 @@ previous handlers are restored after; importing ``sdk`` installs none).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -32,7 +33,7 @@ from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
 from sdk.runners.progress import Progress
-from sdk.runners.publish import collect, publish, publish_all
+from sdk.runners.publish import appended, collect, publish, publish_all
 from sdk.runners.rundir import (
     RunDirectory,
     new_run_id,
@@ -66,12 +67,16 @@ class Runner:
         options: the declared options (class attribute); ``self.config`` holds their values.
         can_resume: whether it checkpoints units so an interrupted run can be resumed.
         default_on_step_error: ``"fail"`` or ``"quarantine"``, when the option is not given.
+        appends: whether it writes outputs and quarantine itself as it goes (a stream), so
+            ``close`` publishes nothing, existing destinations are appended to, and the error
+            budget is the runner's to enforce.
     """
 
     name: ClassVar[str] = ""
     options: ClassVar[tuple[RunnerOption, ...]] = BASE_OPTIONS
     can_resume: ClassVar[bool] = False
     default_on_step_error: ClassVar[Literal["fail", "quarantine"]] = "fail"
+    appends: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.config: Mapping[str, Any] = check_options(self.name, type(self).options, options)
@@ -170,7 +175,8 @@ class Runner:
                 )
             directory = RunDirectory.reopen(root, run_id, identity)
         else:
-            request.refuse_existing()
+            if not self.appends:  # a stream appends to its destinations
+                request.refuse_existing()
             directory = RunDirectory.create(root, run_id, identity, resumable=self.can_resume)
         try:
             return self._start(request, directory, identity, settings, on_step_error)
@@ -240,13 +246,22 @@ class Runner:
             # too, so no later stage runs when the outcome is already certain
             self._enforce_budget(session, None)
 
-    def commit(self, session: RunSession, stage: Stage, unit: str, result: UnitResult) -> None:
+    def commit(
+        self,
+        session: RunSession,
+        stage: Stage,
+        unit: str,
+        result: UnitResult,
+        *,
+        report: bool = True,
+    ) -> None:
         """Commit one unit whose rows the runner has written (or kept).
 
         Merges the result into the run state, then: a failed unit reports its stage's steps
         and raises its error; an error budget certain to be exceeded raises
         ``DataQualityError``; otherwise the source may acknowledge the unit, which is reported
-        (``unit_committed`` at DEBUG level, ``sdk_after_unit``).
+        (``unit_committed`` at DEBUG level, ``sdk_after_unit``) unless ``report`` is false (a
+        runner that reports its units itself, with :meth:`report_unit`).
         """
         self._merge(session, stage, result)
         if result.error is not None:
@@ -254,8 +269,15 @@ class Runner:
             raise result.error
         self._enforce_budget(session, stage)
         self.acknowledge(session, unit, result)
-        summary = UnitSummary.of(unit, stage.number, result)
-        logger.debug(
+        if report:
+            self.report_unit(session, UnitSummary.of(unit, stage.number, result))
+
+    def report_unit(
+        self, session: RunSession, summary: UnitSummary, level: int = logging.DEBUG, **fields: Any
+    ) -> None:
+        """Log ``unit_committed`` (with ``fields``) and call ``sdk_after_unit``."""
+        logger.log(
+            level,
             "unit_committed",
             extra={
                 "unit": summary.unit,
@@ -263,6 +285,7 @@ class Runner:
                 "rows_in": summary.rows_in,
                 "quarantined": summary.quarantined,
                 "steps": summary.steps,
+                **fields,
             },
         )
         session.hook.sdk_after_unit(run=session.info, summary=summary)
@@ -277,10 +300,12 @@ class Runner:
         """Close a finished run: budget, quarantine and outputs published, manifest."""
         state, request = session.state, session.request
         session.check_inputs_unchanged()
-        if state.over_budget(request.max_invalid, final=True):
+        if not self.appends and state.over_budget(request.max_invalid, final=True):
             raise session.budget_error()
         quarantine = state.quarantine()
-        written, rows_out = publish_all(session, quarantine)
+        written, rows_out = (
+            publish_all(session, quarantine) if not self.appends else appended(session)
+        )
         outputs: dict[str, Any] = {
             name: collect(value)
             for name, value in session.datasets.items()
@@ -357,7 +382,7 @@ class Runner:
                 },
             )
             return
-        if uri:
+        if uri and not self.appends:
             try:  # nothing lost: what was quarantined before the failure is kept
                 publish("quarantine", [state.quarantine()], uri)
                 if directory is not None:
@@ -393,7 +418,7 @@ class Runner:
     def _enforce_budget(self, session: RunSession, stage: Stage | None) -> None:
         """Fail now if the budget is certain to be exceeded, first reporting ``stage``'s steps
         (mid-stage: their events have not been reported yet)."""
-        if session.state.over_budget(session.request.max_invalid, final=False):
+        if not self.appends and session.state.over_budget(session.request.max_invalid, final=False):
             if stage is not None:
                 session.report_steps(stage)
             raise session.budget_error()

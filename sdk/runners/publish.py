@@ -13,7 +13,7 @@ from sdk.runners.rundir import identity_inputs
 from sdk.runners.session import RunSession, Spilled
 from sdk.runners.stage import Data
 
-__all__ = ["collect", "publish", "publish_all", "rows_of", "stream"]
+__all__ = ["appended", "collect", "publish", "publish_all", "rows_of", "stream"]
 
 
 def stream(value: Data | Spilled) -> Iterator[pd.DataFrame]:
@@ -104,4 +104,19 @@ def publish_all(
         value = session.datasets.get(name)
         if value is not None:
             rows_out.setdefault(name, rows_of(value))
+    return written, rows_out
+
+
+def appended(session: RunSession) -> tuple[dict[str, str], dict[str, int]]:
+    """What a runner that appends as it goes wrote: every requested destination, and the rows
+    out of each produced dataset (from the merged step totals)."""
+    request = session.request
+    written = dict(request.outputs)
+    if request.quarantine:
+        written = {"quarantine": request.quarantine, **written}
+    rows_out = {
+        step.output_name: session.state.steps[step.name].rows_out
+        for step in request.pipeline.order
+        if step.name in session.state.steps
+    }
     return written, rows_out

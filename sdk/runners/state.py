@@ -67,6 +67,11 @@ class RunState:
         self._rows_in[dataset] = rows
         return True
 
+    def stream_read(self, dataset: str, rows: int) -> None:
+        """Add ``rows`` more rows read from ``dataset``, a stream (never read whole)."""
+        self._pending.discard(dataset)
+        self._rows_in[dataset] = self._rows_in.get(dataset, 0) + rows
+
     @property
     def rows_in(self) -> int:
         """Rows read from the pipeline's inputs so far."""
@@ -91,6 +96,12 @@ class RunState:
                 key = (str(step), str(boundary), str(dataset))
                 self._records.setdefault(key, []).append(records)
             self._quarantine = None
+
+    def forget_records(self) -> None:
+        """Drop the quarantine records kept so far (a stream that wrote them to its sink
+        keeps only counts, so its memory does not grow with the stream)."""
+        self._records.clear()
+        self._quarantine = None
 
     def records(self, key: Key) -> pd.DataFrame | None:
         """The quarantine records of one boundary, or ``None`` if it quarantined nothing."""

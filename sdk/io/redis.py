@@ -1,0 +1,316 @@
+"""``redis://host:port/db?stream=NAME``: Redis streams as datasets, stream sources and sinks.
+
+As a **source** (the ``stream`` runner) the URI names a consumer group and a consumer:
+``redis://127.0.0.1:6379/0?stream=orders&group=pricing&consumer=worker-1``. The group is
+created if missing (from the start of the stream). On start the consumer first takes its own
+pending entries (delivered before a crash, never acknowledged), then claims entries other
+consumers left pending longer than ``claim_idle_ms`` (``XAUTOCLAIM``, again every
+``claim_idle_ms``), then reads new ones (``XREADGROUP >``). An entry's fields are the record's
+columns, values as text; an entry whose only field is ``json`` holds a JSON object.
+
+As a **sink** each batch is one pipelined round of ``XADD`` (``?maxlen=N`` trims the stream
+approximately); a missing value is left out of the entry. ``read`` and ``write`` read a whole
+stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
+(``pip install 'pipeline-sdk[redis]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from sdk.errors import IOSchemeError
+from sdk.hookspecs import hookimpl
+from sdk.io import Loaded, redact
+from sdk.io.streams import Batch
+from sdk.quarantine import Sources
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+    from sdk.io import IOScheme
+
+__all__ = ["RedisAppender", "RedisScheme", "RedisSource", "RedisTarget"]
+
+_KNOWN = {"stream", "group", "consumer", "maxlen"}
+
+
+def _client(url: str) -> Any:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - the extra is installed in tests
+        raise IOSchemeError(
+            "Redis streams need redis-py: pip install 'pipeline-sdk[redis]'"
+        ) from None
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+@attrs.frozen
+class RedisTarget:
+    """A parsed ``redis://`` URI."""
+
+    uri: str
+    url: str
+    stream: str
+    group: str | None
+    consumer: str | None
+    maxlen: int | None
+
+    @classmethod
+    def parse(cls, uri: str) -> RedisTarget:
+        """Parse ``uri``.
+
+        Raises:
+            IOSchemeError: no ``stream=``, an unknown parameter, or a bad ``maxlen``.
+        """
+        base, _, query = uri.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        unknown = sorted(set(params) - _KNOWN)
+        if unknown or not params.get("stream"):
+            raise IOSchemeError(
+                f"{redact(uri)}: write redis://host:port/db?stream=NAME (a source adds "
+                f"&group=G&consumer=C, a sink may add &maxlen=N)"
+                + (f"; unknown parameter(s) {', '.join(unknown)}" if unknown else "")
+            )
+        maxlen = params.get("maxlen")
+        if maxlen is not None and not maxlen.isdigit():
+            raise IOSchemeError(f"{redact(uri)}: maxlen={maxlen!r} must be a whole number")
+        return cls(
+            uri,
+            base,
+            params["stream"],
+            params.get("group"),
+            params.get("consumer"),
+            int(maxlen) if maxlen else None,
+        )
+
+    def connect(self) -> Any:
+        """A client; refuses an unreachable server with a clear error."""
+        client = _client(self.url)
+        try:
+            client.ping()
+        except Exception as exc:
+            raise IOSchemeError(
+                f"cannot reach Redis at {redact(self.url)}: {exc}; is the server running?"
+            ) from None
+        return client
+
+    def reference(self, entry: str) -> str:
+        """The source reference of one entry: ``redis://host:port/db?stream=NAME#ID``."""
+        return f"{redact(self.url)}?stream={self.stream}#{entry}"
+
+
+def _rows(entries: Sequence[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]:
+    rows = []
+    for _, fields in entries:
+        if len(fields) == 1 and "json" in fields:
+            try:
+                value = json.loads(fields["json"])
+            except ValueError:
+                value = None
+            rows.append(value if isinstance(value, dict) else dict(fields))
+        else:
+            rows.append(dict(fields))
+    return rows
+
+
+def _frame(entries: Sequence[tuple[str, dict[str, str]]]) -> pd.DataFrame:
+    rows = _rows(entries)
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    if len(frame):
+        frame = frame.astype(object).where(frame.notna(), None)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def _millis(entry: str) -> int:
+    return int(entry.split("-", 1)[0])
+
+
+class RedisSource:
+    """A consumer in a consumer group: pending entries first, then claimed, then new ones."""
+
+    def __init__(self, uri: str, claim_idle_ms: int) -> None:
+        target = RedisTarget.parse(uri)
+        if not target.group or not target.consumer:
+            raise IOSchemeError(
+                f"{redact(uri)}: a stream source needs &group=NAME&consumer=NAME (messages "
+                f"are acknowledged per group; a restarted consumer takes its own pending ones)"
+            )
+        self.uri, self.target = uri, target
+        self.claim_idle_ms = claim_idle_ms
+        self.client = target.connect()
+        try:
+            self.client.xgroup_create(target.stream, target.group, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise IOSchemeError(f"cannot create group on {redact(uri)}: {exc}") from None
+        self._phase = "pending"
+        self._claim_cursor = "0-0"
+        self._claimed_at = 0.0
+
+    def read(self, max_rows: int, timeout_ms: int) -> Batch:
+        """Up to ``max_rows`` entries: this consumer's pending ones, then claimed, then new."""
+        t, client = self.target, self.client
+        if self._phase == "new" and time.monotonic() - self._claimed_at > self.claim_idle_ms / 1e3:
+            self._phase, self._claim_cursor = "claim", "0-0"
+        entries: list[tuple[str, dict[str, str]]] = []
+        redelivered = False
+        if self._phase == "pending":
+            reply = client.xreadgroup(t.group, t.consumer, {t.stream: "0"}, count=max_rows)
+            entries = [e for e in (reply[0][1] if reply else []) if e[1] is not None]
+            redelivered = True
+            if not entries:
+                self._phase = "claim"
+        if not entries and self._phase == "claim":
+            reply = client.xautoclaim(
+                t.stream,
+                t.group,
+                t.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=max_rows,
+            )
+            self._claim_cursor = reply[0]
+            entries = [e for e in reply[1] if e[1] is not None]
+            redelivered = True
+            if self._claim_cursor == "0-0":
+                self._phase, self._claimed_at = "new", time.monotonic()
+        if not entries and self._phase == "new":
+            reply = client.xreadgroup(
+                t.group, t.consumer, {t.stream: ">"}, count=max_rows, block=max(timeout_ms, 1)
+            )
+            entries = list(reply[0][1]) if reply else []
+            redelivered = False
+        ids = [entry for entry, _ in entries]
+        deliveries = self._deliveries(ids) if redelivered else np.ones(len(ids), dtype=np.int64)
+        oldest = (time.time() * 1000 - min(map(_millis, ids))) if ids else None
+        return Batch(
+            _frame(entries),
+            Sources.from_values([t.reference(i) for i in ids]),
+            ids,
+            deliveries,
+            oldest,
+        )
+
+    def _deliveries(self, ids: list[str]) -> np.ndarray:
+        """How many times each of ``ids`` was delivered (``XPENDING``)."""
+        if not ids:
+            return np.zeros(0, dtype=np.int64)
+        t = self.target
+        pending = self.client.xpending_range(
+            t.stream, t.group, min=min(ids, key=_key), max=max(ids, key=_key), count=len(ids) * 4
+        )
+        counts = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+        return np.array([counts.get(i, 1) for i in ids], dtype=np.int64)
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """``XACK`` the entries (in rounds of 10,000)."""
+        t = self.target
+        for start in range(0, len(ids), 10_000):
+            self.client.xack(t.stream, t.group, *ids[start : start + 10_000])
+
+    def lag(self) -> int | None:
+        """Entries the group has not acknowledged: not yet delivered plus pending."""
+        for group in self.client.xinfo_groups(self.target.stream):
+            if group["name"] == self.target.group:
+                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        return None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.client.close()
+
+
+def _key(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisAppender:
+    """``XADD`` each row, one pipelined round per batch."""
+
+    def __init__(self, uri: str) -> None:
+        self.target = RedisTarget.parse(uri)
+        self.client = self.target.connect()
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows as entries (values as text; missing values left out)."""
+        if not len(frame):
+            return
+        t = self.target
+        columns = [str(c) for c in frame.columns]
+        texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
+        pipe = self.client.pipeline(transaction=False)
+        for values in zip(*texts, strict=True):
+            fields = {c: v for c, v in zip(columns, values, strict=True) if v is not None}
+            pipe.xadd(t.stream, fields or {"json": "{}"}, maxlen=t.maxlen, approximate=True)
+        pipe.execute()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.client.close()
+
+
+def _texts(series: pd.Series) -> list[str | None]:
+    """A column's values as text (as a CSV would hold them), ``None`` where missing."""
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(series):
+        values = np.where(series.to_numpy(), "true", "false").astype(object)
+    elif pd.api.types.is_datetime64_any_dtype(series):
+        values = series.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
+    else:
+        values = series.astype(str).to_numpy(dtype=object)
+    values[missing] = None
+    return list(values)
+
+
+class RedisScheme:
+    """``redis://…?stream=NAME``: a Redis stream."""
+
+    name = "redis"
+
+    def handles(self, uri: str) -> bool:
+        """Whether ``uri`` is a ``redis://`` or ``rediss://`` URI."""
+        return uri.startswith(("redis://", "rediss://"))
+
+    def read(self, uri: str) -> Loaded:
+        """Every entry of the stream (``XRANGE``), values as text."""
+        target = RedisTarget.parse(uri)
+        entries = target.connect().xrange(target.stream)
+        ids = [entry for entry, _ in entries]
+        return Loaded(_frame(entries), Sources.from_values([target.reference(i) for i in ids]))
+
+    def write(self, frame: pd.DataFrame, uri: str) -> None:
+        """Append ``frame`` to the stream (entries cannot be published atomically)."""
+        appender = RedisAppender(uri)
+        try:
+            appender.append(frame)
+        finally:
+            appender.close()
+
+    def exists(self, uri: str) -> bool:
+        """Whether the stream exists (a stream sink is appended to, so runs may share it)."""
+        target = RedisTarget.parse(uri)
+        return bool(target.connect().exists(target.stream))
+
+    def open_source(self, uri: str, *, claim_idle_ms: int) -> RedisSource:
+        """A consumer of the stream (``&group=G&consumer=C`` required)."""
+        return RedisSource(uri, claim_idle_ms)
+
+    def open_appender(self, uri: str, schema: type[pa.DataFrameModel] | None) -> RedisAppender:
+        """An appender to the stream (created by the first ``XADD``)."""
+        return RedisAppender(uri)
+
+
+@hookimpl
+def sdk_register_io_schemes() -> list[IOScheme]:
+    """The Redis stream scheme."""
+    return [RedisScheme()]

@@ -1,0 +1,276 @@
+"""Streams: what the ``stream`` runner reads message by message and writes batch by batch.
+
+A scheme that can be a stream's source has ``open_source(uri, claim_idle_ms=...)`` returning a
+:class:`StreamSource` (read a micro-batch, acknowledge it, report the lag); one that can be a
+stream's sink has ``open_appender(uri, schema)`` returning an :class:`Appender`, whose
+``append`` is durable when it returns (unlike a :class:`sdk.io.Writer`, which publishes
+atomically once, at the end). Capabilities are checked with ``isinstance``, as in
+:mod:`sdk.io`.
+
+This module also holds the file implementations: JSON lines (``.jsonl``, ``?follow=true`` to
+tail a growing file) and standard input (``-``) as sources; JSON lines and CSV files as
+appenders (flushed and ``fsync``-ed per batch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from sdk.errors import IOSchemeError
+from sdk.quarantine import Sources
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+__all__ = [
+    "Appender",
+    "Batch",
+    "FileAppender",
+    "LineSource",
+    "StreamSource",
+    "SupportsAppend",
+    "SupportsStreamSource",
+    "open_appender",
+    "open_source",
+]
+
+
+@attrs.define
+class Batch:
+    """A micro-batch as read from a stream.
+
+    Attributes:
+        frame: one row per message, values as text (validation coerces them).
+        sources: each row's reference (e.g. ``redis://…?stream=s#1700000000000-0``).
+        ids: each row's message id, to acknowledge.
+        deliveries: how many times each message was delivered (``None``: not tracked).
+        oldest_ms: the age of the oldest message when read (``None``: unknown).
+    """
+
+    frame: pd.DataFrame
+    sources: Sources
+    ids: list[str]
+    deliveries: np.ndarray | None = None
+    oldest_ms: float | None = None
+
+
+@runtime_checkable
+class StreamSource(Protocol):
+    """An open stream: read micro-batches, acknowledge them once written."""
+
+    uri: str
+
+    def read(self, max_rows: int, timeout_ms: int) -> Batch:
+        """At most ``max_rows`` messages, waiting at most ``timeout_ms`` for the first."""
+        ...
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """Acknowledge messages: they are done and will not be delivered again."""
+        ...
+
+    def lag(self) -> int | None:
+        """Messages not yet acknowledged by this consumer's group (``None``: unknown)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+@runtime_checkable
+class SupportsStreamSource(Protocol):
+    """A scheme that can be a stream's source."""
+
+    def open_source(self, uri: str, *, claim_idle_ms: int) -> StreamSource:
+        """Open ``uri`` for consuming (claiming pending messages idle over ``claim_idle_ms``)."""
+        ...
+
+
+@runtime_checkable
+class Appender(Protocol):
+    """A destination appended to batch by batch; each ``append`` is durable when it returns."""
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` durably."""
+        ...
+
+    def close(self) -> None:
+        """Release the destination."""
+        ...
+
+
+@runtime_checkable
+class SupportsAppend(Protocol):
+    """A scheme that can be a stream's sink."""
+
+    def open_appender(self, uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
+        """An appender to ``uri`` (created if missing; existing rows are kept)."""
+        ...
+
+
+def open_source(uri: str, *, claim_idle_ms: int) -> StreamSource:
+    """Open the stream source at ``uri`` through its scheme.
+
+    Raises:
+        IOSchemeError: no scheme can consume ``uri`` as a stream.
+    """
+    if uri == "-" or _is_jsonl(uri):
+        return LineSource(uri)
+    from sdk.plugins import resolve_scheme
+
+    scheme = resolve_scheme(uri)
+    if not isinstance(scheme, SupportsStreamSource):
+        raise IOSchemeError(
+            f"{uri!r} cannot be read as a stream (scheme {scheme.name!r}); the stream runner "
+            f"reads a Redis stream (redis://host:port/db?stream=name&group=g&consumer=c), "
+            f"JSON lines (.jsonl, ?follow=true to tail a file) or standard input (-)"
+        )
+    return scheme.open_source(uri, claim_idle_ms=claim_idle_ms)
+
+
+def open_appender(uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
+    """Open a stream sink at ``uri`` through its scheme.
+
+    Raises:
+        IOSchemeError: no scheme can append to ``uri`` batch by batch (e.g. Parquet).
+    """
+    path = uri.removeprefix("file://").split("?")[0]
+    if "://" not in path and path.lower().endswith((".jsonl", ".ndjson", ".csv")):
+        return FileAppender(path)
+    from sdk.plugins import resolve_scheme
+
+    scheme = resolve_scheme(uri)
+    if not isinstance(scheme, SupportsAppend):
+        raise IOSchemeError(
+            f"the stream runner cannot append to {uri!r} batch by batch (scheme "
+            f"{scheme.name!r}); write to a Redis stream, JSON lines or CSV, SQLite or PostgreSQL"
+        )
+    return scheme.open_appender(uri, schema)
+
+
+def _is_jsonl(uri: str) -> bool:
+    path = uri.removeprefix("file://").split("?")[0]
+    return "://" not in path and path.lower().endswith((".jsonl", ".ndjson"))
+
+
+class LineSource:
+    """JSON lines from a file (tailed with ``?follow=true``) or standard input (``-``).
+
+    Acknowledging is a no-op: a file has no consumer group, so a restarted run reads it from
+    the start again (at-least-once, with the duplicates that implies; see docs/stream.md).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        path, _, query = uri.removeprefix("file://").partition("?")
+        self.follow = "follow=true" in query.lower()
+        self._line = 0
+        self._buffer = ""
+        self._done = False
+        if uri == "-":
+            self._handle: IO[str] = sys.stdin
+            self._label = "stdin"
+        else:
+            if not Path(path).exists():
+                raise IOSchemeError(f"stream source {path!r} does not exist")
+            self._handle = Path(path).open(encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._label = path
+        if uri == "-":
+            os.set_blocking(sys.stdin.fileno(), True)
+
+    def read(self, max_rows: int, timeout_ms: int) -> Batch:
+        """Up to ``max_rows`` complete lines; waits up to ``timeout_ms`` when following."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        rows: list[dict[str, Any]] = []
+        refs: list[str] = []
+        while len(rows) < max_rows and not self._done:
+            chunk = self._handle.readline()
+            if chunk:
+                self._buffer += chunk
+                if not chunk.endswith("\n") and self.follow:
+                    continue  # a line still being written: wait for its end
+                line, self._buffer = self._buffer, ""
+            elif not self.follow:
+                line, self._buffer = self._buffer, ""
+                self._done = True
+                if not line:
+                    break
+            elif rows or time.monotonic() >= deadline:
+                break
+            else:
+                time.sleep(0.005)
+                continue
+            self._line += 1
+            if line.strip():
+                rows.append(_record(line))
+                refs.append(f"{self._label}:{self._line}")
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+        if len(frame):
+            frame = frame.astype(object).where(frame.notna(), None)
+        frame.index = pd.RangeIndex(len(frame))
+        return Batch(frame, Sources.from_values(refs), refs)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether a file that is not followed has been read to its end."""
+        return self._done
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """Nothing to acknowledge in a file."""
+
+    def lag(self) -> int | None:
+        """Unknown for a file."""
+        return None
+
+    def close(self) -> None:
+        """Close the file (standard input is left open)."""
+        if self._handle is not sys.stdin:
+            self._handle.close()
+
+
+def _record(line: str) -> dict[str, Any]:
+    """A JSON object per line; anything else is kept as text in a ``json`` column, which
+    validation then quarantines (a missing column) with the line as the row."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"json": line.rstrip("\n")}
+
+
+class FileAppender:
+    """Append batches to a JSON lines or CSV file, flushed and ``fsync``-ed per batch."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.csv = self.path.suffix.lower() == ".csv"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._header = not self.path.exists() or self.path.stat().st_size == 0
+        self._handle = self.path.open("a", encoding="utf-8", newline="")
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` and make it durable."""
+        if not len(frame):
+            return
+        if self.csv:
+            frame.to_csv(self._handle, index=False, header=self._header)
+            self._header = False
+        else:
+            text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+            self._handle.write(text if text.endswith("\n") else text + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()

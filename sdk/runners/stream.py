@@ -1,0 +1,387 @@
+"""The ``stream`` runner: micro-batches from a stream, written, then acknowledged.
+
+It reads a stream (a Redis consumer group, JSON lines, standard input) in micro-batches — at
+most ``max_batch_rows`` rows, closed ``max_latency_ms`` after its first message — and runs each
+through the shared plan as one unit per stage, on the runner core: the same validation,
+quarantine, step events and artifacts (loaded once, the same object for every micro-batch) as
+``local`` and ``batch``. Each micro-batch's outputs and quarantine records are written durably
+(see :mod:`sdk.runners.sinks`) *before* its messages are acknowledged: at-least-once, and
+exactly-once when every destination is one SQL database.
+
+Bad data never stops the stream: invalid rows are quarantined; a step that raises has its
+offending rows quarantined (``on_step_error="quarantine"`` by default here); a message
+delivered more than ``max_deliveries`` times is quarantined with check ``max_deliveries``. The
+error budget ``max_invalid`` applies to the last ``invalid_window`` rows: exceeded, the runner
+stops with ``DataQualityError`` once what it wrote is acknowledged. SIGTERM or SIGINT finish
+the current micro-batch, write and acknowledge it, and end the run ``succeeded``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sdk.errors import DataQualityError, PipelineError
+from sdk.hookspecs import hookimpl
+from sdk.io import redact
+from sdk.io.streams import Batch, StreamSource, open_source
+from sdk.logs import get_logger
+from sdk.quarantine import build_records
+from sdk.runners.base import BASE_OPTIONS, Runner
+from sdk.runners.options import RunnerOption
+from sdk.runners.plan import plan
+from sdk.runners.sinks import Sinks, default_quarantine, open_sinks
+from sdk.runners.stage import BoundaryCounts, Data, Stage, StepTotals, UnitResult, UnitSummary
+from sdk.runners.unit import run_unit
+
+if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
+    from sdk.result import RunResult
+    from sdk.runners.request import RunRequest
+    from sdk.runners.session import RunSession
+
+__all__ = ["StreamRunner"]
+
+logger = get_logger("sdk.run")
+
+MAX_DELIVERIES = "max_deliveries"
+"""The check name of messages quarantined for being delivered too many times."""
+
+
+class StreamRunner(Runner):
+    """Micro-batches from a stream (Redis, JSON lines, stdin): written, then acknowledged.
+
+    Options (besides ``run_dir``, ``on_step_error`` — default ``quarantine`` here — and
+    ``progress``):
+        max_batch_rows: rows per micro-batch at most (default 1,000).
+        max_latency_ms: a micro-batch closes this long after its first message (default 100).
+        idle_timeout_s: end the run after this long with nothing to read (default: never).
+        claim_idle_ms: claim messages other consumers left pending this long (default 60,000).
+        max_deliveries: quarantine a message delivered more often than this (default 5).
+        invalid_window: the error budget applies to this many latest rows (default 10,000).
+    """
+
+    name = "stream"
+    appends = True
+    default_on_step_error = "quarantine"
+    options = (
+        *BASE_OPTIONS,
+        RunnerOption("max_batch_rows", int, 1000, "rows per micro-batch at most"),
+        RunnerOption("max_latency_ms", int, 100, "close a micro-batch this long after its first"),
+        RunnerOption(
+            "idle_timeout_s", float | None, None, "end after this long idle (default: never)"
+        ),
+        RunnerOption("claim_idle_ms", int, 60_000, "claim others' messages pending this long"),
+        RunnerOption("max_deliveries", int, 5, "quarantine a message delivered more often"),
+        RunnerOption("invalid_window", int, 10_000, "rows the error budget applies to"),
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for key in ("max_batch_rows", "max_deliveries", "invalid_window"):
+            if self.config[key] < 1:
+                raise PipelineError(f"runner option {key}={self.config[key]} must be at least 1")
+
+    def run(self, pipeline: Pipeline, inputs: Mapping[str, Any], **kwargs: Any) -> RunResult:
+        """Run ``pipeline`` on its stream; the quarantine defaults to a destination beside
+        the source or the outputs (see :func:`sdk.runners.sinks.default_quarantine`)."""
+        if kwargs.get("quarantine") is None:
+            kwargs["quarantine"] = default_quarantine(pipeline, inputs, kwargs.get("outputs"))
+        return super().run(pipeline, inputs, **kwargs)
+
+    def settings(self, request: RunRequest) -> dict[str, Any]:
+        """Refuse what a stream cannot run: a step that needs more than its rows, or more
+        than one input read as a stream."""
+        stages = plan(request.pipeline)
+        whole = [s for stage in stages if stage.kind != "rows" for s in stage.steps]
+        if whole:
+            step = whole[0]
+            raise PipelineError(
+                f"step {step.name!r} has scope {step.scope_label}: it needs rows from more "
+                f"than one micro-batch, which a stream never has; run this pipeline with "
+                f"--runner batch, or make the step scope = 'rows'"
+                + (f" (also: {', '.join(s.name for s in whole[1:])})" if len(whole) > 1 else "")
+            )
+        frames = list(request.frame_inputs)
+        if len(frames) != 1:
+            raise PipelineError(
+                f"the stream runner reads one stream; this pipeline takes {len(frames)} "
+                f"DataFrame inputs ({', '.join(frames)}); join them upstream or use "
+                f"--runner batch"
+            )
+        value = request.frame_inputs[frames[0]]
+        if not isinstance(value, str):
+            raise PipelineError(
+                f"input {frames[0]!r} is a DataFrame; the stream runner reads a stream URI "
+                f"(redis://…?stream=&group=&consumer=, a .jsonl file or -); in a notebook, "
+                f"use pipeline.run_stream(frame)"
+            )
+        return {k: self.config[k] for k in ("max_batch_rows", "max_latency_ms", "invalid_window")}
+
+    def run_stage(self, session: RunSession, stage: Stage) -> None:  # pragma: no cover
+        """Unused: :meth:`execute` runs every stage on each micro-batch."""
+        raise NotImplementedError
+
+    def execute(self, session: RunSession) -> None:
+        """Consume the stream until it ends, idles out, is stopped, or the budget breaks."""
+        session.artifacts.load_inputs(session.request)
+        session.snapshots.clear()  # a stream grows while it is read: that is no change
+        (name,) = session.inputs
+        uri = str(session.inputs[name].uri)
+        source = open_source(uri, claim_idle_ms=self.config["claim_idle_ms"])
+        sinks = open_sinks(session, source)
+        consumer = _Consumer(self, session, name, source, sinks)
+        logger.info(
+            "stream_started",
+            extra={"source": redact(uri), "exactly_once": sinks.exactly_once, **self.config},
+        )
+        try:
+            with _stop_on_signals() as stopping:
+                consumer.consume(stopping)
+        except DataQualityError:
+            self._report(session)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                source.close()
+            sinks.close()
+        self._report(session)
+
+    def _report(self, session: RunSession) -> None:
+        """The step events of the whole run, once, from merged totals (never per batch)."""
+        for stage in session.stages:
+            session.report_steps(stage)
+
+
+class _Consumer:
+    """The loop of one stream run: read, run, write, acknowledge, budget."""
+
+    def __init__(
+        self,
+        runner: StreamRunner,
+        session: RunSession,
+        name: str,
+        source: StreamSource,
+        sinks: Sinks,
+    ) -> None:
+        self.runner, self.session, self.name = runner, session, name
+        self.source, self.sinks = source, sinks
+        self.config = runner.config
+        self.window: collections.deque[tuple[int, int]] = collections.deque()
+        self.batches = 0
+
+    def consume(self, stopping: threading.Event) -> None:
+        idle_since = time.monotonic()
+        timeout = self.config["idle_timeout_s"]
+        while not stopping.is_set():
+            batch = self.read()
+            if not batch.ids:
+                if getattr(self.source, "exhausted", False):
+                    return
+                if timeout is not None and time.monotonic() - idle_since >= timeout:
+                    logger.info("stream_idle", extra={"idle_s": timeout})
+                    return
+                continue
+            self.process(batch)
+            idle_since = time.monotonic()
+
+    def read(self) -> Batch:
+        """One micro-batch: up to ``max_batch_rows``, closed ``max_latency_ms`` after the
+        first message arrived."""
+        limit, latency = self.config["max_batch_rows"], self.config["max_latency_ms"]
+        first = self.source.read(limit, latency)
+        if not first.ids or len(first.ids) >= limit:
+            return first
+        parts = [first]
+        deadline = time.monotonic() + latency / 1000
+        while (rows := sum(len(p.ids) for p in parts)) < limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self.source.read(limit - rows, max(int(left * 1000), 1))
+            if not more.ids:
+                break
+            parts.append(more)
+        return _concat(parts)
+
+    def process(self, batch: Batch) -> None:
+        session, runner = self.session, self.runner
+        self.batches += 1
+        unit = f"b{self.batches:08d}"
+        ids = list(batch.ids)
+        done = self.sinks.consumed(ids)
+        keep = np.array([i not in done for i in ids], dtype=bool)
+        poison = np.zeros(len(ids), dtype=bool)
+        if batch.deliveries is not None:
+            poison = keep & (batch.deliveries > self.config["max_deliveries"])
+        run = keep & ~poison
+        session.state.stream_read(self.name, int(keep.sum()))
+        results: list[UnitResult] = []
+        if poison.any():
+            results.append(self.poisoned(batch, np.flatnonzero(poison)))
+        positions = np.flatnonzero(run)
+        current: dict[str, Data] = {
+            self.name: Data(
+                batch.frame.iloc[positions].reset_index(drop=True),
+                batch.sources.take(positions),
+            )
+        }
+        for stage in session.stages:
+            frames = {d: current[d] for d in stage.inputs}
+            result = run_unit(stage, frames, session.context, session.artifacts.given(stage))
+            runner.commit(session, stage, f"{unit}-s{stage.number:02d}", result, report=False)
+            current.update(result.outputs)
+            results.append(result)
+        outputs = {name: current[name].frame for name in session.request.outputs if name in current}
+        quarantine = [r.quarantine for r in results if len(r.quarantine)]
+        records = pd.concat(quarantine, ignore_index=True) if quarantine else None
+        self.sinks.write(outputs, records, [i for i, k in zip(ids, keep, strict=True) if k])
+        self.source.ack(ids)
+        if self.sinks.keeps_quarantine:
+            session.state.forget_records()
+        self.report(unit, results, batch, int(keep.sum()))
+        self.enforce_budget(results, int(keep.sum()))
+
+    def poisoned(self, batch: Batch, positions: np.ndarray) -> UnitResult:
+        """Quarantine messages delivered more than ``max_deliveries`` times, unprocessed."""
+        step = self.session.request.pipeline.order[0]
+        frame = batch.frame.iloc[positions].reset_index(drop=True)
+        records = build_records(
+            raw=frame,
+            failures=[(np.arange(len(frame), dtype=np.int64), None, MAX_DELIVERIES)],
+            sources=batch.sources.take(positions),
+            context={
+                "run_id": self.session.info.run_id,
+                "step": step.name,
+                "boundary": "input",
+                "dataset": self.name,
+            },
+            masking=self.session.context.masking,
+        )
+        assert batch.deliveries is not None
+        records["value"] = [f"delivered {int(n)} times" for n in batch.deliveries[positions]]
+        k = len(frame)
+        counts = BoundaryCounts(
+            rows=k, passed=0, quarantined=k, failures={"<message>": {MAX_DELIVERIES: k}}
+        )
+        result = UnitResult(
+            quarantine=records,
+            counts={(step.name, "input", self.name): counts},
+            steps={step.name: StepTotals(rows_in={self.name: k})},
+        )
+        self.session.state.merge(result)
+        return result
+
+    def report(self, unit: str, results: list[UnitResult], batch: Batch, rows: int) -> None:
+        """``unit_committed`` for the micro-batch: rows, passed, quarantined, lag, latency."""
+        quarantined = sum(c.quarantined for r in results for c in r.counts.values())
+        steps: dict[str, dict[str, Any]] = {}
+        for result in results:
+            summary = UnitSummary.of(unit, 0, result)
+            for step, values in summary.steps.items():
+                steps.setdefault(step, {}).update(values)
+        latency = None
+        if batch.oldest_ms is not None:
+            latency = round(batch.oldest_ms, 3)
+        self.runner.report_unit(
+            self.session,
+            UnitSummary(unit, 0, rows, quarantined, steps),
+            logging.INFO,
+            rows=rows,
+            passed=rows - quarantined,
+            lag=self.source.lag(),
+            latency_ms=latency,
+        )
+        self.session.progress.update(0, rows)
+
+    def enforce_budget(self, results: list[UnitResult], rows: int) -> None:
+        """Fail once the last ``invalid_window`` rows hold too many quarantined ones."""
+        quarantined = sum(c.quarantined for r in results for c in r.counts.values())
+        self.window.append((rows, quarantined))
+        window = self.config["invalid_window"]
+        while len(self.window) > 1 and sum(r for r, _ in self.window) - self.window[0][0] >= window:
+            self.window.popleft()
+        total = sum(r for r, _ in self.window)
+        bad = sum(q for _, q in self.window)
+        limit = self.session.request.max_invalid
+        if total and bad / total > limit:
+            raise DataQualityError(
+                f"run {self.session.info.run_id}: {bad} of the last {total} rows "
+                f"({bad / total:.2%}) were quarantined, over the error budget "
+                f"max_invalid={limit:g} (over a window of {window} rows); the stream stopped "
+                f"after acknowledging what it wrote. Inspect the quarantine at "
+                f"{redact(self.session.request.quarantine or '-')} or raise max_invalid",
+                run_id=self.session.info.run_id,
+                invalid=bad,
+                total=total,
+                max_invalid=limit,
+                quarantine=self.session.state.quarantine(),
+            )
+
+
+def _concat(parts: list[Batch]) -> Batch:
+    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    frame = frame.astype(object).where(frame.notna(), None)
+    refs = [r for p in parts for r in p.sources.render(np.arange(len(p.ids)))]
+    from sdk.quarantine import Sources
+
+    deliveries = (
+        np.concatenate([p.deliveries for p in parts])
+        if all(p.deliveries is not None for p in parts)
+        else None
+    )
+    oldest = [p.oldest_ms for p in parts if p.oldest_ms is not None]
+    return Batch(
+        frame,
+        Sources.from_values(refs),
+        [i for p in parts for i in p.ids],
+        deliveries,
+        max(oldest) if oldest else None,
+    )
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM and SIGINT ask the loop to stop after the current micro-batch (a second one
+    interrupts at once, as before)."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    previous: dict[int, Any] = {}
+
+    def stop(signum: int, frame: object) -> None:
+        if stopping.is_set():  # asked twice: stop now
+            handler = previous.get(signum)
+            if callable(handler):
+                handler(signum, frame)
+            return
+        stopping.set()
+        logger.info("stream_stopping", extra={"signal": signal.Signals(signum).name})
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        current = signal.getsignal(signum)
+        if current is None or current == signal.SIG_IGN:
+            continue
+        previous[signum] = current
+        signal.signal(signum, stop)
+    try:
+        yield stopping
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@hookimpl
+def sdk_register_runners() -> list[type[Runner]]:
+    """The built-in stream runner."""
+    return [StreamRunner]
