@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sdk.errors import IOSchemeError
+from sdk.failpoints import failpoint
 from sdk.hookspecs import hookimpl
 from sdk.io import Loaded, redact
 from sdk.io.streams import Batch
@@ -180,6 +181,8 @@ class RedisSource:
             )
             self._claim_cursor = reply[0]
             entries = [e for e in reply[1] if e[1] is not None]
+            if entries:
+                failpoint("stream.after_claim")
             redelivered = True
             if self._claim_cursor == "0-0":
                 self._phase, self._claimed_at = "new", time.monotonic()

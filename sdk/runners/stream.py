@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sdk.errors import DataQualityError, PipelineError
+from sdk.failpoints import failpoint
 from sdk.hookspecs import hookimpl
 from sdk.io import redact
 from sdk.io.streams import Batch, StreamSource, open_source
@@ -214,6 +215,7 @@ class _Consumer:
         return _concat(parts)
 
     def process(self, batch: Batch) -> None:
+        failpoint("stream.after_read")
         session, runner = self.session, self.runner
         self.batches += 1
         unit = f"b{self.batches:08d}"
@@ -245,6 +247,7 @@ class _Consumer:
         quarantine = [r.quarantine for r in results if len(r.quarantine)]
         records = pd.concat(quarantine, ignore_index=True) if quarantine else None
         self.sinks.write(outputs, records, [i for i, k in zip(ids, keep, strict=True) if k])
+        failpoint("stream.after_write")
         self.source.ack(ids)
         if self.sinks.keeps_quarantine:
             session.state.forget_records()
