@@ -160,7 +160,8 @@ class RedisSource:
     def read(self, max_rows: int, timeout_ms: int) -> Batch:
         """Up to ``max_rows`` entries: this consumer's pending ones, then claimed, then new."""
         t, client = self.target, self.client
-        if self._phase == "new" and time.monotonic() - self._claimed_at > self.claim_idle_ms / 1e3:
+        every = max(self.claim_idle_ms, 1000) / 1000  # our own in-flight entries stay ours
+        if self._phase == "new" and time.monotonic() - self._claimed_at > every:
             self._phase, self._claim_cursor = "claim", "0-0"
         entries: list[tuple[str, dict[str, str]]] = []
         redelivered = False

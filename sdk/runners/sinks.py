@@ -276,8 +276,11 @@ class Sinks:
     def write(
         self, outputs: dict[str, pd.DataFrame], quarantine: pd.DataFrame | None, ids: list[str]
     ) -> None:
-        """Write one micro-batch durably (before its messages are acknowledged)."""
+        """Write one micro-batch durably (before its messages are acknowledged): the requested
+        ones of ``outputs`` (every produced dataset of the micro-batch), its quarantine
+        records, and — exactly-once sinks — the ids it consumed."""
         request = self.session.request
+        produced, outputs = outputs, {n: f for n, f in outputs.items() if n in request.outputs}
         records = quarantine if quarantine is not None else pd.DataFrame()
         if len(records):  # every column as text (values and rows are text already)
             records = records.loc[:, list(QUARANTINE_COLUMNS)].astype(object)
@@ -293,7 +296,7 @@ class Sinks:
             if request.quarantine is not None and len(records):
                 self.appenders["quarantine"].append(records)
         if not request.outputs:  # a notebook: keep the outputs for the result
-            for name, frame in outputs.items():
+            for name, frame in produced.items():
                 self.kept.setdefault(name, []).append(frame)
 
     def close(self) -> None:

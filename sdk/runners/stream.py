@@ -243,7 +243,8 @@ class _Consumer:
             runner.commit(session, stage, f"{unit}-s{stage.number:02d}", result, report=False)
             current.update(result.outputs)
             results.append(result)
-        outputs = {name: current[name].frame for name in session.request.outputs if name in current}
+        pipeline = session.request.pipeline
+        outputs = {name: current[name].frame for name in pipeline.outputs if name in current}
         quarantine = [r.quarantine for r in results if len(r.quarantine)]
         records = pd.concat(quarantine, ignore_index=True) if quarantine else None
         self.sinks.write(outputs, records, [i for i, k in zip(ids, keep, strict=True) if k])
@@ -332,6 +333,20 @@ class _Consumer:
 
 
 def _concat(parts: list[Batch]) -> Batch:
+    """One micro-batch of several reads (an entry read twice, e.g. claimed again, once)."""
+    seen: set[str] = set()
+    for index, part in enumerate(parts):
+        fresh = np.array([i not in seen for i in part.ids], dtype=bool)
+        seen.update(part.ids)
+        if not fresh.all():
+            keep = np.flatnonzero(fresh)
+            parts[index] = Batch(
+                part.frame.iloc[keep].reset_index(drop=True),
+                part.sources.take(keep),
+                [part.ids[k] for k in keep],
+                None if part.deliveries is None else part.deliveries[keep],
+                part.oldest_ms,
+            )
     frame = pd.concat([p.frame for p in parts], ignore_index=True)
     frame = frame.astype(object).where(frame.notna(), None)
     refs = [r for p in parts for r in p.sources.render(np.arange(len(p.ids)))]

@@ -1,0 +1,380 @@
+"""The stream runner against a real Redis: outputs and quarantine equal local's, poison
+messages, raising steps, the sliding error budget, idle timeout, exactly-once SQL sinks,
+JSON lines sources, artifacts broadcast to every micro-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+from conftest import ROOT, require_service
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pandera.typing import DataFrame
+from sklearn.linear_model import LinearRegression
+
+import sdk
+from sdk import Artifact, Pipeline, Step
+from sdk.testing import capture_logs
+
+REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Redis client, or a skip (a failure in CI) when no server answers."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
+    try:
+        client.ping()
+    except Exception as exc:
+        require_service("redis", f"{REDIS}: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def stream(client) -> Iterator[str]:
+    """A fresh stream name; the stream and its companions are deleted after the test."""
+    name = f"sdk-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+
+
+def fill(client, name: str, frame: pd.DataFrame) -> None:
+    """XADD every row of ``frame`` (values as text; missing values left out)."""
+    pipe = client.pipeline(transaction=False)
+    for row in frame.to_dict(orient="records"):
+        pipe.xadd(name, {k: str(v) for k, v in row.items() if v is not None and v == v})
+    pipe.execute()
+
+
+def source(name: str, consumer: str = "c1") -> str:
+    """The URI of a consumer of stream ``name`` in group ``g``."""
+    return f"{REDIS}?stream={name}&group=g&consumer={consumer}"
+
+
+class Order(pa.DataFrameModel):
+    """An order line."""
+
+    order_id: int = pa.Field(ge=1)
+    quantity: int = pa.Field(ge=1, le=1000)
+    unit_price: float = pa.Field(ge=0)
+
+    class Config:
+        coerce = True
+
+
+class Priced(Order):
+    """With its total."""
+
+    total: float = pa.Field(ge=0)
+
+
+class Price(Step):
+    """Total of each order line."""
+
+    scope = "rows"
+
+    def run(self, orders: DataFrame[Order]) -> DataFrame[Priced]:
+        return orders.assign(total=orders["quantity"] * orders["unit_price"])
+
+
+class Fragile(Step):
+    """Prices, but raises on quantity 13 (a bug to be quarantined, not to stop the stream)."""
+
+    scope = "rows"
+    output = "price"
+
+    def run(self, orders: DataFrame[Order]) -> DataFrame[Priced]:
+        if (orders["quantity"] == 13).any():
+            raise ValueError("unlucky quantity")
+        return orders.assign(total=orders["quantity"] * orders["unit_price"])
+
+
+def orders(n: int, seed: int = 0, bad: int = 0) -> pd.DataFrame:
+    """``n`` order lines as text, the first ``bad`` of every 100 rows malformed."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "order_id": np.arange(1, n + 1).astype(str),
+            "quantity": rng.integers(1, 50, n).astype(str),
+            "unit_price": np.round(rng.uniform(1, 100, n), 2).astype(str),
+        }
+    ).astype(object)
+    for i in range(n):
+        if i % 100 < bad:
+            frame.loc[i, "unit_price"] = "n/a"
+    return frame
+
+
+FAST = {"idle_timeout_s": 0.3, "max_latency_ms": 20}
+pipeline = Pipeline([Price()], name="orders")
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by order id, with plain dtypes, to compare runners."""
+    frame = frame.copy()
+    for column in frame.columns:
+        frame[column] = pd.to_numeric(frame[column])
+    return frame.sort_values("order_id").reset_index(drop=True)
+
+
+def test_stream_equals_local_into_a_redis_sink(client, stream: str) -> None:
+    """Every message ends as an output entry or a quarantine entry; the values are local's."""
+    frame = orders(1000, bad=2)
+    fill(client, stream, frame)
+    result = pipeline.run(
+        "stream",
+        orders=source(stream),
+        outputs={"price": f"{REDIS}?stream={stream}:out"},
+        runner_options={**FAST, "max_batch_rows": 128},
+    )
+    local = pipeline.run(orders=frame, max_invalid=1.0)
+    assert client.xlen(f"{stream}:out") == len(local.outputs["price"]) == 980
+    assert client.xlen(f"{stream}:quarantine") == len(local.quarantine) == 20
+    assert result.quarantined == 20 and result.rows_in == 1000
+    assert client.xpending(stream, "g")["pending"] == 0
+    written = pd.DataFrame([fields for _, fields in client.xrange(f"{stream}:out")])
+    pd.testing.assert_frame_equal(comparable(written), comparable(local.outputs["price"]))
+    q = pd.DataFrame([fields for _, fields in client.xrange(f"{stream}:quarantine")])
+    assert set(q["check"]) == {"coerce_dtype('float64')"}
+    assert q["source"].str.fullmatch(rf"redis://.*\?stream={stream}#\d+-\d+").all()
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 300),
+    bad=st.integers(0, 30),
+    batch=st.integers(1, 200),
+    seed=st.integers(0, 1000),
+)
+def test_stream_equals_local_whatever_the_batching(client, n, bad, batch, seed) -> None:
+    """Property: for any data and micro-batch size, stream gives local's outputs and
+    quarantine (order aside), and rows in = rows out + rows quarantined."""
+    name = f"sdk-test-{uuid.uuid4().hex[:10]}"
+    frame = orders(n, seed=seed, bad=bad)
+    try:
+        fill(client, name, frame)
+        result = pipeline.run(
+            "stream",
+            orders=source(name),
+            max_invalid=1.0,
+            runner_options={**FAST, "max_batch_rows": batch},
+        )
+        local = pipeline.run(orders=frame, max_invalid=1.0)
+        assert result.rows_in == n
+        assert len(result.outputs.get("price", [])) + result.quarantined == n
+        if len(local.outputs["price"]):
+            pd.testing.assert_frame_equal(
+                comparable(result.outputs["price"]), comparable(local.outputs["price"])
+            )
+        assert client.xlen(f"{name}:quarantine") == len(local.quarantine)
+    finally:
+        for key in client.scan_iter(f"{name}*"):
+            client.delete(key)
+
+
+def test_a_step_raising_on_one_row_quarantines_that_row_only(client, stream: str) -> None:
+    """on_step_error defaults to quarantine here: the batch goes on without the bad row."""
+    frame = orders(300)
+    frame.loc[frame["quantity"] == "13", "quantity"] = "14"
+    frame.loc[[17, 230], "quantity"] = "13"
+    fill(client, stream, frame)
+    result = Pipeline([Fragile()]).run(
+        "stream", orders=source(stream), runner_options={**FAST, "max_batch_rows": 100}
+    )
+    assert len(result.outputs["price"]) == 298
+    q = pd.DataFrame([fields for _, fields in client.xrange(f"{stream}:quarantine")])
+    assert list(q["check"]) == ["step_error", "step_error"]
+    assert all("ValueError: unlucky quantity" in v for v in q["value"])
+
+
+def test_a_message_delivered_too_often_is_quarantined(client, stream: str) -> None:
+    """Past max_deliveries a message is quarantined (check max_deliveries), not retried."""
+    fill(client, stream, orders(5))
+    client.xgroup_create(stream, "g", id="0")
+    for _ in range(3):  # three deliveries to a consumer that died each time
+        client.xreadgroup("g", "dead", {stream: ">" if _ == 0 else "0"}, count=5)
+    client.xclaim(stream, "g", "dead", 0, [e for e, _ in client.xrange(stream)])
+    result = pipeline.run(
+        "stream",
+        orders=source(stream),
+        max_invalid=1.0,
+        runner_options={**FAST, "max_deliveries": 2, "claim_idle_ms": 0},
+    )
+    q = pd.DataFrame([fields for _, fields in client.xrange(f"{stream}:quarantine")])
+    assert len(q) == 5 and set(q["check"]) == {"max_deliveries"}
+    assert q["value"].str.fullmatch(r"delivered \d+ times").all()
+    assert result.quarantined == 5
+    assert client.xpending(stream, "g")["pending"] == 0
+
+
+def test_the_error_budget_over_a_window_stops_the_stream_after_acknowledging(
+    client, stream: str
+) -> None:
+    """Too many bad rows in the window: DataQualityError, with what was written acked."""
+    good, bad = orders(200), orders(200, bad=100)
+    fill(client, stream, pd.concat([good, bad], ignore_index=True))
+    with pytest.raises(sdk.DataQualityError, match="over a window of 100 rows"):
+        pipeline.run(
+            "stream",
+            orders=source(stream),
+            max_invalid=0.5,
+            runner_options={**FAST, "max_batch_rows": 50, "invalid_window": 100},
+        )
+    pending = client.xpending(stream, "g")["pending"]
+    assert pending == 0
+    assert client.xlen(f"{stream}:quarantine") >= 50
+
+
+def test_a_pipeline_with_a_global_step_is_refused_naming_it(client, stream: str) -> None:
+    """A stream never has all rows: a global or partitioned step is refused at start."""
+    from examples.fraud.pipeline import pipeline as fraud
+
+    with pytest.raises(sdk.PipelineError, match="step 'add_features' has scope partition_by"):
+        fraud.run("stream", transactions=source(stream), runner_options=FAST)
+
+
+def test_exactly_once_into_sqlite_skips_what_was_committed(
+    client, stream: str, tmp_path: Path
+) -> None:
+    """Outputs, quarantine and consumed ids in one transaction: a message committed before
+    is acknowledged and skipped, never written twice."""
+    frame = orders(500, bad=1)
+    fill(client, stream, frame)
+    db = tmp_path / "orders.db"
+    uri = f"sqlite:///{db}?table=priced"
+    with capture_logs() as logs:
+        pipeline.run("stream", orders=source(stream), outputs={"price": uri}, runner_options=FAST)
+    (started,) = logs.events("stream_started")
+    assert started["exactly_once"] is True
+    # a crash after the commit, before XACK: the same messages come again
+    client.xgroup_setid(stream, "g", id="0")
+    pipeline.run("stream", orders=source(stream), outputs={"price": uri}, runner_options=FAST)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM priced").fetchone()[0] == 495
+        assert conn.execute("SELECT COUNT(*) FROM sdk_quarantine").fetchone()[0] == 5
+        assert conn.execute("SELECT COUNT(*) FROM sdk_consumed").fetchone()[0] == 500
+
+
+def test_json_lines_source_and_sink(tmp_path: Path) -> None:
+    """A .jsonl file is a stream too; outputs append to JSON lines."""
+    frame = orders(250, bad=1)
+    path = tmp_path / "orders.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    out, q = tmp_path / "priced.jsonl", tmp_path / "quarantine.jsonl"
+    result = pipeline.run(
+        "stream",
+        orders=str(path),
+        outputs={"price": str(out)},
+        quarantine=str(q),
+        runner_options={**FAST, "max_batch_rows": 40},
+    )
+    assert result.rows_in == 250
+    assert len(pd.read_json(out, lines=True)) == 247
+    records = pd.read_json(q, lines=True)
+    assert len(records) == 3
+    assert records["source"].str.fullmatch(rf"{path}:\d+").all()
+
+
+class Scored(Order):
+    """With a model's prediction."""
+
+    predicted: float
+
+
+def test_an_artifact_is_loaded_once_and_scores_every_micro_batch(
+    client, stream: str, tmp_path: Path
+) -> None:
+    """The fitted model is given at start and broadcast to every micro-batch."""
+
+    class Predict(Step):
+        """Predict from quantity."""
+
+        scope = "rows"
+
+        def run(
+            self, orders: DataFrame[Order], model: Artifact[LinearRegression]
+        ) -> DataFrame[Scored]:
+            return orders.assign(predicted=model.predict(orders[["quantity"]]))
+
+    model = LinearRegression().fit(pd.DataFrame({"quantity": [1.0, 2.0]}), [2.0, 4.0])
+    path = tmp_path / "model.skops"
+    from sdk.io.artifacts import save_artifact
+
+    save_artifact(model, str(path), {})
+    fill(client, stream, orders(300))
+    with capture_logs() as logs:
+        result = Pipeline([Predict()]).run(
+            "stream",
+            orders=source(stream),
+            model=str(path),
+            runner_options={**FAST, "max_batch_rows": 50},
+        )
+    assert len(logs.events("artifact_loaded")) == 1
+    assert len(logs.events("unit_committed")) == 6
+    scored = result.outputs["predict"]
+    np.testing.assert_allclose(scored["predicted"], 2 * pd.to_numeric(scored["quantity"]))
+
+
+def test_idle_timeout_ends_the_run_succeeded(client, stream: str) -> None:
+    """Nothing to read for idle_timeout_s: the run ends, status succeeded."""
+    started = time.monotonic()
+    result = pipeline.run("stream", orders=source(stream), runner_options={"idle_timeout_s": 0.5})
+    assert result.status == "succeeded" and result.rows_in == 0
+    assert 0.5 <= time.monotonic() - started < 10
+
+
+CONSUMER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_stream import pipeline
+pipeline.run(
+    "stream",
+    orders={source!r},
+    outputs={{"price": {out!r}}},
+    runner_options={{"max_batch_rows": 100, "max_latency_ms": 20}},
+)
+"""
+
+
+def test_sigterm_drains_the_current_batch_and_exits_0(client, stream: str, tmp_path: Path) -> None:
+    """SIGTERM during a burst: the batch in hand is written and acked, run_finished, exit 0."""
+    out = f"{REDIS}?stream={stream}:out"
+    script = tmp_path / "consumer.py"
+    script.write_text(
+        textwrap.dedent(CONSUMER.format(tests=str(ROOT / "tests"), source=source(stream), out=out))
+    )
+    env = {**os.environ, "SDK_RUN_DIR": str(tmp_path / "runs")}
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stderr=subprocess.PIPE, text=True, env=env
+    )
+    fill(client, stream, orders(3000))
+    deadline = time.monotonic() + 30
+    while client.xlen(f"{stream}:out") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert '"event": "stream_stopping"' in stderr
+    assert '"status": "succeeded"' in stderr
+    assert client.xpending(stream, "g")["pending"] == 0
+    written = client.xlen(f"{stream}:out")
+    info = {g["name"]: g for g in client.xinfo_groups(stream)}["g"]
+    assert written == 3000 - int(info.get("lag") or 0)  # consumed = written, nothing pending
