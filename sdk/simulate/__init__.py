@@ -1,1 +1,5 @@
-"""Simulating the production stream for prototyping (being built: issue 12)."""
+"""Simulating the production stream for prototyping: synthetic rows, injected faults, replay."""
+
+from sdk.simulate._synthesis import synthesize
+
+__all__ = ["synthesize"]

@@ -1,0 +1,317 @@
+"""Simulating the production stream: synthesize valid rows, inject faults, replay them."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sdk
+from examples.fraud.pipeline import Transactions
+from sdk.models import compile_model
+from sdk.simulate import synthesize
+from sdk.simulate._columns import is_builtin
+
+# -- models ----------------------------------------------------------------------------------
+
+
+class Orders(pa.DataFrameModel):
+    """Every kind of column and check synthesize understands."""
+
+    order_id: int = pa.Field(ge=1, unique=True)
+    code: str = pa.Field(str_matches=r"^[A-Z]{2}-\d{4}$", unique=True)
+    email: str = pa.Field(str_matches=r"^[a-z]+@[a-z]+\.com$")
+    year: str = pa.Field(str_matches=r"^\d{4}$")
+    amount: float = pa.Field(gt=0, lt=500, nullable=True)
+    qty: int = pa.Field(in_range={"min_value": 1, "max_value": 99})
+    status: str = pa.Field(isin=["new", "paid", "void"])
+    paid: bool
+    at: pd.Timestamp = pa.Field(ge=pd.Timestamp("2024-01-01"), lt=pd.Timestamp("2025-01-01"))
+    level: pd.CategoricalDtype = pa.Field(dtype_kwargs={"categories": ["lo", "mid", "hi"]})
+    tag: pd.CategoricalDtype
+    note: str = pa.Field(str_length={"min_value": 2, "max_value": 5}, nullable=True)
+    small: int = pa.Field(ne=3, ge=0, le=5)
+    byte: np.uint8 = pa.Field(ge=250)
+    maybe: pd.Int64Dtype = pa.Field(nullable=True, ge=-5)
+    ref: str = pa.Field(str_startswith="R-", str_endswith="!", notin=["R-x!"])
+
+    class Config:
+        unique = ["qty", "status", "small"]
+
+
+class Pair(pa.DataFrameModel):
+    """Two columns, the first shared with :class:`PairTwin`."""
+
+    x: int = pa.Field(ge=0)
+    y: float
+
+
+class PairTwin(pa.DataFrameModel):
+    """A model sharing column ``x`` with :class:`Pair`."""
+
+    x: int = pa.Field(ge=0)
+    z: str
+
+
+def _repository_models() -> list[type[pa.DataFrameModel]]:
+    """Every pandera model of the examples and of the other test modules."""
+    names = ["examples.fraud.pipeline", "examples.spaceflights.pipeline"] + [
+        p.stem for p in sorted((ROOT / "tests").glob("test_*.py")) if p.stem != "test_simulate"
+    ]
+    found: dict[type[pa.DataFrameModel], None] = {}
+    for name in names:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, pa.DataFrameModel)
+                and value is not pa.DataFrameModel
+                and value.__module__ == module.__name__
+            ):
+                found[value] = None
+    return list(found)
+
+
+REPOSITORY_MODELS = _repository_models()
+
+
+def _needs_help(model: type[pa.DataFrameModel]) -> bool:
+    """Whether the model has a check synthesize must refuse: custom or dataframe-level."""
+    compiled = compile_model(model)
+    custom = any(not is_builtin(c) for r in compiled.columns for c in r.checks)
+    return custom or bool(compiled.frame_checks)
+
+
+# -- synthesize ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", REPOSITORY_MODELS, ids=[f"{m.__module__}.{m.__name__}" for m in REPOSITORY_MODELS]
+)
+def test_synthesized_rows_pass_every_model_of_the_repository(model) -> None:
+    """Rows synthesized for each model of the examples and tests pass its validation; a model
+    with a custom or dataframe-level check is refused with a message naming it and the fix."""
+    try:
+        frame = synthesize(model, 300, seed=7)
+    except sdk.PipelineError as error:
+        assert _needs_help(model), error
+        assert str(error).startswith(f"cannot synthesize {model.__name__}:")
+        for problem in error.problems:
+            assert model.__name__ in problem
+            assert "generators=" in problem or "dataframe-level check" in problem, problem
+        pytest.skip(f"refused as expected: {'; '.join(error.problems)}")
+    assert len(frame) == 300
+    assert list(frame.columns) == compile_model(model).column_names
+    model.validate(frame, lazy=True)
+
+
+def test_repository_models_are_found() -> None:
+    """The collection above sees the examples' models and those of the other test modules."""
+    names = {m.__name__ for m in REPOSITORY_MODELS}
+    assert {"Transactions", "ShuttlesRaw", "CompaniesRaw", "UniquePairs", "Items"} <= names
+    assert len(REPOSITORY_MODELS) > 40
+
+
+def test_generators_satisfy_custom_checks() -> None:
+    """A model refused for its custom checks is synthesized with a generator per column."""
+    from test_validation import Items
+
+    frame = synthesize(
+        Items,
+        500,
+        generators={
+            "code": lambda rng, n: np.array(["AB", "XY", "QQ"])[rng.integers(0, 3, n)],
+            "qty": lambda rng, n: 2 * rng.integers(0, 50, n),
+        },
+    )
+    Items.validate(frame)
+    assert set(frame["code"]) == {"AB", "XY", "QQ"}
+
+
+def test_generator_values_failing_a_check_are_drawn_again() -> None:
+    """A generator whose values sometimes fail a check is called again for those rows."""
+    from test_pipeline import SmallOrders
+
+    frame = synthesize(
+        SmallOrders, 400, generators={"amount": lambda rng, n: rng.uniform(0, 2000, n)}
+    )
+    SmallOrders.validate(frame)
+    assert frame["amount"].max() < 1000
+
+
+def test_rich_model_passes_its_validation() -> None:
+    """Every understood check at once: ranges, sets, patterns, lengths, exclusions, uniqueness
+    of a column and of a column set, dtypes int/float/str/bool/datetime/category/Int64/uint8."""
+    frame = synthesize(Orders, 1000, seed=3)
+    Orders.validate(frame, lazy=True)
+    assert frame["order_id"].is_unique and frame["code"].is_unique
+    assert not frame.duplicated(["qty", "status", "small"]).any()
+    assert frame["amount"].isna().any() and frame["note"].isna().any()  # nullable: a few
+    assert not frame.drop(columns=["amount", "note", "maybe"]).isna().any().any()
+    assert (frame["small"] != 3).all() and (frame["ref"] != "R-x!").all()
+    assert frame["ref"].str.startswith("R-").all() and frame["ref"].str.endswith("!").all()
+    assert str(frame["at"].dtype) == "datetime64[ns]" and str(frame["byte"].dtype) == "uint8"
+    assert set(frame["level"].cat.categories) == {"lo", "mid", "hi"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(0, 400), seed=st.integers(0, 2**32 - 1))
+def test_synthesize_passes_validation_for_any_size_and_seed(n: int, seed: int) -> None:
+    """For any n and seed the rows pass the model, with exactly n rows."""
+    frame = synthesize(Orders, n, seed=seed)
+    assert len(frame) == n
+    Orders.validate(frame, lazy=True)
+    fraud = synthesize(Transactions, n, seed=seed)
+    Transactions.validate(fraud, lazy=True)
+
+
+def test_same_seed_same_rows_and_columns_independent() -> None:
+    """The same seed gives the same frame; a column depends only on the seed and its name."""
+    pd.testing.assert_frame_equal(synthesize(Orders, 300, seed=1), synthesize(Orders, 300, seed=1))
+    assert not synthesize(Pair, 300, seed=1).equals(synthesize(Pair, 300, seed=2))
+    pd.testing.assert_series_equal(
+        synthesize(Pair, 300, seed=5)["x"], synthesize(PairTwin, 300, seed=5)["x"]
+    )
+
+
+PATTERNS = [
+    r"^[A-Z]{2}$",
+    r"^\d{4}$",
+    r"^[a-z]+@[a-z]+\.com$",
+    r"^\d{1,3}%$",
+    r"^\$[\d,]+(\.\d+)?$",
+    r"^[^@]+@[^@]+$",
+    r"^(?:DE|FR|IT)-\d{2,}$",
+    r"(?i)^ab(c|de)*$",
+    r"^(?P<hex>[A-F0-9]{2})(:[A-F0-9]{2}){5}$",
+    r"^\w+\s\S?\D$",
+    r"^[\]a-]x[.]y\.z$",
+    r"^é{2}ü\u00e9[\x41-\x43]$",
+    r"^x*?y+?z{0,2}a{2,}$",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_subset_matches(pattern: str) -> None:
+    """Strings drawn for a pattern of the subset all match it (as pandera's str_matches)."""
+    model = type(
+        "Texts",
+        (pa.DataFrameModel,),
+        {"__annotations__": {"t": str}, "t": pa.Field(str_matches=pattern)},
+    )
+    frame = synthesize(model, 3000, seed=11)
+    compiled = re.compile(pattern)
+    assert all(compiled.match(value) for value in frame["t"])
+    model.validate(frame)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"^(a)\1$", "a back reference"),
+        (r"^(?=a)a$", "the group construct (?="),
+        (r"^\bword$", "the escape \\b"),
+        (r"^a$b", "an anchor that is not at the end"),
+        (r"^a{,2}$", "the quantifier {,m}, read differently by re and RE2"),
+        (r"^a++$", "a possessive quantifier"),
+    ],
+)
+def test_pattern_outside_subset_is_refused(pattern: str, reason: str) -> None:
+    """A pattern outside the subset is refused naming the column, the check, what is not
+    understood, and the fix (a generator)."""
+    model = type(
+        "Texts",
+        (pa.DataFrameModel,),
+        {"__annotations__": {"t": str}, "t": pa.Field(str_matches=pattern)},
+    )
+    with pytest.raises(sdk.PipelineError) as caught:
+        synthesize(model, 10)
+    (problem,) = caught.value.problems
+    assert problem.startswith("Texts.t: check str_matches(")
+    assert reason in problem and "generators={'t': fn}" in problem
+
+
+class Impossible(pa.DataFrameModel):
+    """Checks no rows can satisfy, a custom check and a frame check."""
+
+    a: int = pa.Field(ge=5, le=3)
+    b: str = pa.Field(isin=["x", "y"], unique=True)
+    c: float = pa.Field(ge=0)
+    d: pd.Timedelta
+
+    @pa.check("c")
+    def positive(cls, c: pd.Series) -> pd.Series:
+        """Strictly positive."""
+        return c > 0
+
+    @pa.dataframe_check
+    def balanced(cls, df: pd.DataFrame) -> bool:
+        """A frame-wide condition."""
+        return True
+
+
+def test_every_refusal_is_listed_at_once() -> None:
+    """All the problems of a model are reported in one PipelineError, each naming the column,
+    the check and the fix."""
+    with pytest.raises(sdk.PipelineError) as caught:
+        synthesize(Impossible, 5, generators={"nope": lambda rng, n: [1] * n})
+    problems = caught.value.problems
+    assert len(problems) == 6, problems
+    text = "\n".join(problems)
+    assert "'nope' not a column of Impossible (columns: a, b, c, d)" in text
+    assert "dataframe-level check 'balanced'" in text
+    assert "Impossible.a: no integer satisfies its range checks (>= 5 and <= 3)" in text
+    assert "Impossible.b: unique, but its checks allow only 2 distinct values for n=5" in text
+    assert "Impossible.c: synthesize cannot satisfy the custom check 'positive'" in text
+    assert "Impossible.d: synthesize does not generate dtype timedelta64[ns]" in text
+    assert isinstance(caught.value, sdk.SdkError) and isinstance(caught.value, ValueError)
+
+
+def test_failing_generator_is_reported() -> None:
+    """A generator that raises or returns the wrong number of values is named in the error."""
+    with pytest.raises(sdk.PipelineError, match=r"Pair\.y: its generator failed: ValueError"):
+        synthesize(Pair, 5, generators={"y": lambda rng, n: [1.0] * (n + 1)})
+    with pytest.raises(sdk.PipelineError, match=r"Pair\.y: its generator failed: ZeroDivision"):
+        synthesize(Pair, 5, generators={"y": lambda rng, n: 1 / 0})
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True, "3"])
+def test_bad_n_is_a_params_error(n) -> None:
+    """``n`` must be a non-negative integer."""
+    with pytest.raises(sdk.ParamsError, match="synthesize: n must be a non-negative integer"):
+        synthesize(Pair, n)
+
+
+def test_zero_rows_have_the_model_dtypes() -> None:
+    """n=0 gives an empty frame with the model's columns and dtypes."""
+    frame = synthesize(Orders, 0)
+    assert frame.empty and list(frame.columns) == compile_model(Orders).column_names
+    Orders.validate(frame)
+
+
+def test_unique_column_near_its_capacity() -> None:
+    """A unique column asked for almost as many rows as its pattern allows still fills."""
+    model = type(
+        "Codes",
+        (pa.DataFrameModel,),
+        {"__annotations__": {"c": str}, "c": pa.Field(str_matches=r"^[A-Z]{2}$", unique=True)},
+    )
+    frame = synthesize(model, 600, seed=2)
+    assert frame["c"].is_unique
+    with pytest.raises(sdk.PipelineError, match="only 676 distinct values for n=677"):
+        synthesize(model, 677)
+
+
+def test_fraud_transactions_look_like_transactions() -> None:
+    """The fraud model's rows: customers repeat (aggregates mean something), amounts in cents."""
+    frame = synthesize(Transactions, 5000, seed=0)
+    assert frame["customer_id"].nunique() < 5000
+    assert np.allclose(frame["amount"], frame["amount"].round(2))
