@@ -266,6 +266,12 @@ class RunArtifacts:
             },
         )
 
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The artifacts (not metrics) the steps returned, as ``RunResult.artifacts`` has them."""
+        return {
+            name: dict(record) for name, record in self.produced.items() if name not in self.metrics
+        }
+
     def manifest_entry(self) -> dict[str, Any]:
         """What the run manifest records: artifacts produced and consumed, and metrics."""
         return {

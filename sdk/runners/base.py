@@ -17,7 +17,6 @@ previous handlers are restored after; importing ``sdk`` installs none).
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -33,7 +32,7 @@ from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
 from sdk.runners.progress import Progress
-from sdk.runners.publish import appended, collect, publish, publish_all
+from sdk.runners.publish import appended, publish, publish_all
 from sdk.runners.rundir import (
     RunDirectory,
     new_run_id,
@@ -43,7 +42,7 @@ from sdk.runners.rundir import (
 )
 from sdk.runners.session import RunRequest, RunSession
 from sdk.runners.signals import RunInterrupted, ending, interrupt_on_signals
-from sdk.runners.stage import Data, Stage, UnitContext, UnitResult, UnitSummary
+from sdk.runners.stage import Stage, UnitContext, UnitResult, UnitSummary
 from sdk.runners.state import RunInfo, RunState
 
 if TYPE_CHECKING:
@@ -261,7 +260,7 @@ class Runner:
         and raises its error; an error budget certain to be exceeded raises
         ``DataQualityError``; otherwise the source may acknowledge the unit, which is reported
         (``unit_committed`` at DEBUG level, ``sdk_after_unit``) unless ``report`` is false (a
-        runner that reports its units itself, with :meth:`report_unit`).
+        runner that reports its units itself, with ``session.report_unit``).
         """
         self._merge(session, stage, result)
         if result.error is not None:
@@ -270,25 +269,7 @@ class Runner:
         self._enforce_budget(session, stage)
         self.acknowledge(session, unit, result)
         if report:
-            self.report_unit(session, UnitSummary.of(unit, stage.number, result))
-
-    def report_unit(
-        self, session: RunSession, summary: UnitSummary, level: int = logging.DEBUG, **fields: Any
-    ) -> None:
-        """Log ``unit_committed`` (with ``fields``) and call ``sdk_after_unit``."""
-        logger.log(
-            level,
-            "unit_committed",
-            extra={
-                "unit": summary.unit,
-                "stage": summary.stage,
-                "rows_in": summary.rows_in,
-                "quarantined": summary.quarantined,
-                "steps": summary.steps,
-                **fields,
-            },
-        )
-        session.hook.sdk_after_unit(run=session.info, summary=summary)
+            session.report_unit(UnitSummary.of(unit, stage.number, result))
 
     def replay(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
         """Merge a unit committed before a crash (rebuilt from its checkpoint by a resumed
@@ -306,16 +287,7 @@ class Runner:
         written, rows_out = (
             publish_all(session, quarantine) if not self.appends else appended(session)
         )
-        outputs: dict[str, Any] = {
-            name: collect(value)
-            for name, value in session.datasets.items()
-            if name in request.pipeline.outputs and (isinstance(value, Data) or not request.outputs)
-        }
-        outputs.update(
-            (name, obj)
-            for name, obj in session.artifacts.objects.items()
-            if name in request.pipeline.outputs
-        )
+        outputs = session.in_memory_outputs()
         duration = (time.perf_counter() - started) * 1000
         if session.directory is not None:
             session.directory.finish(session, "succeeded", rows_out, written)
@@ -343,11 +315,7 @@ class Runner:
             written=written,
             quarantined=state.quarantined,
             metrics=dict(session.artifacts.metrics),
-            artifacts={
-                name: dict(record)
-                for name, record in session.artifacts.produced.items()
-                if name not in session.artifacts.metrics
-            },
+            artifacts=session.artifacts.records(),
         )
 
     def abandon(self, session: RunSession, exc: BaseException, started: float) -> None:

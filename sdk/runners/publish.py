@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pandera.pandas as pa
@@ -10,8 +11,10 @@ import pandera.pandas as pa
 from sdk.errors import IOSchemeError, SdkError
 from sdk.io import open_writer, redact
 from sdk.runners.rundir import identity_inputs
-from sdk.runners.session import RunSession, Spilled
 from sdk.runners.stage import Data
+
+if TYPE_CHECKING:
+    from sdk.runners.session import RunSession, Spilled
 
 __all__ = ["appended", "collect", "publish", "publish_all", "rows_of", "stream"]
 

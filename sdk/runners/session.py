@@ -7,6 +7,7 @@ produced so far, and the reporting of step events and hooks from merged totals.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,9 @@ from sdk.io import redact
 from sdk.logs import get_logger, run_context
 from sdk.runners.artifacts import RunArtifacts
 from sdk.runners.inputs import Input
+from sdk.runners.publish import collect
 from sdk.runners.request import RunRequest
-from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult
+from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult, UnitSummary
 
 if TYPE_CHECKING:
     import pluggy
@@ -247,6 +249,38 @@ class RunSession:
                     rows_out=totals.rows_out,
                     duration_ms=totals.duration_ms,
                 )
+
+    def report_unit(self, summary: UnitSummary, level: int = logging.DEBUG, **fields: Any) -> None:
+        """Log ``unit_committed`` (with ``fields``) and call ``sdk_after_unit``."""
+        logger.log(
+            level,
+            "unit_committed",
+            extra={
+                "unit": summary.unit,
+                "stage": summary.stage,
+                "rows_in": summary.rows_in,
+                "quarantined": summary.quarantined,
+                "steps": summary.steps,
+                **fields,
+            },
+        )
+        self.hook.sdk_after_unit(run=self.info, summary=summary)
+
+    def in_memory_outputs(self) -> dict[str, Any]:
+        """What the run's result holds: every produced dataset kept in memory (spilled ones
+        too when nothing was written), and every artifact the steps returned."""
+        request = self.request
+        outputs: dict[str, Any] = {
+            name: collect(value)
+            for name, value in self.datasets.items()
+            if name in request.pipeline.outputs and (isinstance(value, Data) or not request.outputs)
+        }
+        outputs.update(
+            (name, obj)
+            for name, obj in self.artifacts.objects.items()
+            if name in request.pipeline.outputs
+        )
+        return outputs
 
     def budget_error(self) -> DataQualityError:
         """The error of a run over its error budget, with the counts and quarantine so far."""

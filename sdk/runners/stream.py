@@ -296,8 +296,7 @@ class _Consumer:
         latency = None
         if batch.oldest_ms is not None:
             latency = round(batch.oldest_ms, 3)
-        self.runner.report_unit(
-            self.session,
+        self.session.report_unit(
             UnitSummary(unit, 0, rows, quarantined, steps),
             logging.INFO,
             rows=rows,
