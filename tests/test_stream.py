@@ -378,3 +378,34 @@ def test_sigterm_drains_the_current_batch_and_exits_0(client, stream: str, tmp_p
     written = client.xlen(f"{stream}:out")
     info = {g["name"]: g for g in client.xinfo_groups(stream)}["g"]
     assert written == 3000 - int(info.get("lag") or 0)  # consumed = written, nothing pending
+
+
+def test_sdk_run_with_the_stream_runner_and_runner_options(
+    client, stream: str, tmp_path: Path
+) -> None:
+    """From the command line: --runner stream, options with --runner-option, exit 0."""
+    from conftest import cli
+
+    tests = str(ROOT / "tests")
+    (tmp_path / "pricing.py").write_text(
+        f"import sys\nsys.path.insert(0, {tests!r})\nfrom test_stream import pipeline\n"
+    )
+    fill(client, stream, orders(400, bad=1))
+    out = cli(
+        "run", f"{tmp_path / 'pricing.py'}:pipeline",
+        "--runner", "stream",
+        "--input", f"orders={source(stream)}",
+        "--output", f"price={tmp_path / 'priced.jsonl'}",
+        "--runner-option", "max_batch_rows=150",
+        "--runner-option", "idle_timeout_s=0.3",
+        "--run-dir", str(tmp_path / "runs"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert len(pd.read_json(tmp_path / "priced.jsonl", lines=True)) == 396
+    assert client.xlen(f"{stream}:quarantine") == 4
+    bad = cli(
+        "run", f"{tmp_path / 'pricing.py'}:pipeline", "--runner", "stream",
+        "--input", f"orders={source(stream)}", "--runner-option", "max_batch=5",
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "unknown option 'max_batch'" in bad.stderr and "max_batch_rows" in bad.stderr
