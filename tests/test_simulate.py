@@ -13,12 +13,16 @@ import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pandera.typing import DataFrame
+from test_pipeline import NullableAmount
 
 import sdk
 from examples.fraud.pipeline import Transactions
+from examples.fraud.pipeline import pipeline as fraud_pipeline
 from sdk.models import compile_model
-from sdk.simulate import synthesize
-from sdk.simulate._columns import is_builtin
+from sdk.simulate import FAULTS, inject_faults, synthesize
+from sdk.simulate._rules import is_builtin
+from sdk.testing import capture_logs
 
 # -- models ----------------------------------------------------------------------------------
 
@@ -315,3 +319,192 @@ def test_fraud_transactions_look_like_transactions() -> None:
     frame = synthesize(Transactions, 5000, seed=0)
     assert frame["customer_id"].nunique() < 5000
     assert np.allclose(frame["amount"], frame["amount"].round(2))
+
+
+# -- inject_faults ---------------------------------------------------------------------------
+
+
+class Keep(sdk.Step):
+    """Pass the orders through: the quarantine at its input is what validation found."""
+
+    def run(self, orders: DataFrame[Orders]) -> DataFrame[Orders]:
+        """Return the orders."""
+        return orders
+
+
+def found(quarantine: pd.DataFrame, step: str) -> set[tuple[str, str]]:
+    """(source, column) of the records quarantined at ``step``'s input."""
+    at = quarantine[(quarantine["boundary"] == "input") & (quarantine["step"] == step)]
+    return set(zip(at["source"].astype(str), at["column"], strict=True))
+
+
+def expected(truth: pd.DataFrame) -> set[tuple[str, str]]:
+    """(row, column) of the truth, rows as the quarantine's ``source`` of an in-memory frame."""
+    return set(zip(truth["row"].astype(str), truth["column"], strict=True))
+
+
+def test_fraud_quarantine_equals_the_truth() -> None:
+    """On the fraud example, the quarantine at the first step's input is exactly the injected
+    faults, by row and column: precision and recall 1.0."""
+    clean = synthesize(Transactions, 2000, seed=1)
+    faulty, truth = inject_faults(
+        clean, Transactions, missing=0.02, malformed=0.02, out_of_range=0.02, seed=2
+    )
+    assert truth["fault"].value_counts().to_dict() == {
+        "missing": 40,
+        "malformed": 40,
+        "out_of_range": 40,
+    }
+    result = fraud_pipeline.run(transactions=faulty, max_invalid=1.0)
+    assert found(result.quarantine, "add_features") == expected(truth)
+    assert len(result.outputs["scored"]) == 2000 - 120
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rates=st.tuples(*[st.sampled_from([0.0, 0.01, 0.05, 0.2])] * 3),
+    overlap=st.booleans(),
+)
+def test_fraud_truth_equals_quarantine_for_any_seed_and_rates(seed, rates, overlap) -> None:
+    """For any seed, rates and overlap, the fraud quarantine equals the truth."""
+    clean = synthesize(Transactions, 500, seed=seed)
+    missing, malformed, out_of_range = rates
+    faulty, truth = inject_faults(
+        clean,
+        Transactions,
+        missing=missing,
+        malformed=malformed,
+        out_of_range=out_of_range,
+        seed=seed,
+        overlap=overlap,
+    )
+    result = fraud_pipeline.run(transactions=faulty, max_invalid=1.0)
+    assert found(result.quarantine, "add_features") == expected(truth)
+    if not overlap:
+        assert truth["row"].is_unique  # one fault per row
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_every_kind_of_fault_is_found_exactly(overlap: bool) -> None:
+    """Missing, malformed, out-of-range and duplicated values in every dtype, unique columns
+    and a unique column set: the quarantine equals the truth by row and column."""
+    clean = synthesize(Orders, 1000, seed=4)
+    faulty, truth = inject_faults(
+        clean,
+        Orders,
+        missing=0.05,
+        malformed=0.05,
+        out_of_range=0.05,
+        duplicates=0.03,
+        seed=5,
+        overlap=overlap,
+    )
+    assert set(truth["fault"]) == set(FAULTS)
+    result = sdk.Pipeline([Keep()], name="keep").run(orders=faulty, max_invalid=1.0)
+    assert found(result.quarantine, "keep") == expected(truth)
+
+
+def test_duplicates_are_appended_copies_marked_twice() -> None:
+    """A duplicate is an appended copy with the next integer label; the truth lists the
+    original and the copy under each unique column and the unique column set."""
+    clean = synthesize(Orders, 200, seed=1)
+    faulty, truth = inject_faults(
+        clean, Orders, missing=0, malformed=0, out_of_range=0, duplicates=0.05, seed=3
+    )
+    assert list(faulty.index) == [*range(200), *range(200, 210)]
+    copies = faulty.iloc[200:]
+    dups = truth[truth["fault"] == "duplicate"]
+    for label, row in copies.iterrows():
+        (original,) = clean.index[(clean["order_id"] == row["order_id"]).to_numpy()]
+        pd.testing.assert_series_equal(row, clean.loc[original], check_names=False)
+        for who in (original, label):
+            assert set(dups.loc[dups["row"] == who, "column"]) == {
+                "order_id",
+                "code",
+                "qty,status,small",
+            }
+    assert len(dups) == 10 * 2 * 3
+
+
+def test_faulty_columns_are_text_like_a_messy_csv() -> None:
+    """Columns with unreadable values become text (object) as a CSV reader gives them; missing
+    values go only into columns that are not nullable; other columns keep their dtype."""
+    clean = synthesize(Transactions, 1000, seed=0)
+    faulty, truth = inject_faults(clean, Transactions, seed=1, out_of_range=0)
+    assert faulty["amount"].dtype == object and faulty["customer_id"].dtype == object
+    malformed = truth[truth["fault"] == "malformed"]
+    for row in malformed.itertuples():
+        value = faulty.at[row.row, row.column]
+        assert isinstance(value, str)
+        if row.column == "amount":
+            assert pd.isna(pd.to_numeric(value, errors="coerce")), value
+        else:
+            assert not re.fullmatch(r"-?\d+", value), value
+    untouched = faulty.index.difference(truth["row"])
+    assert (faulty.loc[untouched, "amount"].astype(float) == clean.loc[untouched, "amount"]).all()
+    missing = truth[truth["fault"] == "missing"]
+    assert all(pd.isna(faulty.at[r.row, r.column]) for r in missing.itertuples())
+    nullable = synthesize(NullableAmount, 500)
+    faulty, truth = inject_faults(nullable, NullableAmount, malformed=0, out_of_range=0, seed=2)
+    assert set(truth["column"]) <= {"order_id", "country"}
+    assert faulty["country"].dtype == nullable["country"].dtype  # str holds a missing value
+
+
+def test_text_rows_are_coerced_before_faults() -> None:
+    """Rows read as text from a file are coerced to the model's dtypes, then faulted."""
+    text = synthesize(Transactions, 300, seed=2).astype(str)
+    faulty, truth = inject_faults(text, Transactions, seed=3, missing=0.1)
+    result = fraud_pipeline.run(transactions=faulty, max_invalid=1.0)
+    assert found(result.quarantine, "add_features") == expected(truth)
+
+
+def test_invalid_rows_are_refused(fraud_raw: pd.DataFrame) -> None:
+    """Faults are counted against valid rows: a frame with invalid rows is refused naming one."""
+    with pytest.raises(sdk.ParamsError, match=r"rows of df fail Transactions \(e\.g\. row"):
+        inject_faults(fraud_raw, Transactions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"missing": 1.5}, "missing must be a share in [0, 1], got 1.5"),
+        ({"duplicates": -0.1}, "duplicates must be a share in [0, 1]"),
+        ({"missing": 0.6, "malformed": 0.6}, "the rates sum to 1.21, above 1"),
+    ],
+)
+def test_bad_rates_are_refused(kwargs, message) -> None:
+    """Rates are shares of the rows; without overlap they cannot sum above 1."""
+    with pytest.raises(sdk.ParamsError, match=re.escape(message)):
+        inject_faults(synthesize(Transactions, 10), Transactions, **kwargs)
+
+
+def test_repeated_index_is_refused() -> None:
+    """The truth names rows by label, so labels must be unique."""
+    frame = synthesize(Transactions, 10).set_axis([0] * 10)
+    with pytest.raises(sdk.ParamsError, match=r"index repeats labels.*reset_index"):
+        inject_faults(frame, Transactions)
+
+
+def test_undetectable_kinds_are_skipped_with_a_warning() -> None:
+    """A kind no column can show (all nullable, no checks, nothing unique) is skipped and
+    logged as faults_skipped with the reason; a float column can still be malformed."""
+    clean = synthesize(Loose, 100)
+    with capture_logs() as logs:
+        faulty, truth = inject_faults(clean, Loose, duplicates=0.1)
+    assert truth.to_dict("list") == {"row": [82], "column": ["a"], "fault": ["malformed"]}
+    assert len(faulty) == 100
+    reasons = {r["fault"]: r["reason"] for r in logs.events("faults_skipped")}
+    assert reasons == {
+        "missing": "every column is nullable",
+        "out_of_range": "no column has a check a value just outside could fail",
+        "duplicate": "no column is unique and the model has no unique column set",
+    }
+    assert {r["level"] for r in logs.events("faults_skipped")} == {"WARNING"}
+
+
+class Loose(pa.DataFrameModel):
+    """Nothing to violate but the dtype."""
+
+    a: float = pa.Field(nullable=True)
+    b: str = pa.Field(nullable=True)

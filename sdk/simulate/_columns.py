@@ -9,7 +9,6 @@ reported as a problem, never silently ignored; checks that only exclude values (
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from sdk.simulate._rules import (
     kind_of,
     stats_of,
     typed,
+    whole_bounds,
 )
 
 __all__ = ["ColumnPlan", "Generator", "plan_column"]
@@ -189,13 +189,9 @@ def _choice_plan(rule: ColumnRule, kind: str, allowed: list[Any]) -> ColumnPlan:
 def _int_plan(rule: ColumnRule, n: int) -> ColumnPlan:
     bounds = bounds_of(rule)
     info = np.iinfo(np.dtype(getattr(rule.dtype.type, "numpy_dtype", rule.dtype.type)))
-    lo, hi = int(info.min), int(info.max)
-    if bounds.lo is not None:  # the smallest whole number the lower bound allows
-        floor = math.floor(bounds.lo)
-        lo = floor + 1 if bounds.lo_open or floor != bounds.lo else floor
-    if bounds.hi is not None:
-        ceil = math.ceil(bounds.hi)
-        hi = ceil - 1 if bounds.hi_open or ceil != bounds.hi else ceil
+    first, last = whole_bounds(bounds)
+    lo = int(info.min) if first is None else first
+    hi = int(info.max) if last is None else last
     lo, hi = max(lo, int(info.min)), min(hi, int(info.max))
     span = max(INT_SPAN, 10 * n) if rule.unique else INT_SPAN
     if bounds.lo is None and bounds.hi is None:

@@ -6,6 +6,7 @@ Helpers shared by :mod:`sdk.simulate._columns` (drawing valid values) and
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -29,6 +30,8 @@ __all__ = [
     "kind_of",
     "stats_of",
     "typed",
+    "value_kind",
+    "whole_bounds",
 ]
 
 RANGE_CHECKS = frozenset(
@@ -88,11 +91,25 @@ def bounds_of(rule: ColumnRule) -> Bounds:
     return bounds
 
 
+def whole_bounds(bounds: Bounds) -> tuple[int | None, int | None]:
+    """The smallest and the largest whole number ``bounds`` allow (``None``: unbounded)."""
+    lo = hi = None
+    if bounds.lo is not None:
+        floor = math.floor(bounds.lo)
+        lo = floor + 1 if bounds.lo_open or floor != bounds.lo else floor
+    if bounds.hi is not None:
+        ceil = math.ceil(bounds.hi)
+        hi = ceil - 1 if bounds.hi_open or ceil != bounds.hi else ceil
+    return lo, hi
+
+
 def kind_of(dtype: Any) -> str | None:
     """The value kind of a pandera dtype: int, float, bool, datetime, str or category."""
-    if dtype is None:
-        return "str"
-    target = dtype.type
+    return "str" if dtype is None else value_kind(dtype.type)
+
+
+def value_kind(target: Any) -> str | None:
+    """The value kind of a pandas or numpy dtype (``None``: another kind)."""
     if isinstance(target, pd.CategoricalDtype):
         return "category"
     if pd.api.types.is_bool_dtype(target):
