@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import os
 import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from conftest import ROOT
+from conftest import ROOT, cli, require_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandera.typing import DataFrame
@@ -20,7 +28,8 @@ import sdk
 from examples.fraud.pipeline import Transactions
 from examples.fraud.pipeline import pipeline as fraud_pipeline
 from sdk.models import compile_model
-from sdk.simulate import FAULTS, inject_faults, synthesize
+from sdk.plugins import resolve_scheme
+from sdk.simulate import FAULTS, inject_faults, replay, synthesize
 from sdk.simulate._rules import is_builtin
 from sdk.testing import capture_logs
 
@@ -508,3 +517,281 @@ class Loose(pa.DataFrameModel):
 
     a: float = pa.Field(nullable=True)
     b: str = pa.Field(nullable=True)
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Redis client, or a skip (a failure in CI) when no server answers."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
+    try:
+        client.ping()
+    except Exception as exc:
+        require_service("redis", f"{REDIS}: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def stream(client) -> Iterator[str]:
+    """A fresh stream name, deleted after the test."""
+    name = f"sdk-test-simulate-{uuid.uuid4().hex[:10]}"
+    yield name
+    client.delete(name)
+
+
+def uri(stream: str) -> str:
+    """The Redis URI of ``stream``."""
+    return f"{REDIS}?stream={stream}"
+
+
+MIXED = pd.DataFrame(
+    {
+        "n": pd.array([1, None, 3, None], dtype="Int64"),
+        "x": [0.1, 2.5, np.nan, np.nan],
+        "s": ["a b", "", None, None],
+        "at": pd.to_datetime(["2024-01-02 03:04:05", None, "2024-12-31 00:00:00", None]),
+    }
+)
+
+
+def test_replay_into_redis_writes_rows_as_text_fields(client, stream: str) -> None:
+    """One entry per row, in order; each column a field holding its value as text; a missing
+    value left out of its entry; a row with every value missing is ``json`` = ``{}``."""
+    assert replay(MIXED, uri(stream)) == 4
+    entries = [fields for _, fields in client.xrange(stream)]
+    assert entries == [
+        {"n": "1", "x": "0.1", "s": "a b", "at": "2024-01-02T03:04:05.000000"},
+        {"x": "2.5", "s": ""},
+        {"n": "3", "at": "2024-12-31T00:00:00.000000"},
+        {"json": "{}"},
+    ]
+
+
+def test_replayed_rows_read_back_as_their_text(client, stream: str) -> None:
+    """What replay writes, the Redis scheme reads back: the rows' values as text."""
+    frame = synthesize(Transactions, 500, seed=3)
+    assert replay(frame, uri(stream), batch=64) == 500
+    back = resolve_scheme(uri(stream)).read(uri(stream)).frame
+    expected_text = frame.astype(str).astype(object)
+    pd.testing.assert_frame_equal(back[list(frame.columns)], expected_text)
+
+
+def test_replay_holds_a_steady_rate(client, stream: str) -> None:
+    """At 1,000 rows/s, 400 rows take about 0.4 s, spread evenly (by Redis' own clock)."""
+    started = time.monotonic()
+    assert replay(synthesize(Transactions, 400), uri(stream), rate=1000) == 400
+    elapsed = time.monotonic() - started
+    stamps = np.array([int(entry.split("-")[0]) for entry, _ in client.xrange(stream)])
+    assert 0.35 <= elapsed < 3, elapsed
+    spread = (stamps[-1] - stamps[0]) / 1000
+    assert 0.35 <= spread < 3, spread
+    first_half = (stamps < stamps[0] + spread * 500).sum()  # ms: half of the spread
+    assert 120 <= first_half <= 280, first_half
+
+
+def test_replay_as_fast_as_possible_keeps_order(client, stream: str) -> None:
+    """Without a rate, rows go in pipelined rounds of ``batch``, in order."""
+    frame = pd.DataFrame({"i": range(5000)})
+    assert replay(frame, uri(stream), batch=700) == 5000
+    values = [int(fields["i"]) for _, fields in client.xrange(stream)]
+    assert values == list(range(5000))
+
+
+def test_replay_to_json_lines_appends(tmp_path: Path) -> None:
+    """A .jsonl destination gets one object per row, appended (missing values null)."""
+    target = tmp_path / "rows.jsonl"
+    assert replay(MIXED, str(target)) == 4
+    assert replay(MIXED.iloc[:1], str(target)) == 1
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(lines) == 5 and lines[0] == lines[4]
+    assert lines[1] == {"n": None, "x": 2.5, "s": "", "at": None}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 0}, "replay: rate must be a positive number of rows/s, got 0"),
+        ({"rate": "fast"}, "replay: rate must be a positive number of rows/s, got 'fast'"),
+        ({"batch": 0}, "replay: batch must be a positive integer, got 0"),
+    ],
+)
+def test_bad_rate_or_batch_is_refused(tmp_path: Path, kwargs, message) -> None:
+    """A rate must be positive and a batch a positive integer."""
+    with pytest.raises(sdk.ParamsError, match=re.escape(message)):
+        replay(MIXED, str(tmp_path / "x.jsonl"), **kwargs)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_replay_to_an_unreachable_redis_says_so() -> None:
+    """A server that does not answer is an IOSchemeError naming it."""
+    with pytest.raises(sdk.IOSchemeError, match=r"cannot reach Redis at redis://127\.0\.0\.1:1/0"):
+        replay(MIXED, "redis://127.0.0.1:1/0?stream=nowhere")
+
+
+def test_replay_without_redis_py_says_how_to_install() -> None:
+    """Without redis-py, replaying into Redis exits 2 naming the extra to install."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from sdk.cli import main\n"
+        f"sys.exit(main(['simulate', 'replay', {str(ROOT / 'examples/fraud/transactions.csv')!r},"
+        " '--to', 'redis://127.0.0.1:6379/0?stream=never']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 2, out.stderr
+    assert (
+        "sdk: error (IOSchemeError): Redis streams need redis-py: pip install 'pipeline-sdk[redis]'"
+        in out.stderr
+    )
+
+
+# -- the command line ------------------------------------------------------------------------
+
+TX = "examples.fraud.pipeline:Transactions"
+
+
+def test_cli_synthesize_writes_valid_rows(tmp_path: Path) -> None:
+    """`sdk simulate synthesize` writes n valid rows, the same for the same seed."""
+    for name in ("a.csv", "b.csv"):
+        out = cli(
+            "simulate", "synthesize", TX, "-n", "300", "--seed", "4", "--out", str(tmp_path / name)
+        )
+        assert out.returncode == 0, out.stderr
+        assert f"wrote 300 rows of Transactions to {tmp_path / name}" in out.stderr
+    rows = pd.read_csv(tmp_path / "a.csv", dtype={"country": str})
+    Transactions.validate(rows)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_cli_synthesize_refusal_exits_2_with_the_fix(tmp_path: Path) -> None:
+    """A model with custom checks is refused with exit 2 and the problems listed."""
+    out = cli(
+        "simulate",
+        "synthesize",
+        "tests/test_validation.py:Items",
+        "-n",
+        "5",
+        "--out",
+        str(tmp_path / "x.csv"),
+    )
+    assert out.returncode == 2
+    assert "sdk: error (PipelineError): cannot synthesize Items: 2 problem(s)" in out.stderr
+    assert "pass generators={'qty': fn}" in out.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("Transactions", "must be module:Model"),
+        ("examples.nothing:Model", "cannot import 'examples.nothing'"),
+        (
+            "examples.fraud.pipeline:pipeline",
+            "'pipeline' in examples.fraud.pipeline is Pipeline, not a pandera DataFrameModel",
+        ),
+        ("missing.py:Model", "file 'missing.py' does not exist"),
+    ],
+)
+def test_cli_bad_model_target_exits_2(tmp_path: Path, target: str, message: str) -> None:
+    """A target that is not module:Model naming a pandera model is a usage error (exit 2)."""
+    out = cli("simulate", "synthesize", target, "-n", "5", "--out", str(tmp_path / "x.csv"))
+    assert out.returncode == 2
+    assert message in out.stderr
+
+
+def test_cli_faults_truth_equals_the_batch_quarantine(tmp_path: Path) -> None:
+    """Synthesize, inject faults and run the fraud pipeline with the batch runner, all from
+    the command line: the quarantine's lines are exactly the truth's rows (line = row + 2)."""
+    clean, faulty, truth, quarantine = (
+        tmp_path / f for f in ("tx.csv", "faulty.csv", "truth.csv", "q.csv")
+    )
+    assert (
+        cli(
+            "simulate", "synthesize", TX, "-n", "2000", "--seed", "1", "--out", str(clean)
+        ).returncode
+        == 0
+    )
+    out = cli(
+        "simulate",
+        "faults",
+        str(clean),
+        TX,
+        "--out",
+        str(faulty),
+        "--truth",
+        str(truth),
+        "--missing",
+        "0.02",
+        "--malformed",
+        "0.02",
+        "--out-of-range",
+        "0.02",
+        "--seed",
+        "9",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "(rows: 40 missing, 40 malformed, 40 out_of_range, 0 duplicate)" in out.stderr
+    run = cli(
+        "run",
+        "examples.fraud.pipeline:pipeline",
+        "--runner",
+        "batch",
+        "--chunk-rows",
+        "300",
+        "--input",
+        f"transactions={faulty}",
+        "--quarantine",
+        str(quarantine),
+        "--max-invalid",
+        "1",
+    )
+    assert run.returncode == 0, run.stderr
+    q = pd.read_csv(quarantine, dtype=str, keep_default_na=False)
+    q = q[q["boundary"] == "input"]
+    got = set(zip(q["source"], q["column"], strict=True))
+    t = pd.read_csv(truth)
+    want = {
+        (f"{faulty}:{row + 2}", column) for row, column in zip(t["row"], t["column"], strict=True)
+    }
+    assert got == want
+
+
+def test_cli_faults_on_invalid_rows_exits_2(tmp_path: Path) -> None:
+    """The bundled example's transactions include invalid rows: refused, exit 2."""
+    out = cli(
+        "simulate",
+        "faults",
+        "examples/fraud/transactions.csv",
+        TX,
+        "--out",
+        str(tmp_path / "f.csv"),
+        "--truth",
+        str(tmp_path / "t.csv"),
+    )
+    assert out.returncode == 2
+    assert "sdk: error (ParamsError): inject_faults:" in out.stderr
+    assert "rows of df fail Transactions" in out.stderr
+
+
+def test_cli_replay_into_redis(client, stream: str, tmp_path: Path) -> None:
+    """`sdk simulate replay FILE --to URI --rate N` writes every row and reports the rate."""
+    source = tmp_path / "tx.jsonl"
+    synthesize(Transactions, 200, seed=5).to_json(source, orient="records", lines=True)
+    out = cli("simulate", "replay", str(source), "--to", uri(stream), "--rate", "2000")
+    assert out.returncode == 0, out.stderr
+    assert re.search(rf"replayed 200 rows to .*stream={stream} in [\d.]+ s", out.stderr)
+    assert client.xlen(stream) == 200
+
+
+def test_cli_simulate_without_action_is_a_usage_error() -> None:
+    """`sdk simulate` alone prints its usage and exits 2."""
+    out = cli("simulate")
+    assert out.returncode == 2
+    assert "usage: sdk simulate" in out.stderr and "ACTION" in out.stderr
