@@ -172,7 +172,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _quarantine(args: argparse.Namespace) -> int:
     from sdk.replay import main as replay_main
 
-    return replay_main(args)
+    pipeline, deployment = _target(args.target)
+    return replay_main(args, pipeline, deployment)
 
 
 def _target(target: str) -> tuple[Pipeline, Deployment | None]:

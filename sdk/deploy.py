@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from sdk.env import expand_env
 from sdk.errors import PipelineError, SdkError
 from sdk.pipeline import Pipeline
 
@@ -69,27 +70,6 @@ class Deployment:
     overwrite: bool = False
     runner_options: dict[str, Any] = attrs.field(factory=dict)
     trusted_artifacts: tuple[str, ...] = ()
-
-
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_env(text: str, where: str) -> str:
-    """Replace each ``${VAR}`` in ``text`` by the environment variable's value.
-
-    Secrets (database passwords) belong in the environment, not in deployment files or on the
-    command line: write ``postgresql://app:${PGPASS}@db/prod?table=t``.
-
-    Raises:
-        PipelineError: a variable is not set (naming it and ``where`` it is used).
-    """
-    missing = [name for name in _VARIABLE.findall(text) if name not in os.environ]
-    if missing:
-        raise PipelineError(
-            f"{where}: environment variable(s) {', '.join(sorted(set(missing)))} not set; "
-            f"export them before running"
-        )
-    return _VARIABLE.sub(lambda m: os.environ[m.group(1)], text)
 
 
 def _is(value: Any, types: tuple[type, ...]) -> bool:

@@ -20,6 +20,7 @@ from sdk.step import Step
 from sdk.validation import compile_model
 
 if TYPE_CHECKING:
+    from sdk.replay import ReplayReport
     from sdk.result import RunResult
     from sdk.verify import VerifyReport
 
@@ -372,6 +373,30 @@ class Pipeline:
             overwrite=overwrite,
             trusted_artifacts=trusted_artifacts,
         )
+
+    def replay_quarantine(
+        self,
+        records: pd.DataFrame | str,
+        runner: str = "local",
+        *,
+        inputs: Mapping[str, pd.DataFrame | str] | None = None,
+        **run_options: Any,
+    ) -> ReplayReport:
+        """Replay a quarantine's rows through this (fixed) pipeline and report what became of them.
+
+        Args:
+            records: the quarantine, as a frame or a URI any I/O scheme reads.
+            runner: the runner to replay on.
+            inputs: the pipeline's inputs that have no rows in the quarantine.
+            **run_options: passed to :meth:`run`; ``outputs`` receive the rows that pass.
+
+        Returns:
+            How many rows pass now, still fail their check, fail another, or cannot be
+            replayed (see :func:`sdk.replay.replay_quarantine`).
+        """
+        from sdk.replay import replay_quarantine
+
+        return replay_quarantine(self, records, runner, inputs=inputs, **run_options)
 
     def describe(self) -> str:
         """Return a human-readable description: steps, datasets, models, scopes, params."""

@@ -35,6 +35,7 @@ from sdk.logs import ensure_logging, get_logger, run_context
 from sdk.quarantine import QUARANTINE_COLUMNS
 
 if TYPE_CHECKING:
+    from sdk.deploy import Deployment
     from sdk.pipeline import Pipeline
     from sdk.result import RunResult
 
@@ -350,19 +351,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     replay.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run ``sdk quarantine replay``; return the exit code (0 when the replay ran)."""
-    from sdk.deploy import expand_env, load_deployment, load_pipeline
+def main(args: argparse.Namespace, pipeline: Pipeline, deployment: Deployment | None) -> int:
+    """Run ``sdk quarantine replay`` of ``pipeline`` (loaded by the command line from
+    ``args.target``, with its deployment file if it is one); return the exit code (0 when the
+    replay ran)."""
+    from sdk.env import expand_env
     from sdk.logs import configure_logging, route_warnings
 
     configure_logging(args.log_format, level=args.log_level.upper() if args.log_level else None)
     route_warnings()
-    deployment = load_deployment(args.target) if args.target.endswith(".toml") else None
-    pipeline = (
-        load_pipeline(deployment.pipeline, deployment.path.parent.resolve())
-        if deployment
-        else load_pipeline(args.target)
-    )
     records, label = _read(expand_env(args.quarantine, "QUARANTINE_URI"))
     inputs = {k: expand_env(v, f"--input {k}") for k, v in args.input or ()}
     run_options = {

@@ -59,6 +59,7 @@ ALLOWED = (
     Allowed("sdk.pipeline", "Pipeline.run", "sdk.runners.registry"),
     Allowed("sdk.pipeline", "Pipeline.check", "sdk.policy"),
     Allowed("sdk.pipeline", "Pipeline.verify", "sdk.verify"),
+    Allowed("sdk.pipeline", "Pipeline.replay_quarantine", "sdk.replay"),
 )
 
 
