@@ -16,6 +16,8 @@ from typing import Any
 import attrs
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sdk.models import ColumnRule, PreparedCheck
 from sdk.simulate._regex import RegexUnsupported, StringPattern
@@ -42,6 +44,7 @@ INT_SPAN = 10_000  # values drawn above a lower bound (or below an upper one) wh
 FLOAT_SPAN = 1_000.0
 DATE_START = pd.Timestamp("2020-01-01")
 DATE_SPAN_S = 6 * 365 * 86_400
+ROUNDS_EMPTY = 20  # draws of a pattern that may be empty, until every value is not
 CATEGORY_LEVELS = tuple(f"level_{i}" for i in range(8))  # a category without declared levels
 
 _FIX = "pass generators={{{name!r}: fn}} with fn(rng, n) returning n valid values"
@@ -82,8 +85,7 @@ def _user_plan(rule: ColumnRule, generator: Generator) -> ColumnPlan:
         values = generator(rng, k)
         series = typed(values, rule.dtype)
         if len(series) != k:
-            raise ValueError(f"the generator of column {rule.name!r} returned {len(series)} "
-                             f"values for n={k}")  # fmt: skip
+            raise ValueError(f"it returned {len(series)} values for n={k}")
         return series
 
     return ColumnPlan(rule, kind_of(rule.dtype) or "object", draw, generated=True)
@@ -117,7 +119,7 @@ def plan_column(
     if problems or kind is None:
         return problems
     try:
-        return _plan(rule, kind, n, where)
+        return _plan(rule, kind, n)
     except _Refused as refused:
         return [f"{where}: {refused}; {fix}"]
 
@@ -140,7 +142,7 @@ def _allowed(rule: ColumnRule) -> list[Any] | None:
     return allowed
 
 
-def _plan(rule: ColumnRule, kind: str, n: int, where: str) -> ColumnPlan:
+def _plan(rule: ColumnRule, kind: str, n: int) -> ColumnPlan:
     allowed = _allowed(rule)
     if kind == "category":
         categories = rule.dtype.type.categories
@@ -311,11 +313,29 @@ def _text_plan(rule: ColumnRule, kind: str) -> ColumnPlan:
             f"anchors ^ $)"
         ) from None
 
+    empty_allowed = compiled.shortest > 0 or compiled.width == 0
+
     def draw(rng: np.random.Generator, k: int) -> pd.Series:
-        return typed(compiled.draw(rng, k), rule.dtype)
+        values = compiled.draw(rng, k)
+        if not empty_allowed:
+            # an empty value reads back as missing from a CSV file: draw those again
+            for _ in range(ROUNDS_EMPTY):
+                empty = np.flatnonzero(pc.equal(pc.binary_length(values), 0).to_numpy(False))
+                if not len(empty):
+                    break
+                values = pc.replace_with_mask(
+                    values, _mask(k, empty), compiled.draw(rng, len(empty))
+                )
+        return typed(values, rule.dtype)
 
     capacity = compiled.capacity if compiled.capacity < 2**62 else None
     return ColumnPlan(rule, kind, draw, capacity=capacity, built_in=matched)
+
+
+def _mask(k: int, positions: np.ndarray) -> pa.Array:
+    mask = np.zeros(k, dtype=bool)
+    mask[positions] = True
+    return pa.array(mask)
 
 
 def _plain_pattern(prefix: str, suffix: str, length: tuple[int, int | None] | None) -> str:

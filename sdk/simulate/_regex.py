@@ -268,14 +268,17 @@ class _Parser:
         return lo, hi
 
 
-def _width(node: _Group | tuple[_Item, ...]) -> int:
+def _width(node: _Group | tuple[_Item, ...], longest: bool = True) -> int:
+    """The longest (or shortest) string ``node`` draws, in bytes."""
     if isinstance(node, _Group):
-        return max((_width(alt) for alt in node.alternatives), default=0)
+        widths = [_width(alt, longest) for alt in node.alternatives]
+        return (max if longest else min)(widths, default=0)
     total = 0
     for item in node:
         atom = item.atom
         size = len(atom.data) if isinstance(atom, _Literal) else 1
-        total += (size if not isinstance(atom, _Group) else _width(atom)) * item.hi
+        each = _width(atom, longest) if isinstance(atom, _Group) else size
+        total += each * (item.hi if longest else item.lo)
     return total
 
 
@@ -367,6 +370,7 @@ class StringPattern:
     Attributes:
         pattern: the pattern as written.
         width: the longest string it draws, in bytes.
+        shortest: the shortest string it draws, in bytes.
         capacity: how many distinct strings it can draw (capped at 2**62).
     """
 
@@ -379,6 +383,7 @@ class StringPattern:
         self.pattern = pattern
         self._root = _Parser(pattern).parse()
         self.width = _width(self._root)
+        self.shortest = _width(self._root, longest=False)
         self.capacity = _capacity(self._root)
 
     def draw(self, rng: np.random.Generator, n: int) -> pa.LargeStringArray:
