@@ -146,9 +146,11 @@ def load_model(target: str) -> type[pa.DataFrameModel]:
             f"model {target!r} must be module:Model (e.g. examples.fraud.pipeline:Transactions) "
             f"or path/to/file.py:Model"
         )
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     path = Path(module_name)
+    folders = [Path.cwd(), path.resolve().parent] if module_name.endswith(".py") else [Path.cwd()]
+    for folder in folders:  # so the module's own imports (siblings, packages) resolve
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     if module_name.endswith(".py") and not path.is_file():
         raise PipelineError(f"model {target!r}: file {module_name!r} does not exist")
     try:
