@@ -135,10 +135,10 @@ def inject_faults(
             rows = rng.choice(n, size=counts[fault], replace=False)
         else:
             rows, free = free[: counts[fault]], free[counts[fault] :]
-        chosen = _place(fault, rows, columns, base, compiled, rng, taken)
+        chosen = _place(fault, rows, columns, base, rng, taken)
         taken |= set(zip(chosen.rows.tolist(), chosen.columns.tolist(), strict=True))
         cells.append(chosen)
-    faulty = _written(base, compiled, cells)
+    faulty = _written(base, cells)
     truth = [
         (int(position), str(column), c.fault)
         for c in cells
@@ -196,7 +196,6 @@ def _place(
     rows: np.ndarray,
     columns: list[ColumnRule],
     base: pd.DataFrame,
-    compiled: CompiledModel,
     rng: np.random.Generator,
     taken: set[tuple[int, str]],
 ) -> _Cells:
@@ -279,7 +278,7 @@ def _needs_text(column: pd.Series, values: list[Any], has_missing: bool) -> bool
     return False
 
 
-def _written(base: pd.DataFrame, compiled: CompiledModel, cells: list[_Cells]) -> pd.DataFrame:
+def _written(base: pd.DataFrame, cells: list[_Cells]) -> pd.DataFrame:
     """``base`` with the cells' faults written in (columns turned to text where needed)."""
     faulty = base.copy()
     for name in dict.fromkeys(str(c) for group in cells for c in group.columns):
