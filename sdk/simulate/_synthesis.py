@@ -55,8 +55,14 @@ def synthesize(
     expressions, ``str_length``, ``str_startswith``, ``str_endswith``); values failing any check
     (``ne``, ``notin``, a combination) are drawn again. Unique columns and the model's
     ``unique`` column sets hold no repeats; nullable columns that can hold a missing value get
-    about 2 % of them. The same ``seed`` gives the same frame, and a column's values depend only
-    on the seed and the column's name.
+    about 2 % of them. The same ``seed`` gives the same frame, and a column's values do not
+    depend on the model's other columns (except to make a unique column set unique).
+
+    Where the checks leave room: integers span 10,000 values (at least ``10 * n`` for a unique
+    column) from the lower bound up, or from the upper one down, or from 0; floats span 1,000,
+    in cents when the range is at least 1 wide; datetimes are whole seconds over six years from
+    2020-01-01; text without a pattern is 3 to 10 lowercase letters; a category without declared
+    levels takes one of ``level_0`` to ``level_7``.
 
     Args:
         model: the pandera ``DataFrameModel``.
