@@ -398,6 +398,19 @@ class Pipeline:
 
         return replay_quarantine(self, records, runner, inputs=inputs, **run_options)
 
+    def run_stream(
+        self, frame: pd.DataFrame, *, rate: float | None = None, **options: Any
+    ) -> RunResult:
+        """Simulate production: replay ``frame`` into a fresh Redis stream at ``rate`` rows/s
+        while the ``stream`` runner consumes it, in this process; return the usual result.
+
+        See :func:`sdk.simulate.run_stream` for ``options`` (``runner``, ``redis``,
+        ``idle_timeout_s``, ``runner_options``, artifact inputs, ...).
+        """
+        from sdk.simulate import run_stream
+
+        return run_stream(self, frame, rate=rate, **options)
+
     def describe(self) -> str:
         """Return a human-readable description: steps, datasets, models, scopes, params."""
         lines = [f"pipeline {self.name!r}: {len(self.order)} step(s)"]

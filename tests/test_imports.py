@@ -60,6 +60,7 @@ ALLOWED = (
     Allowed("sdk.pipeline", "Pipeline.check", "sdk.policy"),
     Allowed("sdk.pipeline", "Pipeline.verify", "sdk.verify"),
     Allowed("sdk.pipeline", "Pipeline.replay_quarantine", "sdk.replay"),
+    Allowed("sdk.pipeline", "Pipeline.run_stream", "sdk.simulate"),
 )
 
 

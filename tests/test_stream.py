@@ -409,3 +409,22 @@ def test_sdk_run_with_the_stream_runner_and_runner_options(
     )  # fmt: skip
     assert bad.returncode == 2
     assert "unknown option 'max_batch'" in bad.stderr and "max_batch_rows" in bad.stderr
+
+
+def test_run_stream_simulates_production_in_process(client) -> None:
+    """synthesize -> inject faults -> replay at a rate into the stream runner: the quarantine
+    is exactly the injected faults."""
+    from sdk.simulate import inject_faults, synthesize
+
+    clean = synthesize(Order, 600, seed=3)
+    faulty, truth = inject_faults(clean, Order, missing=0.02, malformed=0.02, seed=4)
+    result = pipeline.run_stream(
+        faulty, rate=3000, max_invalid=1.0, runner_options={"max_batch_rows": 100}
+    )
+    assert result.rows_in == 600
+    assert len(result.outputs["price"]) + result.quarantined == 600
+    assert result.quarantined == truth["row"].nunique()
+    found = set(
+        zip(result.quarantine["source"].astype(int), result.quarantine["column"], strict=True)
+    )
+    assert found == set(zip(truth["row"], truth["column"], strict=True))  # precision, recall 1
