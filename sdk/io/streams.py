@@ -266,7 +266,14 @@ class FileAppender:
             frame.to_csv(self._handle, index=False, header=self._header)
             self._header = False
         else:
-            text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+            text = frame.to_json(  # floats to 15 digits, timestamps to the nanosecond
+                orient="records",
+                lines=True,
+                date_format="iso",
+                date_unit="ns",
+                double_precision=15,
+                force_ascii=False,
+            )
             self._handle.write(text if text.endswith("\n") else text + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
