@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_service
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
+REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> None:
+    """The tutorial's simulated production streams into Redis: skip without a server (a
+    failure under SDK_REQUIRE_SERVICES=1, as in CI)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        require_service("redis", f"{REDIS}: {exc}")
 
 
 def output_text(output: dict[str, Any]) -> str:
@@ -32,6 +50,7 @@ def cell_text(cell: Any) -> str:
 @pytest.fixture(scope="module")
 def executed() -> Any:
     """The tutorial, executed from the docs folder (as the documentation build does)."""
+    require_redis()
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
         notebook, kernel_name="python3", timeout=300, allow_errors=True,
