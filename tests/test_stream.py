@@ -428,3 +428,46 @@ def test_run_stream_simulates_production_in_process(client) -> None:
         zip(result.quarantine["source"].astype(int), result.quarantine["column"], strict=True)
     )
     assert found == set(zip(truth["row"], truth["column"], strict=True))  # precision, recall 1
+
+
+def test_a_message_without_the_model_columns_is_quarantined_not_fatal(client, stream: str) -> None:
+    """An entry with unrelated fields alone in its micro-batch: quarantined row by row."""
+    client.xadd(stream, {"sku": "A-1"})
+    result = pipeline.run("stream", orders=source(stream), max_invalid=1.0, runner_options=FAST)
+    assert result.quarantined == 1
+    q = pd.DataFrame([fields for _, fields in client.xrange(f"{stream}:quarantine")])
+    assert set(q["column"]) == {"order_id", "quantity", "unit_price"}
+    assert set(q["check"]) == {"not_nullable"}
+
+
+def test_two_groups_each_consume_every_message_exactly_once(
+    client, stream: str, tmp_path: Path
+) -> None:
+    """The consumed ids are kept per stream and group, whatever the order of the URI's
+    parameters: a second group is not mistaken for the first."""
+    fill(client, stream, orders(50))
+    db = tmp_path / "out" / "two.db"
+    for group, table in (("first", "a"), ("second", "b")):
+        uri = f"{REDIS}?consumer=c1&stream={stream}&group={group}"
+        pipeline.run(
+            "stream",
+            orders=uri,
+            outputs={"price": f"sqlite:///{db}?table={table}"},
+            runner_options=FAST,
+        )
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM a").fetchone()[0] == 50
+        assert conn.execute("SELECT COUNT(*) FROM b").fetchone()[0] == 50
+
+
+def test_the_refusal_names_each_step_and_why(client, stream: str) -> None:
+    """A partitioned step and a rows step with a unique check are refused, each with its
+    reason; the rows steps after them are not named."""
+    from examples.fraud.pipeline import pipeline as fraud
+
+    with pytest.raises(sdk.PipelineError) as err:
+        fraud.run("stream", transactions=source(stream), runner_options=FAST)
+    assert err.value.problems == [
+        "step 'add_features' has scope partition_by=customer_id: it needs rows from more than "
+        "one micro-batch"
+    ]

@@ -8,8 +8,9 @@ consumers left pending longer than ``claim_idle_ms`` (``XAUTOCLAIM``, again ever
 ``claim_idle_ms``), then reads new ones (``XREADGROUP >``). An entry's fields are the record's
 columns, values as text; an entry whose only field is ``json`` holds a JSON object.
 
-As a **sink** each batch is one pipelined round of ``XADD`` (``?maxlen=N`` trims the stream
-approximately); a missing value is left out of the entry. ``read`` and ``write`` read a whole
+As a **sink** each batch is appended by a server-side script, one call per 2,000 rows, that
+runs ``XADD`` per row (``?maxlen=N`` trims the stream approximately); a missing value is left
+out of the entry. ``read`` and ``write`` read a whole
 stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
 (``pip install 'pipeline-sdk[redis]'``).
 """

@@ -15,7 +15,7 @@ from sdk.validation import compile_model
 if TYPE_CHECKING:
     from sdk.step import Step
 
-__all__ = ["needed_datasets", "plan"]
+__all__ = ["needed_datasets", "plan", "step_kind"]
 
 
 class _Ordered(Protocol):
@@ -35,6 +35,11 @@ def _cross_row(step: Step) -> bool:
         if compiled.unique or compiled.frame_checks or any(c.unique for c in compiled.columns):
             return True
     return False
+
+
+def step_kind(step: Step) -> StageKind:
+    """The kind of stage ``step`` needs on its own: ``rows``, ``partition`` or ``global``."""
+    return _kind(step)
 
 
 def _kind(step: Step) -> StageKind:

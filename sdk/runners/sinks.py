@@ -19,6 +19,7 @@ import contextlib
 import sqlite3
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -104,8 +105,14 @@ class _Transaction:
         }
         self.created: set[str] = set()
         if database.kind == "sqlite":
-            path = urllib.parse.unquote(database.base[len("sqlite:///") :])
-            self.conn: Any = sqlite3.connect(path, isolation_level=None, timeout=30)
+            path = Path(urllib.parse.unquote(database.base[len("sqlite:///") :]))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn: Any = sqlite3.connect(path, isolation_level=None, timeout=30)
+            except (OSError, sqlite3.Error) as exc:
+                raise IOSchemeError(
+                    f"cannot open {redact(database.base)}: {exc}; check the path"
+                ) from None
             self.mark = "?"
         else:
             from sdk.io.postgres import _parse
@@ -311,6 +318,16 @@ class Sinks:
             self.session.datasets[name] = Data(frame, Sources.from_index(frame.index))
 
 
+def _source_key(source: StreamSource) -> str:
+    """What identifies a source's messages in ``sdk_consumed``: a Redis stream and group
+    (consumers of one group share their messages; another group consumes them again), or
+    the file."""
+    target = getattr(source, "target", None)
+    if target is not None and getattr(target, "group", None):
+        return f"{redact(target.url)}?stream={target.stream}&group={target.group}"
+    return redact(source.uri)
+
+
 def _empty_quarantine() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in QUARANTINE_COLUMNS})
 
@@ -332,7 +349,7 @@ def open_sinks(session: RunSession, source: StreamSource) -> Sinks:
         (database,) = databases
         assert database is not None
         tables = {name: _table(uri) for name, uri in destinations.items()}
-        key = redact(source.uri.split("&consumer=")[0])
+        key = _source_key(source)
         return Sinks(session, source, {}, _Transaction(database, tables, schemas, key))
     appenders = {name: open_appender(uri, schemas.get(name)) for name, uri in destinations.items()}
     return Sinks(session, source, appenders, None)

@@ -39,7 +39,7 @@ from sdk.logs import get_logger
 from sdk.quarantine import build_records
 from sdk.runners.base import BASE_OPTIONS, Runner
 from sdk.runners.options import RunnerOption
-from sdk.runners.plan import plan
+from sdk.runners.plan import step_kind
 from sdk.runners.sinks import Sinks, default_quarantine, open_sinks
 from sdk.runners.stage import BoundaryCounts, Data, Stage, StepTotals, UnitResult, UnitSummary
 from sdk.runners.unit import run_unit
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from sdk.result import RunResult
     from sdk.runners.request import RunRequest
     from sdk.runners.session import RunSession
+    from sdk.step import Step
 
 __all__ = ["StreamRunner"]
 
@@ -102,15 +103,15 @@ class StreamRunner(Runner):
     def settings(self, request: RunRequest) -> dict[str, Any]:
         """Refuse what a stream cannot run: a step that needs more than its rows, or more
         than one input read as a stream."""
-        stages = plan(request.pipeline)
-        whole = [s for stage in stages if stage.kind != "rows" for s in stage.steps]
+        whole = [s for s in request.pipeline.order if step_kind(s) != "rows"]
         if whole:
-            step = whole[0]
+            problems = [_why_not_rows(step) for step in whole]
             raise PipelineError(
-                f"step {step.name!r} has scope {step.scope_label}: it needs rows from more "
-                f"than one micro-batch, which a stream never has; run this pipeline with "
-                f"--runner batch, or make the step scope = 'rows'"
-                + (f" (also: {', '.join(s.name for s in whole[1:])})" if len(whole) > 1 else "")
+                "the stream runner runs each micro-batch on its own, so every step must be "
+                "correct on any subset of rows: "
+                + "; ".join(problems)
+                + ". Run this pipeline with --runner batch",
+                problems,
             )
         frames = list(request.frame_inputs)
         if len(frames) != 1:
@@ -143,7 +144,12 @@ class StreamRunner(Runner):
         consumer = _Consumer(self, session, name, source, sinks)
         logger.info(
             "stream_started",
-            extra={"source": redact(uri), "exactly_once": sinks.exactly_once, **self.config},
+            extra={
+                "source": redact(uri),
+                "exactly_once": sinks.exactly_once,
+                **self.config,
+                "on_step_error": session.context.on_step_error,
+            },
         )
         try:
             with _stop_on_signals() as stopping:
@@ -163,6 +169,18 @@ class StreamRunner(Runner):
             session.report_steps(stage)
 
 
+def _why_not_rows(step: Step) -> str:
+    if step.key is None and type(step).scope == "rows":
+        return (
+            f"step {step.name!r} is scope rows but its models check across rows (unique or "
+            f"dataframe-level checks), which needs every row"
+        )
+    return (
+        f"step {step.name!r} has scope {step.scope_label}: it needs rows from more than one "
+        f"micro-batch"
+    )
+
+
 class _Consumer:
     """The loop of one stream run: read, run, write, acknowledge, budget."""
 
@@ -179,6 +197,8 @@ class _Consumer:
         self.config = runner.config
         self.window: collections.deque[tuple[int, int]] = collections.deque()
         self.batches = 0
+        model = session.request.pipeline.input_model(name)
+        self.columns = [str(c) for c in model.to_schema().columns]
 
     def consume(self, stopping: threading.Event) -> None:
         idle_since = time.monotonic()
@@ -231,12 +251,13 @@ class _Consumer:
         if poison.any():
             results.append(self.poisoned(batch, np.flatnonzero(poison)))
         positions = np.flatnonzero(run)
-        current: dict[str, Data] = {
-            self.name: Data(
-                batch.frame.iloc[positions].reset_index(drop=True),
-                batch.sources.take(positions),
-            )
-        }
+        frame = batch.frame.iloc[positions].reset_index(drop=True)
+        # messages carry only the fields they have: a column no message of this micro-batch
+        # has is missing in every row (quarantined row by row), not a frame-level failure
+        absent = [c for c in self.columns if c not in frame.columns]
+        if absent:
+            frame = frame.assign(**dict.fromkeys(absent))
+        current: dict[str, Data] = {self.name: Data(frame, batch.sources.take(positions))}
         for stage in session.stages:
             frames = {d: current[d] for d in stage.inputs}
             result = run_unit(stage, frames, session.context, session.artifacts.given(stage))
@@ -304,7 +325,6 @@ class _Consumer:
             lag=self.source.lag(),
             latency_ms=latency,
         )
-        self.session.progress.update(0, rows)
 
     def enforce_budget(self, results: list[UnitResult], rows: int) -> None:
         """Fail once the last ``invalid_window`` rows hold too many quarantined ones."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sdk.errors import PipelineError
+from sdk.errors import DataQualityError, PipelineError
 from sdk.simulate._replay import replay
 
 if TYPE_CHECKING:
@@ -83,7 +83,11 @@ def run_stream(
     try:
         given: dict[str, Any] = {frames[0]: source, **kwargs}
         given["runner_options"] = {"idle_timeout_s": idle_timeout_s, **dict(runner_options or {})}
-        result = pipeline.run(runner, **given)
+        try:
+            result = pipeline.run(runner, **given)
+        except DataQualityError as exc:  # the stream is deleted: keep what it quarantined
+            exc.quarantine = _quarantine(client, stream, exc.quarantine, frame.index)
+            raise
         if failure:
             raise failure[0]
         result.quarantine = _quarantine(client, stream, result.quarantine, frame.index)

@@ -20,7 +20,7 @@ def replay(df: pd.DataFrame, to: str, *, rate: float | None = None, batch: int =
     """Write ``df``'s rows, in order, to the stream at ``to``; return how many were written.
 
     ``to`` is any destination the ``stream`` runner can append to, through the same sink:
-    ``redis://HOST:PORT/DB?stream=NAME`` (one ``XADD`` per row, a pipelined round per batch,
+    ``redis://HOST:PORT/DB?stream=NAME`` (``XADD`` per row, by a server-side script per batch,
     each column a field with its value as text; a missing value is left out of its entry, and
     an entry whose values are all missing is ``json`` = ``{}``; ``&maxlen=N`` trims the stream)
     or a JSON lines file (``.jsonl``: one object per row, missing values ``null``, appended,
