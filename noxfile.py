@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s demo``."""
+"""Developer sessions: ``nox -s tests``, ``oldest``, ``lint``, ``bench``, ``demo``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,34 @@ nox.options.sessions = ["lint", "tests"]
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (services are found through SDK_TEST_* variables)."""
     session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def oldest(session: nox.Session) -> None:
+    """Run the whole test suite against the oldest versions that pyproject.toml allows.
+
+    A declared floor is a promise: every floor in ``dependencies`` and the ``ml`` and ``redis``
+    extras is pinned here exactly, with numpy at the oldest release that pandas 3.1 accepts.
+    When this session fails, fix the code or raise the floor. It is slow (a fresh environment
+    and the whole suite), so it is not among the default sessions: ``nox -s oldest``.
+    """
+    session.install(
+        "-e",
+        ".[test]",
+        "pandas==3.1.0",
+        "numpy==2.0.2",
+        "pandera==0.32.0",
+        "attrs==23.1.0",
+        "typeguard==4.2.0",
+        "python-json-logger==3.1.0",
+        "pluggy==1.5.0",
+        "pyarrow==16.0.0",
+        "tqdm==4.66.0",
+        "scikit-learn==1.6.0",
+        "skops==0.12.0",
+        "redis==5.0.0",
+    )
     session.run("pytest", *session.posargs)
 
 
