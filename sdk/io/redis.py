@@ -17,6 +17,7 @@ stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.parse
@@ -54,7 +55,7 @@ def _client(url: str) -> Any:
     return redis.Redis.from_url(url, decode_responses=True)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # slots=False: cached_property needs an instance dict
 class RedisTarget:
     """A parsed ``redis://`` URI."""
 
@@ -104,9 +105,14 @@ class RedisTarget:
             ) from None
         return client
 
+    @functools.cached_property
+    def label(self) -> str:
+        """``redis://host:port/db?stream=NAME``, password hidden."""
+        return f"{redact(self.url)}?stream={self.stream}"
+
     def reference(self, entry: str) -> str:
         """The source reference of one entry: ``redis://host:port/db?stream=NAME#ID``."""
-        return f"{redact(self.url)}?stream={self.stream}#{entry}"
+        return f"{self.label}#{entry}"
 
 
 def _rows(entries: Sequence[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]:
@@ -124,6 +130,15 @@ def _rows(entries: Sequence[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]
 
 
 def _frame(entries: Sequence[tuple[str, dict[str, str]]]) -> pd.DataFrame:
+    """One row per entry, values as text (``None`` for a field an entry lacks)."""
+    if entries:
+        first = entries[0][1]
+        keys = first.keys()
+        plain = not (len(first) == 1 and "json" in first)
+        if plain and all(fields.keys() == keys for _, fields in entries):
+            # the common case, every entry with the same fields: columns without row dicts
+            columns = {key: [fields[key] for _, fields in entries] for key in first}
+            return pd.DataFrame(columns, index=pd.RangeIndex(len(entries)), dtype=object)
     rows = _rows(entries)
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     if len(frame):
