@@ -7,11 +7,8 @@ quarantine, params and error budget.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import re
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,8 +16,9 @@ from typing import Any
 import attrs
 
 from sdk.env import expand_env
-from sdk.errors import PipelineError, SdkError
+from sdk.errors import PipelineError
 from sdk.pipeline import Pipeline
+from sdk.targets import load_object
 
 __all__ = ["Deployment", "expand_env", "load_deployment", "load_pipeline"]
 
@@ -167,41 +165,10 @@ def load_pipeline(target: str, base: Path | None = None) -> Pipeline:
     Raises:
         PipelineError: the module cannot be imported, or the attribute is not a Pipeline.
     """
-    module_name, sep, attr = target.rpartition(":")
-    is_file = module_name.endswith(".py")
-    if not sep or not module_name or not attr or (not is_file and "/" in module_name):
-        raise PipelineError(
-            f"target {target!r} must be module:attribute (e.g. examples.fraud.pipeline:pipeline), "
-            f"path/to/file.py:attribute, or a deployment file ending in .toml"
-        )
-    for folder in (Path.cwd(), base):
-        if folder is not None and str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    candidate = Path(module_name)
-    if module_name.endswith(".py") and base is not None and not candidate.is_absolute():
-        candidate = base / candidate
-    try:
-        if module_name.endswith(".py"):
-            if not candidate.is_file():
-                raise PipelineError(f"target {target!r}: file {str(candidate)!r} does not exist")
-            spec = importlib.util.spec_from_file_location(candidate.stem, candidate)
-            if spec is None or spec.loader is None:
-                raise PipelineError(f"target {target!r}: cannot load {str(candidate)!r}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[candidate.stem] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except SdkError:  # a step or pipeline defined wrongly says so itself
-        raise
-    except (ModuleNotFoundError, TypeError, ValueError) as exc:
-        raise PipelineError(
-            f"target {target!r}: cannot import {module_name!r} ({exc}); run from the folder that "
-            f"contains the package, or give a path to the .py file"
-        ) from None
-    value = getattr(module, attr, None)
+    value = load_object(target, base)
     if not isinstance(value, Pipeline):
         found = "nothing" if value is None else type(value).__name__
+        module_name, _, attr = target.rpartition(":")
         raise PipelineError(
             f"target {target!r}: {attr!r} in {module_name} is {found}, not an sdk.Pipeline"
         )

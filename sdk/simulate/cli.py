@@ -16,23 +16,21 @@ error, so that ``--out -`` leaves standard output to the data. Errors derived fr
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import inspect
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
 
-from sdk.errors import PipelineError, SdkError
+from sdk.errors import PipelineError
 from sdk.io import redact
 from sdk.logs import configure_logging
 from sdk.plugins import resolve_scheme
 from sdk.simulate._faults import FAULTS, inject_faults
 from sdk.simulate._replay import replay
 from sdk.simulate._synthesis import synthesize
+from sdk.targets import load_object
 
 __all__ = ["add_arguments", "main"]
 
@@ -146,31 +144,7 @@ def load_model(target: str) -> type[pa.DataFrameModel]:
             f"model {target!r} must be module:Model (e.g. examples.fraud.pipeline:Transactions) "
             f"or path/to/file.py:Model"
         )
-    path = Path(module_name)
-    folders = [Path.cwd(), path.resolve().parent] if module_name.endswith(".py") else [Path.cwd()]
-    for folder in folders:  # so the module's own imports (siblings, packages) resolve
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    if module_name.endswith(".py") and not path.is_file():
-        raise PipelineError(f"model {target!r}: file {module_name!r} does not exist")
-    try:
-        if module_name.endswith(".py"):
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            if spec is None or spec.loader is None:
-                raise PipelineError(f"model {target!r}: cannot load {module_name!r}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except SdkError:  # a model or step defined wrongly says so itself
-        raise
-    except (ModuleNotFoundError, TypeError, ValueError) as exc:
-        raise PipelineError(
-            f"model {target!r}: cannot import {module_name!r} ({exc}); run from the folder that "
-            f"contains the package, or give a path to the .py file"
-        ) from None
-    value = getattr(module, attr, None)
+    value = load_object(target)
     if not (inspect.isclass(value) and issubclass(value, pa.DataFrameModel)):
         found = "nothing" if value is None else type(value).__name__
         raise PipelineError(
