@@ -283,7 +283,9 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
 
     results = []
     for _ in range(3):  # restart (same group and consumer, no failpoint) until drained
-        kwargs = {"quarantine": sink.quarantine} if sink.quarantine is not None else {}
+        kwargs: dict[str, Any] = {}
+        if sink.quarantine is not None:
+            kwargs["quarantine"] = sink.quarantine
         results.append(
             pipeline.run(
                 "stream",
