@@ -146,6 +146,16 @@ class _Transaction:
     def consumed(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` a committed micro-batch consumed already."""
         found: set[str] = set()
+        if self.database.kind == "postgres":  # one array parameter: a plan that uses the key
+            with self.conn.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT message_id FROM {quote(CONSUMED_TABLE)} WHERE source = %s "
+                    f"AND message_id = ANY(%s)",
+                    [self.source, ids],
+                )
+                found.update(str(r[0]) for r in cursor.fetchall())
+            self._commit()
+            return found
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ", ".join([self.mark] * len(part))
