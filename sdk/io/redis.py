@@ -299,31 +299,35 @@ class RedisAppender:
             return
         t = self.target
         columns = [str(c) for c in frame.columns]
-        values = np.empty((len(frame), len(columns)), dtype=object)
-        for i in range(frame.shape[1]):
-            values[:, i] = _texts(frame.iloc[:, i])
-        values[pd.isna(values)] = _MISSING
+        texts = [_texts(frame.iloc[:, i], _MISSING) for i in range(frame.shape[1])]
+        rows = [value for row in zip(*texts, strict=True) for value in row]  # row-major
         head = [len(columns), "" if t.maxlen is None else t.maxlen, _MISSING, *columns]
+        width = len(columns)
         for start in range(0, len(frame), _ROWS_PER_CALL):
-            flat = values[start : start + _ROWS_PER_CALL].ravel().tolist()
-            self.script(keys=[t.stream], args=[*head, *flat])
+            chunk = rows[start * width : (start + _ROWS_PER_CALL) * width]
+            self.script(keys=[t.stream], args=[*head, *chunk])
 
     def close(self) -> None:
         """Close the connection."""
         self.client.close()
 
 
-def _texts(series: pd.Series) -> list[str | None]:
-    """A column's values as text (as a CSV would hold them), ``None`` where missing."""
+def _texts(series: pd.Series, missing_as: str | None = None) -> list[str | None]:
+    """A column's values as text (as a CSV would hold them), ``missing_as`` where missing."""
     missing = series.isna().to_numpy()
     if pd.api.types.is_bool_dtype(series):
-        values = np.where(series.to_numpy(), "true", "false").astype(object)
+        values: list[str | None] = list(np.where(series.to_numpy(), "true", "false"))
     elif pd.api.types.is_datetime64_any_dtype(series):
-        values = series.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
+        values = list(series.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    elif pd.api.types.is_numeric_dtype(series):  # str() of Python numbers: shortest repr
+        nullable = isinstance(series.dtype, pd.api.extensions.ExtensionDtype)  # Int64: no 1.0
+        array = series.to_numpy(dtype=object) if nullable else series.to_numpy()
+        values = list(map(str, array.tolist()))
     else:
-        values = series.astype(str).to_numpy(dtype=object)
-    values[missing] = None
-    return list(values)
+        values = list(map(str, series.to_numpy(dtype=object).tolist()))
+    for position in np.flatnonzero(missing).tolist():
+        values[position] = missing_as
+    return values
 
 
 class RedisScheme:
