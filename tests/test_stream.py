@@ -471,3 +471,63 @@ def test_the_refusal_names_each_step_and_why(client, stream: str) -> None:
         "step 'add_features' has scope partition_by=customer_id: it needs rows from more than "
         "one micro-batch"
     ]
+
+
+def test_a_followed_json_lines_file_is_tailed_as_it_grows(tmp_path: Path) -> None:
+    """`?follow=true`: lines appended while the run reads them are consumed, a half-written
+    line only once it is complete; the run ends after idle_timeout_s."""
+    import threading
+
+    path = tmp_path / "orders.jsonl"
+    path.write_text("")
+    frame = orders(120)
+    lines = frame.to_json(orient="records", lines=True).splitlines()
+
+    def write() -> None:
+        with path.open("a") as handle:
+            for index, line in enumerate(lines):
+                if index == 60:  # a line written in two parts
+                    handle.write(line[:10])
+                    handle.flush()
+                    time.sleep(0.05)
+                    handle.write(line[10:] + "\n")
+                else:
+                    handle.write(line + "\n")
+                handle.flush()
+                time.sleep(0.002)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    result = pipeline.run(
+        "stream",
+        orders=f"{path}?follow=true",
+        runner_options={"idle_timeout_s": 0.5, "max_latency_ms": 20},
+    )
+    writer.join()
+    assert result.rows_in == 120 and result.quarantined == 0
+    assert sorted(result.outputs["price"]["order_id"].astype(int)) == list(range(1, 121))
+
+
+def test_standard_input_is_a_stream_source(tmp_path: Path) -> None:
+    """`--input orders=-`: JSON lines piped into `sdk run --runner stream`."""
+
+    tests = str(ROOT / "tests")
+    (tmp_path / "pricing.py").write_text(
+        f"import sys\nsys.path.insert(0, {tests!r})\nfrom test_stream import pipeline\n"
+    )
+    text = orders(30, bad=1).to_json(orient="records", lines=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "sdk", "run", f"{tmp_path / 'pricing.py'}:pipeline",
+            "--runner", "stream", "--input", "orders=-",
+            "--output", f"price={tmp_path / 'priced.csv'}",
+            "--quarantine", str(tmp_path / "quarantine.jsonl"),
+            "--run-dir", str(tmp_path / "runs"),
+        ],
+        input=text, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "priced.csv")) == 29
+    records = pd.read_json(tmp_path / "quarantine.jsonl", lines=True)
+    assert list(records["source"]) == ["stdin:1"]
