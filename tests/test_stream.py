@@ -531,3 +531,19 @@ def test_standard_input_is_a_stream_source(tmp_path: Path) -> None:
     assert len(pd.read_csv(tmp_path / "priced.csv")) == 29
     records = pd.read_json(tmp_path / "quarantine.jsonl", lines=True)
     assert list(records["source"]) == ["stdin:1"]
+
+
+def test_a_dataframe_is_a_finite_stream_equal_to_local() -> None:
+    """A frame given to the stream runner is read in micro-batches; rows keep their labels as
+    sources, as in local; a quarantine replays on the stream runner too."""
+    frame = orders(230, bad=3)
+    stream_run = pipeline.run(
+        "stream", orders=frame, max_invalid=1.0, runner_options={"max_batch_rows": 50}
+    )
+    local = pipeline.run(orders=frame, max_invalid=1.0)
+    pd.testing.assert_frame_equal(
+        comparable(stream_run.outputs["price"]), comparable(local.outputs["price"])
+    )
+    assert sorted(stream_run.quarantine["source"]) == sorted(local.quarantine["source"])
+    report = pipeline.replay_quarantine(local.quarantine, "stream")
+    assert report.replayed == len(local.quarantine) and report.same_check == report.replayed

@@ -36,6 +36,7 @@ __all__ = [
     "Appender",
     "Batch",
     "FileAppender",
+    "FrameSource",
     "LineSource",
     "StreamSource",
     "SupportsAppend",
@@ -161,6 +162,40 @@ def open_appender(uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
 def _is_jsonl(uri: str) -> bool:
     path = uri.removeprefix("file://").split("?")[0]
     return "://" not in path and path.lower().endswith((".jsonl", ".ndjson"))
+
+
+class FrameSource:
+    """A DataFrame read as a finite stream, micro-batch by micro-batch (a quarantine replay, a
+    test): its rows keep their dtypes, and their sources are their index labels, as the
+    ``local`` runner names them. Its messages' ids are row positions within the frame, which
+    is named by its content hash (so an exactly-once sink skips a frame it consumed before)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        from sdk.manifest import content_hash
+
+        self.frame = frame
+        self.uri = f"<DataFrame {content_hash(frame)}>"
+        self._next = 0
+        self.exhausted = False
+
+    def read(self, max_rows: int, timeout_ms: int) -> Batch:
+        """The next ``max_rows`` rows (never waits)."""
+        start = self._next
+        part = self.frame.iloc[start : start + max_rows]
+        self._next += len(part)
+        self.exhausted = not len(part)
+        ids = [str(p) for p in range(start, start + len(part))]
+        return Batch(part.reset_index(drop=True), Sources.from_index(part.index), ids)
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """Nothing to acknowledge in a frame."""
+
+    def lag(self) -> int | None:
+        """Rows not read yet."""
+        return len(self.frame) - self._next
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class LineSource:

@@ -34,7 +34,7 @@ from sdk.errors import DataQualityError, PipelineError
 from sdk.failpoints import failpoint
 from sdk.hookspecs import hookimpl
 from sdk.io import redact
-from sdk.io.streams import Batch, StreamSource, open_source
+from sdk.io.streams import Batch, FrameSource, StreamSource, open_source
 from sdk.logs import get_logger
 from sdk.quarantine import build_records
 from sdk.runners.base import BASE_OPTIONS, Runner
@@ -120,13 +120,6 @@ class StreamRunner(Runner):
                 f"DataFrame inputs ({', '.join(frames)}); join them upstream or use "
                 f"--runner batch"
             )
-        value = request.frame_inputs[frames[0]]
-        if not isinstance(value, str):
-            raise PipelineError(
-                f"input {frames[0]!r} is a DataFrame; the stream runner reads a stream URI "
-                f"(redis://…?stream=&group=&consumer=, a .jsonl file or -); in a notebook, "
-                f"use pipeline.run_stream(frame)"
-            )
         return {k: self.config[k] for k in ("max_batch_rows", "max_latency_ms", "invalid_window")}
 
     def run_stage(self, session: RunSession, stage: Stage) -> None:  # pragma: no cover
@@ -138,8 +131,12 @@ class StreamRunner(Runner):
         session.artifacts.load_inputs(session.request)
         session.snapshots.clear()  # a stream grows while it is read: that is no change
         (name,) = session.inputs
-        uri = str(session.inputs[name].uri)
-        source = open_source(uri, claim_idle_ms=self.config["claim_idle_ms"])
+        given = session.inputs[name].value
+        if isinstance(given, pd.DataFrame):  # a finite stream: replays, tests
+            source: StreamSource = FrameSource(given)
+        else:
+            source = open_source(given, claim_idle_ms=self.config["claim_idle_ms"])
+        uri = source.uri
         sinks = open_sinks(session, source)
         consumer = _Consumer(self, session, name, source, sinks)
         logger.info(
@@ -353,6 +350,8 @@ class _Consumer:
 
 def _concat(parts: list[Batch]) -> Batch:
     """One micro-batch of several reads (an entry read twice, e.g. claimed again, once)."""
+    if len(parts) == 1:
+        return parts[0]
     seen: set[str] = set()
     for index, part in enumerate(parts):
         fresh = np.array([i not in seen for i in part.ids], dtype=bool)
