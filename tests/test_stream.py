@@ -547,3 +547,16 @@ def test_a_dataframe_is_a_finite_stream_equal_to_local() -> None:
     assert sorted(stream_run.quarantine["source"]) == sorted(local.quarantine["source"])
     report = pipeline.replay_quarantine(local.quarantine, "stream")
     assert report.replayed == len(local.quarantine) and report.same_check == report.replayed
+
+
+def test_a_restarted_consumer_reads_its_pending_entries_once(client, stream: str) -> None:
+    """After a crash, a consumer's few pending entries are delivered once more, not once per
+    read of its micro-batch window (which quarantined good rows as max_deliveries)."""
+    fill(client, stream, orders(10))
+    client.xgroup_create(stream, "g", id="0")
+    client.xreadgroup("g", "c1", {stream: ">"}, count=10)  # delivered, never acknowledged
+    result = pipeline.run(
+        "stream", orders=source(stream), runner_options={**FAST, "max_latency_ms": 200}
+    )
+    assert result.quarantined == 0 and len(result.outputs["price"]) == 10
+    assert client.xpending(stream, "g")["pending"] == 0

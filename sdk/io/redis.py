@@ -170,6 +170,7 @@ class RedisSource:
             if "BUSYGROUP" not in str(exc):
                 raise IOSchemeError(f"cannot create group on {redact(uri)}: {exc}") from None
         self._phase = "pending"
+        self._pending_cursor = "0"
         self._claim_cursor = "0-0"
         self._claimed_at = 0.0
 
@@ -182,9 +183,15 @@ class RedisSource:
         entries: list[tuple[str, dict[str, str]]] = []
         redelivered = False
         if self._phase == "pending":
-            reply = client.xreadgroup(t.group, t.consumer, {t.stream: "0"}, count=max_rows)
+            # this consumer's pending entries, each read once: from after the last one read
+            # (reading them again would count another delivery each time)
+            reply = client.xreadgroup(
+                t.group, t.consumer, {t.stream: self._pending_cursor}, count=max_rows
+            )
             entries = [e for e in (reply[0][1] if reply else []) if e[1] is not None]
             redelivered = True
+            if reply and reply[0][1]:
+                self._pending_cursor = reply[0][1][-1][0]
             if not entries:
                 self._phase = "claim"
         if not entries and self._phase == "claim":
