@@ -560,3 +560,46 @@ def test_a_restarted_consumer_reads_its_pending_entries_once(client, stream: str
     )
     assert result.quarantined == 0 and len(result.outputs["price"]) == 10
     assert client.xpending(stream, "g")["pending"] == 0
+
+
+def test_a_sql_output_with_the_quarantine_elsewhere_is_appended_at_least_once(
+    client, stream: str, tmp_path: Path
+) -> None:
+    """Destinations of different kinds: each appended per micro-batch (no transaction)."""
+    fill(client, stream, orders(300, bad=1))
+    db = tmp_path / "out.db"
+    with capture_logs() as logs:
+        pipeline.run(
+            "stream",
+            orders=source(stream),
+            outputs={"price": f"sqlite:///{db}?table=priced"},
+            quarantine=str(tmp_path / "q.csv"),
+            runner_options=FAST,
+        )
+    assert logs.events("stream_started")[0]["exactly_once"] is False
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM priced").fetchone()[0] == 297
+    assert len(pd.read_csv(tmp_path / "q.csv")) == 3
+
+
+def test_the_quarantine_defaults_beside_a_file_output(tmp_path: Path) -> None:
+    """A JSON lines source with a file output: quarantined rows are written, not dropped."""
+    path = tmp_path / "orders.jsonl"
+    orders(100, bad=2).to_json(path, orient="records", lines=True)
+    result = pipeline.run(
+        "stream",
+        orders=str(path),
+        outputs={"price": str(tmp_path / "priced.csv")},
+        runner_options=FAST,
+    )
+    assert result.written["quarantine"] == str(tmp_path / "priced.quarantine.jsonl")
+    assert len(pd.read_json(tmp_path / "priced.quarantine.jsonl", lines=True)) == 2
+
+
+def test_a_password_in_a_query_parameter_is_not_logged() -> None:
+    """`&password=` is hidden like `user:secret@` in every URI the SDK logs or records."""
+    from sdk.io import redact
+
+    uri = "redis://127.0.0.1:6379/0?stream=s&password=hunter2&group=g"
+    assert "hunter2" not in redact(uri)
+    assert redact(uri) == "redis://127.0.0.1:6379/0?stream=s&password=***&group=g"

@@ -23,6 +23,7 @@ target, renamed onto it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -239,15 +240,20 @@ def dataset_identity(uri: str) -> tuple[str, ...] | None:
     return (scheme.split("+")[0], host, database, name)
 
 
+_SECRET_PARAM = re.compile(r"([?&](?:password|passwd|pwd|secret|token)=)[^&#]*", re.IGNORECASE)
+
+
 def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***`` (for messages and logs)."""
+    """``uri`` with any password replaced by ``***`` (for messages and logs): in its user
+    information (``user:secret@host``) and in query parameters such as ``&password=``."""
     scheme, sep, rest = uri.partition("://")
     if not sep:
         return uri
+    rest = _SECRET_PARAM.sub(r"\1***", rest)
     netloc, slash, tail = rest.partition("/")
     userinfo, at, host = netloc.rpartition("@")
     if not at or ":" not in userinfo:
-        return uri
+        return f"{scheme}://{rest}"
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}{slash}{tail}"
 

@@ -76,7 +76,8 @@ def default_quarantine(
 ) -> str | None:
     """The quarantine of a stream run not given one: table ``sdk_quarantine`` when every
     output is a table of one SQL database; else the stream ``NAME:quarantine`` beside a Redis
-    source; else none (kept in the run's result)."""
+    source; else ``<name>.quarantine.jsonl`` beside the first file output; else none (kept in
+    the run's result: a notebook)."""
     databases = {_Database.of(str(u)) for u in (outputs or {}).values()}
     if outputs and len(databases) == 1 and None not in databases:
         (database,) = databases
@@ -89,6 +90,11 @@ def default_quarantine(
             stream = dict(urllib.parse.parse_qsl(query)).get("stream")
             if stream:
                 return f"{base}?stream={urllib.parse.quote(stream + ':quarantine', safe=':')}"
+    for uri in (outputs or {}).values():  # beside the first file output
+        path = str(uri).removeprefix("file://")
+        if "://" not in path and path != "-":
+            target = Path(path)
+            return str(target.with_name(f"{target.stem}.quarantine.jsonl"))
     return None
 
 
@@ -201,11 +207,12 @@ class _Transaction:
                         f"INSERT INTO {table} ({names}) VALUES ({marks})",
                         list(zip(*values, strict=True)),
                     )
-            self._execute(
-                f"INSERT INTO {quote(CONSUMED_TABLE)} (source, message_id) VALUES "
-                f"({self.mark}, {self.mark})",
-                [(self.source, i) for i in ids],
-            )
+            if ids:
+                self._execute(
+                    f"INSERT INTO {quote(CONSUMED_TABLE)} (source, message_id) VALUES "
+                    f"({self.mark}, {self.mark})",
+                    [(self.source, i) for i in ids],
+                )
             if self.database.kind == "sqlite":
                 self.conn.execute("COMMIT")
             else:
@@ -361,5 +368,30 @@ def open_sinks(session: RunSession, source: StreamSource) -> Sinks:
         tables = {name: _table(uri) for name, uri in destinations.items()}
         key = _source_key(source)
         return Sinks(session, source, {}, _Transaction(database, tables, schemas, key))
-    appenders = {name: open_appender(uri, schemas.get(name)) for name, uri in destinations.items()}
+    appenders: dict[str, Appender] = {}
+    for name, uri in destinations.items():
+        database = _Database.of(uri)
+        if database is not None:  # a table of its own database: appended, at least once
+            table = {name: _table(uri)}
+            appenders[name] = _TableAppender(
+                name, _Transaction(database, table, schemas, _source_key(source))
+            )
+        else:
+            appenders[name] = open_appender(uri, schemas.get(name))
     return Sinks(session, source, appenders, None)
+
+
+class _TableAppender:
+    """A SQL table appended to micro-batch by micro-batch (committed per batch), when the
+    run's destinations are not all tables of one database (at least once)."""
+
+    def __init__(self, name: str, transaction: _Transaction) -> None:
+        self.name, self.transaction = name, transaction
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Insert ``frame`` and commit."""
+        self.transaction.write({self.name: frame}, [])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.transaction.close()

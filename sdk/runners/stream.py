@@ -148,6 +148,11 @@ class StreamRunner(Runner):
                 "on_step_error": session.context.on_step_error,
             },
         )
+        if not session.request.outputs and not isinstance(given, pd.DataFrame):
+            logger.warning(  # fine in a notebook; a process reading forever would only grow
+                "stream_outputs_in_memory",
+                extra={"reason": "no output destination given: outputs are kept in memory"},
+            )
         try:
             with _stop_on_signals() as stopping:
                 consumer.consume(stopping)
