@@ -603,3 +603,21 @@ def test_a_password_in_a_query_parameter_is_not_logged() -> None:
     uri = "redis://127.0.0.1:6379/0?stream=s&password=hunter2&group=g"
     assert "hunter2" not in redact(uri)
     assert redact(uri) == "redis://127.0.0.1:6379/0?stream=s&password=***&group=g"
+
+
+def test_a_line_that_is_not_a_json_object_is_one_malformed_record(tmp_path: Path) -> None:
+    """Quarantined whole (check field_count, the text as the value), and no extra column
+    reaches the outputs."""
+    path = tmp_path / "orders.jsonl"
+    text = orders(20).to_json(orient="records", lines=True)
+    lines = text.splitlines()
+    lines.insert(5, "[1, 2, 3]")
+    path.write_text("\n".join(lines) + "\n")
+    result = pipeline.run(
+        "stream", orders=str(path), max_invalid=1.0, runner_options={**FAST, "max_batch_rows": 8}
+    )
+    assert list(result.outputs["price"].columns) == ["order_id", "quantity", "unit_price", "total"]
+    assert len(result.outputs["price"]) == 20
+    (record,) = result.quarantine.to_dict(orient="records")
+    assert record["check"] == "field_count" and record["source"] == f"{path}:6"
+    assert "[1, 2, 3]" in record["row"]

@@ -34,6 +34,7 @@ from sdk.hookspecs import hookimpl
 from sdk.io import Loaded, redact
 from sdk.io.streams import Batch
 from sdk.quarantine import Sources
+from sdk.validation import MALFORMED
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -123,7 +124,7 @@ def _rows(entries: Sequence[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]
                 value = json.loads(fields["json"])
             except ValueError:
                 value = None
-            rows.append(value if isinstance(value, dict) else dict(fields))
+            rows.append(value if isinstance(value, dict) else {MALFORMED: fields["json"]})
         else:
             rows.append(dict(fields))
     return rows

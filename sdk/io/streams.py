@@ -28,6 +28,7 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.quarantine import Sources
+from sdk.validation import MALFORMED
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -274,13 +275,13 @@ class LineSource:
 
 
 def _record(line: str) -> dict[str, Any]:
-    """A JSON object per line; anything else is kept as text in a ``json`` column, which
-    validation then quarantines (a missing column) with the line as the row."""
+    """A JSON object per line; anything else is a malformed record (its text in the reader's
+    malformed marker), which validation quarantines whole, as it does a malformed CSV line."""
     try:
         value = json.loads(line)
     except ValueError:
         value = None
-    return value if isinstance(value, dict) else {"json": line.rstrip("\n")}
+    return value if isinstance(value, dict) else {MALFORMED: line.rstrip("\n")}
 
 
 class FileAppender:
