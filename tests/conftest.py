@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -36,6 +38,10 @@ def fraud_raw() -> pd.DataFrame:
     return pd.read_csv(ROOT / "examples" / "fraud" / "transactions.csv", dtype=str)
 
 
+REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+"""The Redis server of the stream tests."""
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip the test for a missing service, or fail under ``SDK_REQUIRE_SERVICES=1`` (CI)."""
     if os.environ.get("SDK_REQUIRE_SERVICES") == "1":
@@ -61,3 +67,24 @@ def cli(
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
+
+
+def redis_client() -> Any:
+    """A client of :data:`REDIS` (text replies), or a skip (a failure in CI) when no server
+    answers."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
+    try:
+        client.ping()
+    except Exception as exc:
+        client.close()
+        require_service("redis", f"{REDIS}: {exc}")
+    return client
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Redis client for the module's tests (see :func:`redis_client`)."""
+    client = redis_client()
+    yield client
+    client.close()

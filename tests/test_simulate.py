@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from conftest import ROOT, cli, require_service
+from conftest import REDIS, ROOT, cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandera.typing import DataFrame
@@ -536,22 +535,6 @@ class Loose(pa.DataFrameModel):
 
 
 # -- replay ----------------------------------------------------------------------------------
-
-REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(scope="module")
-def client():
-    """A Redis client, or a skip (a failure in CI) when no server answers."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS, decode_responses=True)
-    try:
-        client.ping()
-    except Exception as exc:
-        require_service("redis", f"{REDIS}: {exc}")
-    yield client
-    client.close()
-
 
 @pytest.fixture
 def stream(client) -> Iterator[str]:

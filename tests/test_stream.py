@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from conftest import ROOT, require_service
+from conftest import REDIS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandera.typing import DataFrame
@@ -28,21 +28,6 @@ from sklearn.linear_model import LinearRegression
 import sdk
 from sdk import Artifact, Pipeline, Step
 from sdk.testing import capture_logs
-
-REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(scope="module")
-def client():
-    """A Redis client, or a skip (a failure in CI) when no server answers."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS, decode_responses=True)
-    try:
-        client.ping()
-    except Exception as exc:
-        require_service("redis", f"{REDIS}: {exc}")
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import require_service
-from test_stream import REDIS, fill, orders, pipeline, source
+from conftest import REDIS, require_service
+from test_stream import fill, orders, pipeline, source
 
 from sdk.runs import list_runs
 
@@ -92,19 +92,6 @@ class Killed:
     pid: int
     returncode: int
     stderr: str
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """A Redis client, or a skip (a failure in CI) when no server answers."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS, decode_responses=True)
-    try:
-        client.ping()
-    except Exception as exc:
-        require_service("redis", f"{REDIS}: {exc}")
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_service
+from conftest import redis_client
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
-REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def require_redis() -> None:
     """The tutorial's simulated production streams into Redis: skip without a server (a
     failure under SDK_REQUIRE_SERVICES=1, as in CI)."""
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:
-        require_service("redis", f"{REDIS}: {exc}")
+    redis_client().close()
 
 
 def output_text(output: dict[str, Any]) -> str:
