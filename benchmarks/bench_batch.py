@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import write_section
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -114,18 +116,6 @@ def postgres_section(rows: int) -> str:
         )
     return "\n".join(lines) + "\n"
 
-
-def write_section(path: Path, name: str, section: str) -> None:
-    """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in ``path``."""
-    start_marker, end_marker = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start_marker}\n{section}{end_marker}\n"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(start_marker), text.find(end_marker)
-    if 0 <= start < end:
-        text = text[:start] + block + text[end + len(end_marker):].removeprefix("\n")
-    else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + block
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

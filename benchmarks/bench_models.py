@@ -46,15 +46,15 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _report import cpu_model, write_section
+from _report import versions as versions_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-START_MARKER = "<!-- bench-models:start -->"
-END_MARKER = "<!-- bench-models:end -->"
 RESULT_PREFIX = "BENCH_RESULT "
 VARIANTS = ("plain", "plain-arrow", "pandera", "sdk-batch", "sdk-local")
 FEATURES = [f"f{i}" for i in range(1, 9)]
@@ -394,22 +394,8 @@ def machine_info(
     repeat: int, chunk_rows: int, size_mb: dict[int, float], probe: dict[str, float]
 ) -> str:
     """Describe the machine, the library versions, the date and the method."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    except OSError:
-        pass
-    versions = []
-    for dist in ("pandas", "pandera", "numpy", "scikit-learn", "skops", "pipeline-sdk"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
+    cpu = cpu_model()
+    versions = versions_of(("pandas", "pandera", "numpy", "scikit-learn", "skops", "pipeline-sdk"))
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     files = ", ".join(f"{rows:,} rows = {mb:.0f} MB" for rows, mb in size_mb.items())
     return (
@@ -456,18 +442,6 @@ def render(cells: Sequence[Cell], warnings: Sequence[str], info: str) -> str:
         )
     lines += [f"| | **WARNING** | {w} {empty}" for w in warnings]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Write ``section`` between the markers of ``path``, creating or extending it as needed."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}\n"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if 0 <= start < end:
-        text = text[:start] + block + text[end + len(END_MARKER) :].removeprefix("\n")
-    else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + block
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(cells, warnings, info)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, "bench-models", section)
     return 1 if warnings or any(c.error for c in cells) else 0
 
 

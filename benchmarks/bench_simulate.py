@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from _report import write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,8 +50,6 @@ sys.path.append(str(ROOT))  # the working tree's sdk and examples when not insta
 from examples.fraud.pipeline import Transactions  # noqa: E402
 from sdk.simulate import inject_faults, replay, synthesize  # noqa: E402
 
-START_MARKER = "<!-- bench-simulate:start -->"
-END_MARKER = "<!-- bench-simulate:end -->"
 REPLAY_ROWS = 100_000
 
 
@@ -153,18 +152,6 @@ def _table(models: list[dict[str, Any]], replays: list[dict[str, Any]], repeat: 
     return "\n".join(lines)
 
 
-def _write_between_markers(path: Path, table: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    block = f"{START_MARKER}\n{table}\n{END_MARKER}"
-    if START_MARKER in text and END_MARKER in text:
-        head, _, rest = text.partition(START_MARKER)
-        _, _, tail = rest.partition(END_MARKER)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table (and write it with ``--out``); return 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -183,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     table = _table(models, _bench_replay(args.redis, repeat), repeat)
     print(table)
     if args.out:
-        _write_between_markers(args.out, table)
+        write_section(args.out, "bench-simulate", table)
     return 0
 
 

@@ -45,17 +45,17 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _report import cpu_model, write_section
+from _report import versions as versions_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 REDIS = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES = os.environ.get("SDK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-START_MARKER = "<!-- bench-stream:start -->"
-END_MARKER = "<!-- bench-stream:end -->"
 RESULT_PREFIX = "BENCH_RESULT "
 BAD_EVERY = 400  # one malformed price in 400 entries: 0.25 %
 IDLE_S = 0.5  # the sdk run ends after this long with nothing to read
@@ -453,22 +453,8 @@ def revision() -> str:
 
 def machine_info(rows: int, repeat: int, tree: str) -> str:
     """The machine, the versions, the date and how it was measured."""
-    cpu = platform.machine()
-    try:
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    except OSError:
-        pass
-    versions = []
-    for dist in ("pandas", "pandera", "redis", "hiredis", "psycopg", "pipeline-sdk"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
+    cpu = cpu_model()
+    versions = versions_of(("pandas", "pandera", "redis", "hiredis", "psycopg", "pipeline-sdk"))
     server = _connect().info("server").get("redis_version", "?")
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
@@ -520,18 +506,6 @@ def render(cells: Sequence[Cell], lat: Sequence[Cell], info: str) -> str:
             f"| {c.peak_rss_mb:.0f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Write ``section`` between the markers of ``path`` (appended with them if missing)."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}\n"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if 0 <= start < end:
-        text = text[:start] + block + text[end + len(END_MARKER) :].removeprefix("\n")
-    else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + block
-    path.write_text(text)
 
 
 def profile(client: Any, folder: Path, stream: str, top: int) -> None:
@@ -609,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(cells, lat, machine_info(args.rows, args.repeat, args.revision or revision()))
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, "bench-stream", section)
     return 0
 
 

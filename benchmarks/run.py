@@ -28,8 +28,10 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
+
+from _report import cpu_model, write_section
+from _report import versions as versions_of
 
 HERE = Path(__file__).resolve().parent
 # Fall back to the working tree's sdk when it is not installed (appended: an install wins).
@@ -37,8 +39,6 @@ sys.path.append(str(HERE.parent))
 
 import fraud_bench  # noqa: E402  (needs the path set above)
 
-START_MARKER = "<!-- bench:start -->"
-END_MARKER = "<!-- bench:end -->"
 RESULT_PREFIX = "BENCH_RESULT "
 WARMUP_ROWS = 2_000
 VALIDATING = ("floor", "pandera", "sdk")
@@ -166,22 +166,8 @@ def _ratio(cell: Cell, base: Cell | None) -> str:
 
 def machine_info(repeat: int) -> str:
     """Describe the machine, the library versions, the date and the method in one line."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    except OSError:
-        pass
-    versions = []
-    for dist in ("pandas", "pandera", "numpy", "pipeline-sdk"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
+    cpu = cpu_model()
+    versions = versions_of(("pandas", "pandera", "numpy", "pipeline-sdk"))
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"Measured {today} on {os.cpu_count()} CPUs ({cpu}), {platform.system()} "
@@ -217,18 +203,6 @@ def render(cells: Sequence[Cell], warnings: Sequence[str], repeat: int) -> str:
     lines += [f"| | | **WARNING** | {w} | | | | |" for w in warnings]
     return "\n".join(lines) + "\n"
 
-
-def write_section(path: Path, section: str) -> None:
-    """Write ``section`` between the markers of ``path``, creating or extending it as needed."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}\n"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if 0 <= start < end:
-        text = text[:start] + block + text[end + len(END_MARKER) :].removeprefix("\n")
-    else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(cells, warnings, args.repeat)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, "bench", section)
     return 1 if warnings or any(c.error for c in cells) else 0
 
 
