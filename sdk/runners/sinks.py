@@ -181,7 +181,7 @@ class _Transaction:
 
     def write(self, frames: dict[str, pd.DataFrame], ids: list[str]) -> None:
         """Insert every frame into its table and the ids into ``sdk_consumed``; commit."""
-        types = _SQLITE if self.database.kind == "sqlite" else _POSTGRES
+        types = _column_types(self.database.kind)
         try:
             if self.database.kind == "sqlite":
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -232,30 +232,15 @@ class _Transaction:
             (self._proxy if self.database.kind == "postgres" else self.conn).close()
 
 
-_SQLITE = {
-    "integer": "INTEGER",
-    "float": "REAL",
-    "boolean": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMP",
-    "date": "DATE",
-    "decimal": "TEXT",
-    "bytes": "BLOB",
-    "text": "TEXT",
-    "empty": "TEXT",
-}
-_POSTGRES = {
-    "integer": "BIGINT",
-    "float": "DOUBLE PRECISION",
-    "boolean": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ",
-    "date": "DATE",
-    "decimal": "NUMERIC",
-    "bytes": "BYTEA",
-    "text": "TEXT",
-    "empty": "TEXT",
-}
+def _column_types(dialect: str) -> dict[str, str]:
+    """The SQL type of each column kind, as the batch writers of the dialect create them."""
+    if dialect == "sqlite":
+        from sdk.io.sql import _SQLITE_TYPES
+
+        return _SQLITE_TYPES
+    from sdk.io.postgres import _SQL_TYPES
+
+    return _SQL_TYPES
 
 
 def _value(series: pd.Series, kind: str, dialect: str) -> list[Any]:
