@@ -8,7 +8,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["RunInterrupted", "ending", "interrupt_on_signals"]
+from sdk.logs import get_logger
+
+__all__ = ["RunInterrupted", "ending", "interrupt_on_signals", "stop_on_signals"]
+
+logger = get_logger("sdk.run")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -52,6 +56,39 @@ def interrupt_on_signals() -> Iterator[None]:
         signal.signal(signum, interrupt)
     try:
         yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """While the block runs (in the main thread), SIGTERM and SIGINT set the event it yields:
+    a runner that drains (the stream) stops after its current unit. A second signal goes to the
+    previous handler (:func:`interrupt_on_signals`: the run is interrupted at once)."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    previous: dict[int, Any] = {}
+
+    def stop(signum: int, frame: object) -> None:
+        if stopping.is_set():  # asked twice: stop now
+            handler = previous.get(signum)
+            if callable(handler):
+                handler(signum, frame)
+            return
+        stopping.set()
+        logger.info("stream_stopping", extra={"signal": signal.Signals(signum).name})
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        current = signal.getsignal(signum)
+        if current is None or current == signal.SIG_IGN:
+            continue
+        previous[signum] = current
+        signal.signal(signum, stop)
+    try:
+        yield stopping
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

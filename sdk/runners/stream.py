@@ -21,10 +21,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +39,7 @@ from sdk.quarantine import build_records
 from sdk.runners.base import BASE_OPTIONS, Runner
 from sdk.runners.options import RunnerOption
 from sdk.runners.plan import step_kind
+from sdk.runners.signals import stop_on_signals
 from sdk.runners.sinks import Sinks, default_quarantine, open_sinks
 from sdk.runners.stage import BoundaryCounts, Data, Stage, StepTotals, UnitResult, UnitSummary
 from sdk.runners.unit import run_unit
@@ -154,7 +154,7 @@ class StreamRunner(Runner):
                 extra={"reason": "no output destination given: outputs are kept in memory"},
             )
         try:
-            with _stop_on_signals() as stopping:
+            with stop_on_signals() as stopping:
                 consumer.consume(stopping)
         except DataQualityError:
             self._report(session)
@@ -388,38 +388,6 @@ def _concat(parts: list[Batch]) -> Batch:
         deliveries,
         max(oldest) if oldest else None,
     )
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM and SIGINT ask the loop to stop after the current micro-batch (a second one
-    interrupts at once, as before)."""
-    stopping = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stopping
-        return
-    previous: dict[int, Any] = {}
-
-    def stop(signum: int, frame: object) -> None:
-        if stopping.is_set():  # asked twice: stop now
-            handler = previous.get(signum)
-            if callable(handler):
-                handler(signum, frame)
-            return
-        stopping.set()
-        logger.info("stream_stopping", extra={"signal": signal.Signals(signum).name})
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        current = signal.getsignal(signum)
-        if current is None or current == signal.SIG_IGN:
-            continue
-        previous[signum] = current
-        signal.signal(signum, stop)
-    try:
-        yield stopping
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @hookimpl
