@@ -275,8 +275,10 @@ class _Consumer:
         self.source.ack(ids)
         if self.sinks.keeps_quarantine:
             session.state.forget_records()
-        self.report(unit, results, batch, int(keep.sum()))
-        self.enforce_budget(results, int(keep.sum()))
+        rows = int(keep.sum())
+        quarantined = sum(c.quarantined for r in results for c in r.counts.values())
+        self.report(unit, results, batch, rows, quarantined)
+        self.enforce_budget(rows, quarantined)
 
     def poisoned(self, batch: Batch, positions: np.ndarray) -> UnitResult:
         """Quarantine messages delivered more than ``max_deliveries`` times, unprocessed."""
@@ -308,9 +310,10 @@ class _Consumer:
         self.session.state.merge(result)
         return result
 
-    def report(self, unit: str, results: list[UnitResult], batch: Batch, rows: int) -> None:
+    def report(
+        self, unit: str, results: list[UnitResult], batch: Batch, rows: int, quarantined: int
+    ) -> None:
         """``unit_committed`` for the micro-batch: rows, passed, quarantined, lag, latency."""
-        quarantined = sum(c.quarantined for r in results for c in r.counts.values())
         steps: dict[str, dict[str, Any]] = {}
         for result in results:
             summary = UnitSummary.of(unit, 0, result)
@@ -328,9 +331,8 @@ class _Consumer:
             latency_ms=latency,
         )
 
-    def enforce_budget(self, results: list[UnitResult], rows: int) -> None:
+    def enforce_budget(self, rows: int, quarantined: int) -> None:
         """Fail once the last ``invalid_window`` rows hold too many quarantined ones."""
-        quarantined = sum(c.quarantined for r in results for c in r.counts.values())
         self.window.append((rows, quarantined))
         window = self.config["invalid_window"]
         while len(self.window) > 1 and sum(r for r, _ in self.window) - self.window[0][0] >= window:
