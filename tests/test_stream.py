@@ -606,3 +606,22 @@ def test_a_line_that_is_not_a_json_object_is_one_malformed_record(tmp_path: Path
     (record,) = result.quarantine.to_dict(orient="records")
     assert record["check"] == "field_count" and record["source"] == f"{path}:6"
     assert "[1, 2, 3]" in record["row"]
+
+
+def test_a_redis_stream_round_trips_any_text_and_missing_values(client, stream: str) -> None:
+    """What the sink appends (one JSON payload per script call) reads back as the same text:
+    non-ASCII, quotes, backslashes, NUL and newlines; a missing value is an absent field."""
+    from sdk.io.redis import RedisScheme
+
+    texts = ["é😀", 'say "hi"\\', "a\x00b", "two\nlines", "", None]
+    frame = pd.DataFrame({"text": texts, "n": [1, 2, 3, 4, 5, None]}, dtype=object)
+    scheme = RedisScheme()
+    uri = f"{REDIS}?stream={stream}"
+    scheme.write(frame, uri)
+    scheme.write(pd.DataFrame(index=range(2)), uri)  # rows without columns still make entries
+    back = scheme.read(uri).frame
+    assert back["text"].tolist() == [*texts, None, None]
+    assert back["n"].tolist() == ["1", "2", "3", "4", "5", None, None, None]
+    entries = client.xrange(stream)
+    assert entries[4][1] == {"text": "", "n": "5"}
+    assert [fields for _, fields in entries[-3:]] == [{"json": "{}"}] * 3

@@ -116,31 +116,45 @@ class RedisTarget:
         return f"{self.label}#{entry}"
 
 
-def _rows(entries: Sequence[tuple[str, dict[str, str]]]) -> list[dict[str, Any]]:
-    rows = []
-    for _, fields in entries:
-        if len(fields) == 1 and "json" in fields:
-            try:
-                value = json.loads(fields["json"])
-            except ValueError:
-                value = None
-            rows.append(value if isinstance(value, dict) else {MALFORMED: fields["json"]})
-        else:
-            rows.append(dict(fields))
-    return rows
+Entry = tuple[str, list[str] | None]
+"""A stream entry as Redis sends it: its id and its fields flat (``[field, value, ...]``);
+``None`` for an entry deleted while pending."""
 
 
-def _frame(entries: Sequence[tuple[str, dict[str, str]]]) -> pd.DataFrame:
+def _flat(entries: Sequence[tuple[str, dict[str, str] | None]]) -> list[Entry]:
+    """Entries parsed by redis-py (fields as a dict) as flat entries."""
+    return [(i, None if f is None else [x for kv in f.items() for x in kv]) for i, f in entries]
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of an unparsed ``XREADGROUP`` reply of one stream (RESP2 or RESP3)."""
+    if not reply:
+        return []
+    streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply)
+    return [(entry[0], entry[1]) for entries in streams for entry in entries]
+
+
+def _row(fields: list[str]) -> dict[str, Any]:
+    if len(fields) == 2 and fields[0] == "json":
+        try:
+            value = json.loads(fields[1])
+        except ValueError:
+            value = None
+        return value if isinstance(value, dict) else {MALFORMED: fields[1]}
+    return dict(zip(fields[0::2], fields[1::2], strict=True))
+
+
+def _frame(entries: Sequence[Entry]) -> pd.DataFrame:
     """One row per entry, values as text (``None`` for a field an entry lacks)."""
-    if entries:
-        first = entries[0][1]
-        keys = first.keys()
-        plain = not (len(first) == 1 and "json" in first)
-        if plain and all(fields.keys() == keys for _, fields in entries):
-            # the common case, every entry with the same fields: columns without row dicts
-            columns = {key: [fields[key] for _, fields in entries] for key in first}
-            return pd.DataFrame(columns, index=pd.RangeIndex(len(entries)), dtype=object)
-    rows = _rows(entries)
+    fields = [f or [] for _, f in entries]
+    if fields:
+        names = fields[0][0::2]
+        if names != ["json"] and all(f[0::2] == names for f in fields):
+            # the common case, every entry with the same fields: whole columns at once
+            values = list(zip(*fields, strict=True))[1::2]
+            columns = {name: list(column) for name, column in zip(names, values, strict=True)}
+            return pd.DataFrame(columns, index=pd.RangeIndex(len(fields)), dtype=object)
+    rows = [_row(f) for f in fields]
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     if len(frame):
         frame = frame.astype(object).where(frame.notna(), None)
@@ -174,6 +188,8 @@ class RedisSource:
         self._pending_cursor = "0"
         self._claim_cursor = "0-0"
         self._claimed_at = 0.0
+        # XREADGROUP replies unparsed: one flat list per entry, no dict per entry
+        self.client.set_response_callback("XREADGROUP", lambda reply, **options: reply)
 
     def read(self, max_rows: int, timeout_ms: int) -> Batch:
         """Up to ``max_rows`` entries: this consumer's pending ones, then claimed, then new."""
@@ -181,7 +197,7 @@ class RedisSource:
         every = max(self.claim_idle_ms, 1000) / 1000  # our own in-flight entries stay ours
         if self._phase == "new" and time.monotonic() - self._claimed_at > every:
             self._phase, self._claim_cursor = "claim", "0-0"
-        entries: list[tuple[str, dict[str, str]]] = []
+        entries: list[Entry] = []
         redelivered = False
         if self._phase == "pending":
             # this consumer's pending entries, each read once: from after the last one read
@@ -189,10 +205,11 @@ class RedisSource:
             reply = client.xreadgroup(
                 t.group, t.consumer, {t.stream: self._pending_cursor}, count=max_rows
             )
-            entries = [e for e in (reply[0][1] if reply else []) if e[1] is not None]
+            read = _entries(reply)
+            entries = [e for e in read if e[1] is not None]
             redelivered = True
-            if reply and reply[0][1]:
-                self._pending_cursor = reply[0][1][-1][0]
+            if read:
+                self._pending_cursor = read[-1][0]
             if not entries:
                 self._phase = "claim"
         if not entries and self._phase == "claim":
@@ -205,7 +222,7 @@ class RedisSource:
                 count=max_rows,
             )
             self._claim_cursor = reply[0]
-            entries = [e for e in reply[1] if e[1] is not None]
+            entries = _flat([e for e in reply[1] if e[1] is not None])
             if entries:
                 failpoint("stream.after_claim")
             redelivered = True
@@ -215,7 +232,7 @@ class RedisSource:
             reply = client.xreadgroup(
                 t.group, t.consumer, {t.stream: ">"}, count=max_rows, block=max(timeout_ms, 1)
             )
-            entries = list(reply[0][1]) if reply else []
+            entries = _entries(reply)
             redelivered = False
         ids = [entry for entry, _ in entries]
         deliveries = self._deliveries(ids) if redelivered else np.ones(len(ids), dtype=np.int64)
@@ -263,16 +280,16 @@ def _key(entry: str) -> tuple[int, int]:
 
 
 _XADD_ROWS = """
-local width = tonumber(ARGV[1])
-local maxlen = ARGV[2]
-local missing = ARGV[3]
-local first = 4 + width
-for row = first, #ARGV, width do
+local maxlen = ARGV[1]
+local columns = cjson.decode(ARGV[2])
+local values = cjson.decode(ARGV[3])
+local width = #columns
+for row = 1, #values, width do
   local fields = {}
   for column = 1, width do
-    local value = ARGV[row + column - 1]
-    if value ~= missing then
-      fields[#fields + 1] = ARGV[3 + column]
+    local value = values[row + column - 1]
+    if value ~= cjson.null then
+      fields[#fields + 1] = columns[column]
       fields[#fields + 1] = value
     end
   end
@@ -285,10 +302,11 @@ for row = first, #ARGV, width do
     redis.call("XADD", KEYS[1], "MAXLEN", "~", maxlen, "*", unpack(fields))
   end
 end
-return (#ARGV - width - 3) / width
+return #values / width
 """
-"""Appends a batch of rows in one round trip: ``XADD`` per row inside Redis, one reply."""
-_MISSING = "\x00"  # a value left out of its entry (text never holds NUL)
+"""Appends a batch of rows in one round trip: ``XADD`` per row inside Redis, one reply. The
+rows come as one JSON array of texts, row after row (``null`` for a missing value): one
+argument to pack and send instead of one per value."""
 _ROWS_PER_CALL = 2_000  # bounds one script's run (the server serves nobody else meanwhile)
 
 
@@ -306,14 +324,15 @@ class RedisAppender:
         if not len(frame):
             return
         t = self.target
-        columns = [str(c) for c in frame.columns]
-        texts = [_texts(frame.iloc[:, i], _MISSING) for i in range(frame.shape[1])]
+        if not frame.shape[1]:  # rows without fields: an entry needs one
+            frame = pd.DataFrame({"json": ["{}"] * len(frame)})
+        columns = json.dumps([str(c) for c in frame.columns], ensure_ascii=False)
+        texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
         rows = [value for row in zip(*texts, strict=True) for value in row]  # row-major
-        head = [len(columns), "" if t.maxlen is None else t.maxlen, _MISSING, *columns]
-        width = len(columns)
+        maxlen, width = "" if t.maxlen is None else t.maxlen, frame.shape[1]
         for start in range(0, len(frame), _ROWS_PER_CALL):
             chunk = rows[start * width : (start + _ROWS_PER_CALL) * width]
-            self.script(keys=[t.stream], args=[*head, *chunk])
+            self.script(keys=[t.stream], args=[maxlen, columns, json.dumps(chunk, ensure_ascii=False)])
 
     def close(self) -> None:
         """Close the connection."""
@@ -350,7 +369,7 @@ class RedisScheme:
     def read(self, uri: str) -> Loaded:
         """Every entry of the stream (``XRANGE``), values as text."""
         target = RedisTarget.parse(uri)
-        entries = target.connect().xrange(target.stream)
+        entries = _flat(target.connect().xrange(target.stream))
         ids = [entry for entry, _ in entries]
         return Loaded(_frame(entries), Sources.from_values([target.reference(i) for i in ids]))
 

@@ -292,8 +292,9 @@ class Sinks:
         produced, outputs = outputs, {n: f for n, f in outputs.items() if n in request.outputs}
         records = quarantine if quarantine is not None else pd.DataFrame()
         if len(records):  # every column as text (values and rows are text already)
-            records = records.loc[:, list(QUARANTINE_COLUMNS)].astype(object)
-            records = records.map(lambda v: None if v is None or v != v else str(v))
+            records = pd.DataFrame(
+                {c: _text(records[c].tolist()) for c in QUARANTINE_COLUMNS}, dtype=object
+            )
         if self.transaction is not None:
             frames = dict(outputs)
             if request.quarantine is not None:
@@ -318,6 +319,11 @@ class Sinks:
         for name, parts in self.kept.items():
             frame = pd.concat(parts, ignore_index=True)
             self.session.datasets[name] = Data(frame, Sources.from_index(frame.index))
+
+
+def _text(values: list[Any]) -> list[str | None]:
+    """``values`` as text, missing ones (``None``, NaN) as ``None``."""
+    return [None if v is None or v != v else str(v) for v in values]
 
 
 def _source_key(source: StreamSource) -> str:

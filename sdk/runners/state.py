@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["RunInfo", "RunState"]
 
 Key = tuple[str, str, str]
+_KEY = ("step", "boundary", "dataset")
+"""The quarantine columns that name a boundary."""
 
 
 @attrs.frozen
@@ -89,12 +91,17 @@ class RunState:
             self.counts.setdefault(key, BoundaryCounts(skipped=counts.skipped)).add(counts)
         for name, totals in result.steps.items():
             self.steps.setdefault(name, StepTotals()).add(totals)
-        if len(result.quarantine):
-            for (step, boundary, dataset), records in result.quarantine.groupby(
-                ["step", "boundary", "dataset"], sort=False
-            ):
-                key = (str(step), str(boundary), str(dataset))
-                self._records.setdefault(key, []).append(records)
+        quarantine = result.quarantine
+        if len(quarantine):
+            first = tuple(str(quarantine[c].iat[0]) for c in _KEY)
+            if all((quarantine[c].to_numpy() == v).all() for c, v in zip(_KEY, first)):
+                self._records.setdefault(first, []).append(quarantine)  # one boundary: usual
+            else:
+                for (step, boundary, dataset), records in quarantine.groupby(
+                    list(_KEY), sort=False
+                ):
+                    key = (str(step), str(boundary), str(dataset))
+                    self._records.setdefault(key, []).append(records)
             self._quarantine = None
 
     def forget_records(self) -> None:
