@@ -195,7 +195,7 @@ class ChunkedWork:
         """Hash-partition validated rows by the stage's key into one file of buckets."""
         if not len(data.frame) or stage.key is None:
             return {}
-        hashes = pd.util.hash_pandas_object(data.frame[stage.key], index=False).to_numpy()
+        hashes = pd.util.hash_pandas_object(data.frame[list(stage.key)], index=False).to_numpy()
         bucket_of = (hashes % BUCKETS).astype(np.int64)
         path = self.checkpoint.path("spill", f"{unit}.parquet")
         return write_buckets(path, data, bucket_of, BUCKETS)

@@ -64,7 +64,7 @@ def plan(pipeline: _Ordered) -> list[Stage]:
     Returns:
         The stages in execution order, numbered from 0.
     """
-    groups: list[tuple[StageKind, list[Step], str | None]] = []
+    groups: list[tuple[StageKind, list[Step], tuple[str, ...] | None]] = []
     for step in pipeline.order:
         kind = _kind(step)
         source = next(iter(step.frame_inputs.values()))

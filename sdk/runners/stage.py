@@ -54,13 +54,15 @@ class Stage:
             inputs arrive validated, partitioned by ``key``) or ``"global"`` (one step that
             needs its whole input).
         steps: the steps, in order; each later step consumes the previous step's output.
-        key: the partition key (``"inputs"`` and ``"partition"`` stages).
+        key: the partition key's columns (``"inputs"`` and ``"partition"`` stages): rows with
+            equal values in all of them belong to the same unit. Select them with
+            ``frame[list(stage.key)]``.
         number: the stage's position in the plan.
     """
 
     kind: StageKind
     steps: tuple[Step, ...]
-    key: str | None = None
+    key: tuple[str, ...] | None = None
     number: int = 0
 
     @property

@@ -240,24 +240,31 @@ class _Unit:
 
 class _Members:
     """The rows of bisectable groups ``[lo, hi)`` of a step's inputs: single rows of its one
-    input, or every row of each input whose key is among the chosen key values."""
+    input, or every row of each input whose key (its values in every key column) is among
+    the chosen keys."""
 
-    def __init__(self, args: Mapping[str, Data], key: str | None) -> None:
-        self.args, self.key = args, key
+    def __init__(self, args: Mapping[str, Data], key: tuple[str, ...] | None) -> None:
+        self.args = args
+        self.groups: dict[str, np.ndarray] = {}
         if key is None:
             self.count = len(next(iter(args.values())).frame)
             return
-        keys = pd.concat([d.frame[key] for d in args.values()], ignore_index=True)
-        self.keys = pd.unique(keys)
-        self.count = len(self.keys)
+        columns = list(key)
+        keys = pd.concat([d.frame[columns] for d in args.values()], ignore_index=True)
+        # one number per distinct key, in order of first appearance, across all inputs
+        numbers = keys.groupby(columns, sort=False, dropna=False).ngroup().to_numpy()
+        start = 0
+        for param, data in args.items():
+            self.groups[param] = numbers[start : start + len(data.frame)]
+            start += len(data.frame)
+        self.count = int(numbers.max()) + 1 if len(numbers) else 0
 
     def __call__(self, lo: int, hi: int) -> dict[str, np.ndarray]:
-        if self.key is None:
+        if not self.groups:
             return {p: np.arange(lo, hi, dtype=np.int64) for p in self.args}
-        chosen = self.keys[lo:hi]
         return {
-            p: np.flatnonzero(d.frame[self.key].isin(chosen).to_numpy()).astype(np.int64)
-            for p, d in self.args.items()
+            p: np.flatnonzero((group >= lo) & (group < hi)).astype(np.int64)
+            for p, group in self.groups.items()
         }
 
 

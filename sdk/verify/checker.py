@@ -33,6 +33,15 @@ _MAX_KEY_CANDIDATES = 4
 """Columns tried as a ``partition_by`` key when suggesting a fix for a ``rows`` step."""
 
 
+def _key_numbers(args: Frames, columns: list[str]) -> dict[str, np.ndarray]:
+    """For each input, the number of each row's key (its values in ``columns``), numbered in
+    order of first appearance across all inputs, so equal keys get one number everywhere."""
+    keys = pd.concat([f[columns] for f in args.values()], ignore_index=True)
+    numbers = keys.groupby(columns, sort=False, dropna=False).ngroup().to_numpy()
+    bounds = np.cumsum([0, *(len(f) for f in args.values())])
+    return {p: numbers[a:b] for p, a, b in zip(args, bounds[:-1], bounds[1:], strict=True)}
+
+
 def _same_metrics(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
     return left.keys() == right.keys() and all(
         np.isclose(float(left[k]), float(right[k]), rtol=1e-9, equal_nan=True) for k in left
@@ -244,23 +253,20 @@ class StepVerifier:
             return [
                 {**args, self.primary: shuffled.iloc[a:b]} for a, b in itertools.pairwise(bounds)
             ]
-        key = str(self.key)
-        keys = pd.unique(pd.concat([f[key] for f in args.values()], ignore_index=True))
-        if len(keys) <= _MAX_PARTS:
-            groups = [keys[i : i + 1] for i in range(len(keys))]
+        numbers = _key_numbers(args, list(self.key or ()))
+        count = max((int(n.max()) + 1 for n in numbers.values() if len(n)), default=0)
+        if count <= _MAX_PARTS:
+            groups = [np.array([g]) for g in range(count)]
         else:
-            assign = rng.integers(0, int(rng.integers(2, _MAX_PARTS + 1)), size=len(keys))
+            assign = rng.integers(0, int(rng.integers(2, _MAX_PARTS + 1)), size=count)
             if len(set(assign.tolist())) < 2:
                 assign[0] = 1 - assign[0]
-            groups = [keys[assign == g] for g in sorted(set(assign.tolist()))]
-        parts = []
-        for group in groups:
-            part = {}
-            for param, frame in args.items():
-                # rows keep their relative order: runners preserve it within a key
-                part[param] = frame[frame[key].isin(group)]
-            parts.append(part)
-        return parts
+            groups = [np.flatnonzero(assign == g) for g in sorted(set(assign.tolist()))]
+        # rows keep their relative order: runners preserve it within a key
+        return [
+            {param: frame[np.isin(numbers[param], group)] for param, frame in args.items()}
+            for group in groups
+        ]
 
     def _splitdiffers(
         self,
@@ -314,12 +320,10 @@ class StepVerifier:
             )
             message = f"declared scope = 'rows' but its rows depend on other rows: {detail}"
         else:
-            fix = (
-                f"declare scope = 'global': run() uses information across values of "
-                f"{self.step.key!r}"
-            )
+            declared = type(self.step).partition_by
+            fix = f"declare scope = 'global': run() uses information across values of {declared!r}"
             message = (
-                f"declared partition_by = {self.step.key!r} but the result depends on rows "
+                f"declared partition_by = {declared!r} but the result depends on rows "
                 f"with other keys: {detail}"
             )
         return Violation(self.step.name, prop, message, example, fix)
@@ -348,7 +352,7 @@ class StepVerifier:
             probe = StepVerifier(
                 self.step, np.random.default_rng(self.seed), self.trials, self.seed, self.given
             )
-            probe.key = column
+            probe.key = (column,)
             try:
                 if all(
                     probe._splitdiffers(args, "partition_by", probe.rng) is None
