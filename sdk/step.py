@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import typing
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pandera.pandas as pa
@@ -24,7 +25,8 @@ from sdk.params import Params
 __all__ = ["SCOPES", "Contract", "Step"]
 
 SCOPES = ("rows", "global")
-"""The values ``scope`` accepts; ``partition_by = "col"`` declares the keyed scope."""
+"""The values ``scope`` accepts; ``partition_by = "col"`` (or a list of columns) declares the
+keyed scope."""
 
 
 def snake_case(name: str) -> str:
@@ -168,17 +170,83 @@ def _resolve(cls: type[Step], *, strict: bool) -> Contract | None:
             f"{cls.partition_by if cls.partition_by is not None else scope!r}; a step that "
             f"returns an artifact or metrics must be scope = 'global'"
         )
-    partition_by = cls.__dict__.get("partition_by", cls.partition_by)
-    if partition_by is not None:
-        for name, model in inputs.items():
-            columns = model.to_schema().columns
-            if partition_by not in columns:
-                raise StepDefinitionError(
-                    f"step {cls.__name__}: partition_by = {partition_by!r} is not a column of "
-                    f"input {name!r} ({model.__name__} has {', '.join(columns)}); name one of "
-                    f"its columns or use scope = 'global'"
-                )
+    for name, model in inputs.items():
+        columns = model.to_schema().columns
+        missing = [c for c in cls._key or () if c not in columns]
+        if missing:
+            what = (
+                f"partition_by = {missing[0]!r} is not a column"
+                if isinstance(cls.partition_by, str)
+                else f"partition_by = {cls.partition_by!r}: {', '.join(map(repr, missing))} "
+                f"{'is not a column' if len(missing) == 1 else 'are not columns'}"
+            )
+            raise StepDefinitionError(
+                f"step {cls.__name__}: {what} of input {name!r} ({model.__name__} has "
+                f"{', '.join(columns)}); name its columns or use scope = 'global'"
+            )
     return Contract(inputs, output, artifacts, produces)
+
+
+def _key_columns(cls: type, partition_by: Any) -> tuple[str, ...] | None:
+    """``partition_by`` as a tuple of column names (``None`` when the step is not keyed)."""
+    if partition_by is None:
+        return None
+    if isinstance(partition_by, str) and partition_by:
+        return (partition_by,)
+    if (
+        isinstance(partition_by, list | tuple)
+        and partition_by
+        and all(isinstance(c, str) and c for c in partition_by)
+    ):
+        twice = sorted({c for c in partition_by if partition_by.count(c) > 1})
+        if twice:
+            raise StepDefinitionError(
+                f"step {cls.__name__}: partition_by = {partition_by!r} names "
+                f"{', '.join(map(repr, twice))} twice; name each key column once"
+            )
+        return tuple(partition_by)
+    raise StepDefinitionError(
+        f"step {cls.__name__}: partition_by = {partition_by!r}; name a column "
+        f"(partition_by = 'customer_id') or several (partition_by = ['origin', 'time_hour'])"
+    )
+
+
+def _declared(cls: type, attr: str) -> Any:
+    """``attr`` as declared by ``cls`` or its nearest user-written base step, like any class
+    attribute; ``None`` when none declares it (a default the SDK filled in does not count)."""
+    for klass in cls.__mro__:
+        if klass is Step:
+            break
+        if attr in klass.__dict__ and attr not in klass.__dict__.get("_filled", ()):
+            return klass.__dict__[attr]
+    return None
+
+
+def _check_names(cls: type[Step], params: list[str]) -> None:
+    """The class-level ``name``, ``output`` and ``inputs`` a step declares are well formed."""
+    for attr in ("name", "output"):
+        value = _declared(cls, attr)
+        if value is not None and not (isinstance(value, str) and value):
+            raise StepDefinitionError(
+                f"step {cls.__name__}: {attr} = {value!r}; a step's {attr} is a non-empty "
+                f"string ({attr} = {snake_case(cls.__name__)!r})"
+            )
+    inputs = _declared(cls, "inputs")
+    if inputs is None:
+        return
+    if not isinstance(inputs, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in inputs.items()
+    ):
+        raise StepDefinitionError(
+            f"step {cls.__name__}: inputs = {inputs!r}; map run() parameters to dataset names "
+            f"(inputs = {{{params[0]!r}: 'dataset'}})"
+        )
+    unknown = sorted(set(inputs) - set(params))
+    if unknown:
+        raise StepDefinitionError(
+            f"step {cls.__name__}: inputs renames unknown parameter(s) {', '.join(unknown)}; "
+            f"run() takes {', '.join(params)}"
+        )
 
 
 class Step:
@@ -190,18 +258,26 @@ class Step:
     (the same object in every unit); a ``scope = "global"`` step may return one, or
     ``sdk.Metrics`` (a dict of names to numbers). See ``docs/models.md``.
 
-    Class attributes:
+    Class attributes (inherited by subclasses like any class attribute; the arguments of
+    the constructor win over them):
+        name: the step's name in a pipeline (default: snake_case class name).
         output: the dataset name the result is published under (default: snake_case class name).
+        inputs: ``run`` parameter -> the dataset name it consumes (default: the parameter name).
         scope: ``"rows"`` (rows independent) or ``"global"`` (the default, always correct).
-        partition_by: a column; rows with equal key must be processed together.
+        partition_by: a column, or a list of columns; rows with an equal key (equal values in
+            every key column) must be processed together.
         Params: a nested ``sdk.Params`` subclass declaring typed parameters.
     """
 
+    name: str
     output: ClassVar[str]
+    inputs: ClassVar[Mapping[str, str] | None] = None
     scope: ClassVar[str] = "global"
-    partition_by: ClassVar[str | None] = None
+    partition_by: ClassVar[str | list[str] | tuple[str, ...] | None] = None
     Params: ClassVar[type[Params]] = Params
     _contract: ClassVar[Contract | None] = None
+    _key: ClassVar[tuple[str, ...] | None] = None
+    _filled: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -229,18 +305,23 @@ class Step:
                 f"step {cls.__name__}: run() takes no input dataset; steps do no I/O, so data "
                 f"must come in through run()'s parameters annotated DataFrame[Model]"
             )
+        cls._key = _key_columns(cls, cls.partition_by)
         if cls.__dict__.get("scope", cls.scope) not in SCOPES:
             raise StepDefinitionError(
                 f"step {cls.__name__}: unknown scope {cls.scope!r}; use one of "
-                f"{', '.join(map(repr, SCOPES))}, or partition_by = 'column'"
+                f"{', '.join(map(repr, SCOPES))}, or partition_by = 'column' (or a list of columns)"
             )
         if cls.partition_by is not None and "scope" in cls.__dict__ and cls.scope == "rows":
             raise StepDefinitionError(
                 f"step {cls.__name__}: scope = 'rows' and partition_by = {cls.partition_by!r} "
                 f"contradict each other; keep one"
             )
-        if "output" not in cls.__dict__:
+        _check_names(cls, [p.name for p in params[1:]])
+        if _declared(cls, "output") is None:  # the default is this class's own name
             cls.output = snake_case(cls.__name__)
+            cls._filled = ("output",)
+        else:
+            cls._filled = ()
         if not (isinstance(cls.Params, type) and issubclass(cls.Params, Params)):
             raise StepDefinitionError(
                 f"step {cls.__name__}: Params must subclass sdk.Params "
@@ -259,10 +340,12 @@ class Step:
         """Create a step instance.
 
         Args:
-            name: the step's name in a pipeline (default: snake_case class name); it prefixes
-                param overrides (``name.field=value``) and appears in logs and the quarantine.
+            name: the step's name in a pipeline (default: the class's ``name``, else the
+                snake_case class name); it prefixes param overrides (``name.field=value``) and
+                appears in logs and the quarantine.
             output: publish the result under this dataset name instead of the class's ``output``.
-            inputs: map ``run`` parameter names to the dataset names they consume.
+            inputs: map ``run`` parameter names to the dataset names they consume (over the
+                class's ``inputs``, parameter by parameter).
             **params: values for the fields of the step's ``Params``.
 
         Raises:
@@ -271,7 +354,7 @@ class Step:
                 unknown parameter.
         """
         cls = type(self)
-        self.name: str = name or snake_case(cls.__name__)
+        self.name = name or _declared(cls, "name") or snake_case(cls.__name__)
         self.params: Params = cls.Params.build(self.name, params)
         contract = cls.contract()
         unknown = sorted(set(inputs or {}) - set(contract.params))
@@ -280,7 +363,8 @@ class Step:
                 f"step {self.name!r}: inputs= renames unknown parameter(s) {', '.join(unknown)}; "
                 f"run() takes {', '.join(contract.params)}"
             )
-        self.input_names: dict[str, str] = {p: (inputs or {}).get(p, p) for p in contract.params}
+        renamed = {**(_declared(cls, "inputs") or {}), **(inputs or {})}
+        self.input_names: dict[str, str] = {p: renamed.get(p, p) for p in contract.params}
         self.output_name: str = output or cls.output
         self.log: logging.Logger = _step_logger(self.name)
 
@@ -306,15 +390,15 @@ class Step:
         return {p: d for p, d in self.input_names.items() if p in artifacts}
 
     @property
-    def key(self) -> str | None:
-        """The partitioning key column, or ``None``."""
-        return type(self).partition_by
+    def key(self) -> tuple[str, ...] | None:
+        """The partitioning key's columns (``partition_by`` as a tuple), or ``None``."""
+        return type(self)._key
 
     @property
     def scope_label(self) -> str:
-        """``"rows"``, ``"global"`` or ``"partition_by=<col>"``."""
+        """``"rows"``, ``"global"`` or ``"partition_by=<col>[,<col>...]"``."""
         key = self.key
-        return f"partition_by={key}" if key else type(self).scope
+        return f"partition_by={','.join(key)}" if key else type(self).scope
 
     def with_params(self, **overrides: Any) -> Step:
         """Return a copy of this step with some params replaced (checked like the originals)."""
