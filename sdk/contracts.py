@@ -7,13 +7,16 @@ as ``undecidable``, never guessed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pandas as pd
 import pandera.pandas as pa
 
-__all__ = ["ContractReport", "EdgeFinding", "check_edge"]
+if TYPE_CHECKING:
+    from sdk.pipeline import Pipeline
+
+__all__ = ["ContractReport", "EdgeFinding", "artifact_problems", "check_edge", "pipeline_report"]
 
 ERROR = "error"
 WARNING = "warning"
@@ -249,3 +252,98 @@ def is_redundant(
 ) -> bool:
     """Whether validating ``in_model`` after ``out_model`` is proven redundant."""
     return issubclass(out_model, in_model) and not findings
+
+
+# --- a whole pipeline ------------------------------------------------------------------
+
+
+def _model_edges(pipeline: Pipeline) -> list[EdgeFinding]:
+    """A fitted model's features are known only once it exists: say when they are
+    checked, for each step that takes one a step of this pipeline fits."""
+    findings = []
+    for step in pipeline.order:
+        for dataset in step.artifact_inputs.values():
+            producer = pipeline.producer(dataset)
+            made = type(producer).contract().produces if producer is not None else None
+            if producer is None or made is None or made.kind != "artifact":
+                continue
+            findings.append(
+                EdgeFinding(
+                    producer.name,
+                    step.name,
+                    dataset,
+                    None,
+                    "model_contract",
+                    "undecidable",
+                    f"the features {producer.name!r} fits {dataset!r} on are known only "
+                    f"once it is fitted: the input model of {step.name!r} is checked "
+                    f"against them right after {producer.name!r} returns it, before "
+                    f"{step.name!r} runs",
+                )
+            )
+    return findings
+
+
+def artifact_problems(pipeline: Pipeline) -> list[str]:
+    """Artifacts wired into frame parameters and back, or of the wrong declared type."""
+    problems: list[str] = []
+    for step in pipeline.order:
+        contract = type(step).contract()
+        for param, dataset in step.input_names.items():
+            wanted = contract.artifacts.get(param)
+            producer = pipeline.producer(dataset)
+            if producer is None:
+                kinds = {
+                    p in type(s).contract().artifacts
+                    for s in pipeline.consumers(dataset)
+                    for p, d in s.input_names.items()
+                    if d == dataset
+                }
+                if len(kinds) > 1 and wanted is not None:
+                    problems.append(
+                        f"input {dataset!r} is taken as a DataFrame by one step and as "
+                        f"{wanted.label} by {step.name!r}; give them distinct names"
+                    )
+                continue
+            made = type(producer).contract().produces
+            if wanted is None and made is not None:
+                problems.append(
+                    f"step {step.name!r} takes {dataset!r} as a DataFrame, but "
+                    f"{producer.name!r} returns {made.label}; annotate parameter "
+                    f"{param!r} as {made.label}"
+                )
+            elif wanted is not None and made is None:
+                problems.append(
+                    f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
+                    f"{producer.name!r} returns a DataFrame; annotate parameter {param!r} "
+                    f"as DataFrame[...]"
+                )
+            elif wanted is not None and made is not None and not wanted.accepts(made):
+                problems.append(
+                    f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
+                    f"{producer.name!r} returns {made.label}; make the annotations agree"
+                )
+    return problems
+
+
+def pipeline_report(pipeline: Pipeline) -> ContractReport:
+    """The contract report of every edge of ``pipeline`` (see :meth:`Pipeline.check`)."""
+    edges: list[tuple[str, str, str]] = []
+    findings: list[EdgeFinding] = []
+    skipped: list[tuple[str, str]] = []
+    for step in pipeline.order:
+        contract = type(step).contract()
+        for param, dataset in step.frame_inputs.items():
+            producer = pipeline.producer(dataset)
+            out_model = type(producer).contract().output if producer is not None else None
+            if producer is None or out_model is None:
+                continue  # an input, or an artifact wired wrongly (artifact_problems)
+            in_model = contract.inputs[param]
+            edge = check_edge(producer.name, step.name, dataset, out_model, in_model)
+            edges.append((producer.name, step.name, dataset))
+            findings += edge
+            if is_redundant(out_model, in_model, edge):
+                skipped.append((step.name, dataset))
+    findings += _model_edges(pipeline)
+    findings.sort(key=lambda f: (f.producer, f.consumer, f.dataset, f.column or ""))
+    return ContractReport(tuple(edges), tuple(findings), tuple(skipped))

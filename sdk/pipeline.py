@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from sdk.artifact import ArtifactType
-from sdk.contracts import ContractReport, EdgeFinding, check_edge, is_redundant
+from sdk.contracts import ContractReport, artifact_problems, pipeline_report
+from sdk.dag import name_hints, toposort
 from sdk.errors import ParamsError, PipelineError, SdkError
 from sdk.fingerprint import fingerprint
 from sdk.params import parse_param_value
@@ -39,6 +41,13 @@ class Pipeline:
         name: the pipeline's name (logs, quarantine, manifests); default ``"pipeline"``.
         max_invalid: the error budget, the largest fraction of input rows that may be
             quarantined before the run fails with ``sdk.DataQualityError`` (default 0.05).
+
+    Attributes:
+        inputs: the datasets no step produces, which a run must be given.
+        hints: a "did you mean ..." for each input whose name is close to a dataset a step
+            produces (``clean_flight`` beside ``clean_flights``): most likely a misspelt
+            ``run()`` parameter. Each is also a ``UserWarning`` when the pipeline is built,
+            and ``sdk run --strict`` refuses the pipeline while there are any.
 
     Raises:
         PipelineError: listing every problem found.
@@ -87,7 +96,7 @@ class Pipeline:
                 if dataset not in producers and dataset not in self.inputs:
                     self.inputs.append(dataset)
         # with repeated names the DAG is ambiguous; the duplicate-name problem says why
-        order, cycle = (steps, []) if len(seen) < len(steps) else _toposort(steps, producers)
+        order, cycle = (steps, []) if len(seen) < len(steps) else toposort(steps, producers)
         if cycle:
             problems.append(
                 f"cycle between steps {' -> '.join(cycle)}; a step cannot consume what it "
@@ -103,11 +112,14 @@ class Pipeline:
                     compile_model(model)
                 except SdkError as exc:
                     problems.append(f"step {step.name!r}: {exc}")
-        self._report = self._contract_report()
+        self._report = pipeline_report(self)
         problems += [f.message for f in self._report.errors]
-        problems += self._artifact_problems()
+        problems += artifact_problems(self)
         if problems:
             raise PipelineError(_listing(sorted(set(problems))), sorted(set(problems)))
+        self.hints: tuple[str, ...] = name_hints(self.order, producers)
+        for hint in self.hints:
+            warnings.warn(hint, UserWarning, stacklevel=2)
 
     @property
     def outputs(self) -> list[str]:
@@ -156,94 +168,6 @@ class Pipeline:
         """How an input is declared: its model's name or its artifact annotation."""
         declared = self.artifact(name)
         return declared.label if declared is not None else self.input_model(name).__name__
-
-    def _model_edges(self) -> list[EdgeFinding]:
-        """A fitted model's features are known only once it exists: say when they are
-        checked, for each step that takes one a step of this pipeline fits."""
-        findings = []
-        for step in self.order:
-            for dataset in step.artifact_inputs.values():
-                producer = self._producers.get(dataset)
-                made = type(producer).contract().produces if producer is not None else None
-                if producer is None or made is None or made.kind != "artifact":
-                    continue
-                findings.append(
-                    EdgeFinding(
-                        producer.name,
-                        step.name,
-                        dataset,
-                        None,
-                        "model_contract",
-                        "undecidable",
-                        f"the features {producer.name!r} fits {dataset!r} on are known only "
-                        f"once it is fitted: the input model of {step.name!r} is checked "
-                        f"against them right after {producer.name!r} returns it, before "
-                        f"{step.name!r} runs",
-                    )
-                )
-        return findings
-
-    def _artifact_problems(self) -> list[str]:
-        """Artifacts wired into frame parameters and back, or of the wrong declared type."""
-        problems: list[str] = []
-        for step in self.order:
-            contract = type(step).contract()
-            for param, dataset in step.input_names.items():
-                wanted = contract.artifacts.get(param)
-                producer = self._producers.get(dataset)
-                if producer is None:
-                    kinds = {
-                        p in type(s).contract().artifacts
-                        for s in self.consumers(dataset)
-                        for p, d in s.input_names.items()
-                        if d == dataset
-                    }
-                    if len(kinds) > 1 and wanted is not None:
-                        problems.append(
-                            f"input {dataset!r} is taken as a DataFrame by one step and as "
-                            f"{wanted.label} by {step.name!r}; give them distinct names"
-                        )
-                    continue
-                made = type(producer).contract().produces
-                if wanted is None and made is not None:
-                    problems.append(
-                        f"step {step.name!r} takes {dataset!r} as a DataFrame, but "
-                        f"{producer.name!r} returns {made.label}; annotate parameter "
-                        f"{param!r} as {made.label}"
-                    )
-                elif wanted is not None and made is None:
-                    problems.append(
-                        f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
-                        f"{producer.name!r} returns a DataFrame; annotate parameter {param!r} "
-                        f"as DataFrame[...]"
-                    )
-                elif wanted is not None and made is not None and not wanted.accepts(made):
-                    problems.append(
-                        f"step {step.name!r} takes {dataset!r} as {wanted.label}, but "
-                        f"{producer.name!r} returns {made.label}; make the annotations agree"
-                    )
-        return problems
-
-    def _contract_report(self) -> ContractReport:
-        edges: list[tuple[str, str, str]] = []
-        findings: list[EdgeFinding] = []
-        skipped: list[tuple[str, str]] = []
-        for step in self.order:
-            contract = type(step).contract()
-            for param, dataset in step.frame_inputs.items():
-                producer = self._producers.get(dataset)
-                out_model = type(producer).contract().output if producer is not None else None
-                if producer is None or out_model is None:
-                    continue  # an input, or an artifact wired wrongly (_artifact_problems)
-                in_model = contract.inputs[param]
-                edge = check_edge(producer.name, step.name, dataset, out_model, in_model)
-                edges.append((producer.name, step.name, dataset))
-                findings += edge
-                if is_redundant(out_model, in_model, edge):
-                    skipped.append((step.name, dataset))
-        findings += self._model_edges()
-        findings.sort(key=lambda f: (f.producer, f.consumer, f.dataset, f.column or ""))
-        return ContractReport(tuple(edges), tuple(findings), tuple(skipped))
 
     def check(self, policy: bool = False) -> ContractReport:
         """Return the static contract report: findings per edge and the skipped validations.
@@ -314,7 +238,9 @@ class Pipeline:
                 }
                 step = step.with_params(**parsed)
             steps.append(step)
-        return Pipeline(steps, name=self.name, max_invalid=self.max_invalid)
+        with warnings.catch_warnings():  # said when this pipeline was built: kept in .hints
+            warnings.simplefilter("ignore", UserWarning)
+            return Pipeline(steps, name=self.name, max_invalid=self.max_invalid)
 
     def fingerprint(self) -> str:
         """A hash of the step classes' source code and params: equal fingerprints, equal logic."""
@@ -444,32 +370,3 @@ def _listing(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-def _toposort(steps: list[Step], producers: dict[str, Step]) -> tuple[list[Step], list[str]]:
-    deps = {
-        s.name: {producers[d].name for d in s.input_names.values() if d in producers} for s in steps
-    }
-    by_name = {s.name: s for s in steps}
-    order: list[Step] = []
-    done: set[str] = set()
-    pending = [s.name for s in steps]
-    while pending:
-        ready = [n for n in pending if deps[n] <= done]
-        if not ready:
-            return order + [by_name[n] for n in pending], _find_cycle(pending, deps)
-        for n in ready:
-            order.append(by_name[n])
-            done.add(n)
-        pending = [n for n in pending if n not in done]
-    return order, []
-
-
-def _find_cycle(pending: list[str], deps: dict[str, set[str]]) -> list[str]:
-    node = pending[0]
-    path: list[str] = []
-    while node not in path:
-        path.append(node)
-        node = sorted(d for d in deps[node] if d in pending)[0]
-    cycle = path[path.index(node) :]
-    return [*cycle, node]
