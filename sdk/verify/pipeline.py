@@ -17,6 +17,7 @@ import pandas as pd
 from sdk.errors import PipelineError
 from sdk.verify.checker import StepVerifier
 from sdk.verify.report import VerifyReport
+from sdk.verify.sample import sample_inputs
 from sdk.verify.shrink import Frames
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ def verify_pipeline(
     Args:
         pipeline: the pipeline to verify.
         inputs: each pipeline input as a DataFrame or a URI (read through its I/O scheme).
-        sample_rows: at most this many rows of each input are used (a seeded random sample).
+        sample_rows: at most this many rows of each input are used (a seeded random sample;
+            the inputs of a step that takes several DataFrames are sampled by key together,
+            so their rows match, see :mod:`sdk.verify.sample`).
         seed: seeds the sample, the shuffles and the splits (the same seed, the same checks).
         trials: random chunkings (or partitionings) tried per ``rows`` (``partition_by``)
             step, and repeated runs per step for the determinism check.
@@ -66,7 +69,7 @@ def verify_pipeline(
             + f" (inputs: {', '.join(pipeline.inputs)})"
         )
     rng = np.random.default_rng(seed)
-    data: Frames = {}
+    whole: Frames = {}
     artifacts: dict[str, Any] = {}
     for name in pipeline.inputs:
         if pipeline.artifact(name) is not None:
@@ -75,16 +78,15 @@ def verify_pipeline(
                 _load_artifact(str(given), trusted) if isinstance(given, str | Path) else given
             )
             continue
-        frame = _load(inputs[name])
-        if len(frame) > sample_rows:
-            frame = frame.sample(n=sample_rows, random_state=seed).sort_index()
-        data[name] = frame
+        whole[name] = _load(inputs[name])
+    data, joints = sample_inputs(pipeline, whole, sample_rows, seed)
     report = VerifyReport(
         pipeline=pipeline.name,
         sample_rows={k: len(v) for k, v in data.items()},
         checked={},
         skipped={},
         violations=[],
+        sampled_by_key=[str(j) for j in joints],
     )
     with _quiet_steps():
         for step in pipeline.order:
@@ -104,6 +106,7 @@ def verify_pipeline(
             output = verifier.verify(data, report)
             if output is not None:
                 data[step.output_name] = output
+                report.rows_out[step.name] = len(output)
     return report
 
 

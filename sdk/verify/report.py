@@ -56,6 +56,10 @@ class VerifyReport:
         checked: per step, the properties that were checked.
         skipped: per step not checked, why (an upstream step failed).
         violations: every violation found, in pipeline order.
+        rows_out: per step checked, the rows of its validated output on the sample (a join
+            that matches nothing shows 0).
+        sampled_by_key: the inputs sampled together by key, as text (``"flights and weather
+            by origin, time_hour (joined by 'join')"``); other inputs are sampled alone.
     """
 
     pipeline: str
@@ -63,6 +67,8 @@ class VerifyReport:
     checked: dict[str, list[str]]
     skipped: dict[str, str]
     violations: list[Violation]
+    rows_out: dict[str, int] = attrs.Factory(dict)
+    sampled_by_key: list[str] = attrs.Factory(list)
 
     @property
     def ok(self) -> bool:
@@ -78,16 +84,20 @@ class VerifyReport:
             "checked": {k: list(v) for k, v in self.checked.items()},
             "skipped": dict(self.skipped),
             "violations": [v.to_dict() for v in self.violations],
+            "rows_out": dict(self.rows_out),
+            "sampled_by_key": list(self.sampled_by_key),
         }
 
     def __str__(self) -> str:
         rows = ", ".join(f"{k} {v} rows" for k, v in self.sample_rows.items())
         status = "ok" if self.ok else f"{len(self.violations)} violation(s)"
         lines = [f"verify {self.pipeline!r} on a sample ({rows}): {status}"]
+        lines += [f"  sampled by key: {joint}" for joint in self.sampled_by_key]
         for name, props in self.checked.items():
             bad = sorted({v.property for v in self.violations if v.step == name})
             mark = f"FAILED {', '.join(bad)}" if bad else "ok"
-            lines.append(f"  {name}: checked {', '.join(props)}: {mark}")
+            out = f" ({self.rows_out[name]} rows out)" if name in self.rows_out else ""
+            lines.append(f"  {name}: checked {', '.join(props)}: {mark}{out}")
         for name, why in self.skipped.items():
             lines.append(f"  {name}: not checked: {why}")
         for v in self.violations:
@@ -103,10 +113,12 @@ class VerifyReport:
         esc = html.escape
         status = "ok" if self.ok else f"{len(self.violations)} violation(s)"
         parts = [f"<h4>verify {esc(self.pipeline)}: {esc(status)}</h4>", "<ul>"]
+        parts += [f"<li>sampled by key: {esc(joint)}</li>" for joint in self.sampled_by_key]
         for name, props in self.checked.items():
             bad = sorted({v.property for v in self.violations if v.step == name})
             mark = f"<b>FAILED {esc(', '.join(bad))}</b>" if bad else "ok"
-            parts.append(f"<li>{esc(name)}: checked {esc(', '.join(props))}: {mark}</li>")
+            out = f" ({self.rows_out[name]} rows out)" if name in self.rows_out else ""
+            parts.append(f"<li>{esc(name)}: checked {esc(', '.join(props))}: {mark}{out}</li>")
         for name, why in self.skipped.items():
             parts.append(f"<li>{esc(name)}: not checked: {esc(why)}</li>")
         parts.append("</ul>")
