@@ -1,58 +1,111 @@
 """pipeline-sdk: notebook pipelines that run unchanged in production.
 
 Importing ``sdk`` installs no log handler and loads no plugin; runners and the CLI do that.
+It imports nothing heavy either: each public name is imported from its module the first time it
+is used (PEP 562), so ``import sdk`` and ``sdk --version`` do not pay for pandas, pandera or
+pyarrow.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from sdk.artifact import Artifact, Metrics
-from sdk.contracts import ContractReport, EdgeFinding
-from sdk.errors import (
-    ArtifactError,
-    DataQualityError,
-    IOSchemeError,
-    ParamsError,
-    PipelineError,
-    PluginError,
-    PolicyError,
-    ResourceLimitError,
-    SchemaViolation,
-    SdkError,
-    StepDefinitionError,
-    StepError,
-)
-from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded
-from sdk.logs import configure_logging
-from sdk.params import Params
-from sdk.pipeline import Pipeline
-from sdk.policy import PolicyReport
-from sdk.quarantine import QUARANTINE_COLUMNS, Sources
-from sdk.result import RunResult
-from sdk.runners.base import BASE_OPTIONS, Runner
-from sdk.runners.inputs import Input
-from sdk.runners.options import RunnerOption
-from sdk.runners.plan import needed_datasets, plan
-from sdk.runners.session import RunRequest, RunSession, Spilled
-from sdk.runners.stage import (
-    BoundaryCounts,
-    Data,
-    Stage,
-    StepTotals,
-    UnitContext,
-    UnitResult,
-    UnitSummary,
-    validated_name,
-)
-from sdk.runners.state import RunInfo, RunState
-from sdk.runners.unit import STEP_ERROR, run_unit
-from sdk.step import Step
-from sdk.verify import VerifyReport
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("pipeline-sdk")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from sdk.artifact import Artifact, Metrics
+    from sdk.contracts import ContractReport, EdgeFinding
+    from sdk.errors import (
+        ArtifactError,
+        DataQualityError,
+        IOSchemeError,
+        ParamsError,
+        PipelineError,
+        PluginError,
+        PolicyError,
+        ResourceLimitError,
+        SchemaViolation,
+        SdkError,
+        StepDefinitionError,
+        StepError,
+    )
+    from sdk.hookspecs import hookimpl
+    from sdk.io import IOScheme, Loaded
+    from sdk.logs import configure_logging
+    from sdk.params import Params
+    from sdk.pipeline import Pipeline
+    from sdk.policy import PolicyReport
+    from sdk.quarantine import QUARANTINE_COLUMNS, Sources
+    from sdk.result import RunResult
+    from sdk.runners.base import BASE_OPTIONS, Runner
+    from sdk.runners.inputs import Input
+    from sdk.runners.options import RunnerOption
+    from sdk.runners.plan import needed_datasets, plan
+    from sdk.runners.session import RunRequest, RunSession, Spilled
+    from sdk.runners.stage import (
+        BoundaryCounts,
+        Data,
+        Stage,
+        StepTotals,
+        UnitContext,
+        UnitResult,
+        UnitSummary,
+        validated_name,
+    )
+    from sdk.runners.state import RunInfo, RunState
+    from sdk.runners.unit import STEP_ERROR, run_unit
+    from sdk.step import Step
+    from sdk.verify import VerifyReport
+
+    __version__: str
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "sdk.artifact": ("Artifact", "Metrics"),
+    "sdk.contracts": ("ContractReport", "EdgeFinding"),
+    "sdk.errors": (
+        "ArtifactError",
+        "DataQualityError",
+        "IOSchemeError",
+        "ParamsError",
+        "PipelineError",
+        "PluginError",
+        "PolicyError",
+        "ResourceLimitError",
+        "SchemaViolation",
+        "SdkError",
+        "StepDefinitionError",
+        "StepError",
+    ),
+    "sdk.hookspecs": ("hookimpl",),
+    "sdk.io": ("IOScheme", "Loaded"),
+    "sdk.logs": ("configure_logging",),
+    "sdk.params": ("Params",),
+    "sdk.pipeline": ("Pipeline",),
+    "sdk.policy": ("PolicyReport",),
+    "sdk.quarantine": ("QUARANTINE_COLUMNS", "Sources"),
+    "sdk.result": ("RunResult",),
+    "sdk.runners.base": ("BASE_OPTIONS", "Runner"),
+    "sdk.runners.inputs": ("Input",),
+    "sdk.runners.options": ("RunnerOption",),
+    "sdk.runners.plan": ("needed_datasets", "plan"),
+    "sdk.runners.session": ("RunRequest", "RunSession", "Spilled"),
+    "sdk.runners.stage": (
+        "BoundaryCounts",
+        "Data",
+        "Stage",
+        "StepTotals",
+        "UnitContext",
+        "UnitResult",
+        "UnitSummary",
+        "validated_name",
+    ),
+    "sdk.runners.state": ("RunInfo", "RunState"),
+    "sdk.runners.unit": ("STEP_ERROR", "run_unit"),
+    "sdk.step": ("Step",),
+    "sdk.verify": ("VerifyReport",),
+}
+"""Where each public name lives, by module."""
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "BASE_OPTIONS",
@@ -106,3 +159,30 @@ __all__ = [
     "run_unit",
     "validated_name",
 ]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pipeline-sdk")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule, ``sdk.runners``) the first time it is used."""
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
