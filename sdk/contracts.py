@@ -7,14 +7,14 @@ as ``undecidable``, never guessed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pandas as pd
 import pandera.pandas as pa
 
 if TYPE_CHECKING:
-    from sdk.pipeline import Pipeline
+    from sdk.step import Step
 
 __all__ = ["ContractReport", "EdgeFinding", "artifact_problems", "check_edge", "pipeline_report"]
 
@@ -257,7 +257,19 @@ def is_redundant(
 # --- a whole pipeline ------------------------------------------------------------------
 
 
-def _model_edges(pipeline: Pipeline) -> list[EdgeFinding]:
+class Wired(Protocol):
+    """What the pipeline-wide checks read of a pipeline: its steps in order and who produces
+    and consumes each dataset (``sdk.Pipeline`` is one)."""
+
+    @property
+    def order(self) -> list[Step]: ...
+
+    def producer(self, dataset: str) -> Step | None: ...
+
+    def consumers(self, name: str) -> list[Step]: ...
+
+
+def _model_edges(pipeline: Wired) -> list[EdgeFinding]:
     """A fitted model's features are known only once it exists: say when they are
     checked, for each step that takes one a step of this pipeline fits."""
     findings = []
@@ -284,7 +296,7 @@ def _model_edges(pipeline: Pipeline) -> list[EdgeFinding]:
     return findings
 
 
-def artifact_problems(pipeline: Pipeline) -> list[str]:
+def artifact_problems(pipeline: Wired) -> list[str]:
     """Artifacts wired into frame parameters and back, or of the wrong declared type."""
     problems: list[str] = []
     for step in pipeline.order:
@@ -326,7 +338,7 @@ def artifact_problems(pipeline: Pipeline) -> list[str]:
     return problems
 
 
-def pipeline_report(pipeline: Pipeline) -> ContractReport:
+def pipeline_report(pipeline: Wired) -> ContractReport:
     """The contract report of every edge of ``pipeline`` (see :meth:`Pipeline.check`)."""
     edges: list[tuple[str, str, str]] = []
     findings: list[EdgeFinding] = []
