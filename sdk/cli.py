@@ -4,6 +4,9 @@ Exit codes: 0 success; 1 the run failed (data quality, a step error, a frame-lev
 violation) or ``sdk check`` found policy breaches; 2 a usage or definition error (bad arguments,
 target, params, wiring, I/O); 3 ``sdk run --strict`` refused a pipeline that breaks the policy;
 ``128 + signal`` a run stopped by SIGINT (130) or SIGTERM (143), recorded ``interrupted``.
+
+Start-up is kept short (``sdk --help`` and ``sdk --version`` load no pandas): the modules a
+command needs are imported inside it.
 """
 
 from __future__ import annotations
@@ -15,80 +18,62 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sdk import __version__
-from sdk.deploy import Deployment, expand_env, load_deployment, load_pipeline
-from sdk.errors import DataQualityError, PolicyError, SchemaViolation, SdkError, StepError
-from sdk.io import redact
-from sdk.logs import configure_logging, get_logger, route_warnings
-from sdk.pipeline import Pipeline
-from sdk.runners.signals import RunInterrupted
+from sdk.errors import (
+    DataQualityError,
+    PipelineError,
+    PolicyError,
+    SchemaViolation,
+    SdkError,
+    StepError,
+)
+
+if TYPE_CHECKING:
+    from sdk.deploy import Deployment
+    from sdk.pipeline import Pipeline
 
 __all__ = ["main"]
-
-logger = get_logger("sdk.cli")
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_POLICY = 3
+LAZY_COMMANDS = ("simulate", "quarantine")
+"""Commands whose arguments are defined by their own (heavier) modules: added to the parser
+only when the command line names them."""
 
 
 class _Usage(Exception):
     """A command-line usage error (exit code 2)."""
 
 
-def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _Usage(f"{flag} {item!r} must be written NAME=VALUE")
-        pairs[key.strip()] = value
-    return pairs
+class _Version(argparse.Action):
+    """``--version``: the version is read from the installed metadata only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        from sdk import __version__
+
+        print(f"pipeline-sdk {__version__}")
+        parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the arguments of ``simulate`` and ``quarantine`` only for that ``command``."""
+    from sdk.deploy import add_flags
+
     parser = argparse.ArgumentParser(
         prog="sdk", description="Run and inspect pipeline-sdk pipelines."
     )
-    parser.add_argument("--version", action="version", version=f"pipeline-sdk {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a pipeline (module:attr or a deployment .toml)")
     run.add_argument("target", help="module:attr, path/to/file.py:attr, or a deployment .toml")
-    run.add_argument("--runner", help="runner name (see `sdk runners`); default local")
-    run.add_argument("--input", action="append", metavar="NAME=URI", help="an input dataset")
-    run.add_argument("--output", action="append", metavar="NAME=URI", help="a dataset to write")
-    run.add_argument("--quarantine", metavar="URI", help="where to write the quarantine")
-    run.add_argument(
-        "--param", action="append", metavar="STEP.FIELD=VALUE", help="override a param"
-    )
-    run.add_argument(
-        "--max-invalid", type=float, metavar="FRACTION", help="error budget for this run"
-    )
-    run.add_argument("--run-id", help="the run's id (default: generated)")
-    run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (batch)")
-    run.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
-    run.add_argument(
-        "--trust-artifact",
-        action="append",
-        metavar="PATTERN",
-        help="load artifact files matching this glob with pickle (.joblib, .pkl) or with types "
-        "skops does not trust by default; only for files you produced (repeatable)",
-    )
-    run.add_argument(
-        "--runner-option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a runner option (repeatable; `sdk runners` lists each runner's options)",
-    )
-    run.add_argument("--run-dir", help="alias of --runner-option run_dir=PATH")
-    run.add_argument("--chunk-rows", help="alias of --runner-option chunk_rows=N (batch)")
-    run.add_argument(
-        "--memory-limit", help="alias of --runner-option memory_limit=SIZE (batch), e.g. 2GB"
-    )
+    add_flags(run)
     run.add_argument(
         "--strict",
         action="store_true",
@@ -109,12 +94,28 @@ def _parser() -> argparse.ArgumentParser:
     runners = sub.add_parser("runners", help="list registered runners and where they come from")
     runners.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    runs = sub.add_parser("runs", help="list runs and their status; `sdk runs show RUN_ID`")
-    runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    runs = sub.add_parser(
+        "runs", help="list runs and their status; `sdk runs show RUN_ID`; `sdk runs prune`"
+    )
+    runs.add_argument("action", nargs="?", choices=("list", "show", "prune"), default="list")
     runs.add_argument("run_id", nargs="?", help="the run to show")
-    runs.add_argument("--run-dir", help="where run directories live (default .sdk/runs)")
+    runs.add_argument(
+        "--run-dir", help="where run directories live (default $SDK_RUN_DIR or .sdk/runs)"
+    )
     runs.add_argument(
         "--metrics", action="store_true", help="list the metrics each run's steps returned"
+    )
+    runs.add_argument(
+        "--keep", type=int, metavar="N", help="prune: keep the newest N finished runs"
+    )
+    runs.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="prune: remove only runs that ended longer ago than AGE (90s, 30m, 12h, 7d, 2w); "
+        "also abandons interrupted runs that could be resumed",
+    )
+    runs.add_argument(
+        "--dry-run", action="store_true", help="prune: print what would be removed, remove nothing"
     )
     runs.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -145,9 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser(
         "simulate", help="simulate a production stream: synthesize rows, inject faults, replay"
     )
-    _add_simulate(simulate)
     quarantine = sub.add_parser("quarantine", help="work with a quarantine: `replay` it")
-    _add_quarantine(quarantine)
+    if command == "simulate":
+        _add_simulate(simulate)
+    elif command == "quarantine":
+        _add_quarantine(quarantine)
     return parser
 
 
@@ -177,6 +180,8 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _target(target: str) -> tuple[Pipeline, Deployment | None]:
+    from sdk.deploy import load_deployment, load_pipeline
+
     if target.endswith(".toml"):
         deployment = load_deployment(target)
         return load_pipeline(deployment.pipeline, deployment.path.parent.resolve()), deployment
@@ -184,12 +189,13 @@ def _target(target: str) -> tuple[Pipeline, Deployment | None]:
 
 
 def _refuse_if_breaching(pipeline: Pipeline) -> None:
-    """``--strict``: raise PolicyError listing every finding, before anything runs."""
+    """``--strict``: raise PolicyError listing every policy finding and every "did you mean"
+    hint found when the pipeline was built, before anything runs."""
     from sdk.policy import check_pipeline
 
-    report = check_pipeline(pipeline)
-    if report.findings:
-        lines = [str(f) for f in report.findings]
+    lines = [str(f) for f in check_pipeline(pipeline).findings]
+    lines += [str(hint) for hint in getattr(pipeline, "hints", ())]  # Pipeline.hints, if any
+    if lines:
         raise PolicyError(
             f"pipeline {pipeline.name!r} breaks the policy; strict mode refuses to run it "
             f"({len(lines)} finding(s)):\n" + "\n".join(f"  {line}" for line in lines),
@@ -198,61 +204,43 @@ def _refuse_if_breaching(pipeline: Pipeline) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sdk.deploy import Deployment, Flags, with_flags
+    from sdk.logs import configure_logging, route_warnings
+    from sdk.runners.rundir import new_run_id
+    from sdk.summary import Summary
+
     configure_logging(args.log_format, level=args.log_level.upper() if args.log_level else None)
     route_warnings()
     pipeline, deployment = _target(args.target)
     if args.strict or (deployment is not None and deployment.strict):
         _refuse_if_breaching(pipeline)
-    inputs: dict[str, Any] = dict(deployment.inputs) if deployment else {}
-    outputs = dict(deployment.outputs) if deployment else {}
-    params: dict[str, Any] = dict(deployment.params) if deployment else {}
-    given = {
-        **{f"--input {k}": v for k, v in _pairs(args.input, "--input").items()},
-        **{f"--output {k}": v for k, v in _pairs(args.output, "--output").items()},
-        **({"--quarantine": args.quarantine} if args.quarantine else {}),
-    }
-    for flag, uri in given.items():
-        if redact(uri) != uri:  # the password is in the shell history and the process list
-            logger.warning("password_on_command_line", extra={"flag": flag, "uri": redact(uri)})
-    inputs.update(
-        {k: expand_env(v, f"--input {k}") for k, v in _pairs(args.input, "--input").items()}
+    settings = with_flags(deployment or Deployment(Path.cwd(), args.target), Flags.of(args))
+    sort = {"outputs_sort": settings.outputs_sort} if settings.outputs_sort else {}
+    # the id is known before the run, so a failed run's manifest can be summarised too
+    run_id = args.run_id or (None if args.resume else new_run_id())
+    summary = Summary(
+        settings.runner_options.get("run_dir"),
+        is_data_on_stdout="-" in (*settings.outputs.values(), settings.quarantine),
     )
-    outputs.update(
-        {k: expand_env(v, f"--output {k}") for k, v in _pairs(args.output, "--output").items()}
-    )
-    params.update(_pairs(args.param, "--param"))
-    quarantine = (
-        expand_env(args.quarantine, "--quarantine")
-        if args.quarantine
-        else (deployment.quarantine if deployment else None)
-    )
-    max_invalid = (
-        args.max_invalid
-        if args.max_invalid is not None
-        else (deployment.max_invalid if deployment else None)
-    )
-    runner = args.runner or (deployment.runner if deployment else "local")
-    options: dict[str, Any] = dict(deployment.runner_options) if deployment else {}
-    options.update(_pairs(args.runner_option, "--runner-option"))
-    for alias in ("run_dir", "chunk_rows", "memory_limit"):
-        if getattr(args, alias) is not None:
-            options[alias] = getattr(args, alias)
-    overwrite = args.overwrite or bool(deployment and deployment.overwrite)
-    trusted = (*(deployment.trusted_artifacts if deployment else ()), *(args.trust_artifact or ()))
-    kwargs: dict[str, Any] = {k: str(v) for k, v in inputs.items()}
-    pipeline.run(
-        runner,
-        params=params,
-        max_invalid=max_invalid,
-        outputs=outputs,
-        quarantine=quarantine,
-        run_id=args.run_id,
-        resume=args.resume,
-        overwrite=overwrite,
-        runner_options=options,
-        trusted_artifacts=trusted,
-        **kwargs,
-    )
+    try:
+        result = pipeline.run(
+            settings.runner,
+            params=settings.params,
+            max_invalid=settings.max_invalid,
+            outputs=settings.outputs,
+            quarantine=settings.quarantine,
+            run_id=run_id,
+            resume=args.resume,
+            overwrite=settings.overwrite,
+            runner_options=settings.runner_options,
+            trusted_artifacts=settings.trusted_artifacts,
+            **sort,
+            **{k: str(v) for k, v in settings.inputs.items()},
+        )
+    except (DataQualityError, StepError, SchemaViolation) as exc:
+        summary.of_failure(getattr(exc, "run_id", None) or run_id)
+        raise
+    summary.of(result)
     return EXIT_OK
 
 
@@ -274,8 +262,19 @@ def _runners(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from sdk.runs import list_runs, show_run
+    from sdk.runs import list_runs, parse_age, prune_runs, show_run
 
+    if args.action == "prune":
+        if args.keep is None and args.older_than is None:
+            raise _Usage("sdk runs prune needs --keep N, --older-than AGE or both")
+        if args.keep is not None and args.keep < 0:
+            raise _Usage(f"--keep {args.keep} must be 0 or more")
+        try:
+            age = None if args.older_than is None else parse_age(args.older_than)
+        except ValueError as exc:
+            raise _Usage(f"--older-than {exc}") from None
+        print(prune_runs(args.run_dir, keep=args.keep, older_than=age, dry_run=args.dry_run))
+        return EXIT_OK
     if args.action == "show":
         if not args.run_id:
             raise _Usage("sdk runs show needs a RUN_ID (see `sdk runs`)")
@@ -288,6 +287,7 @@ def _runs(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import time
 
+    from sdk.deploy import pairs
     from sdk.policy import Finding, PolicyReport, check_paths, check_pipeline
 
     started = time.perf_counter()
@@ -315,7 +315,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.data:
         from sdk.verify import verify_pipeline
 
-        data = _pairs(args.data, "--data")
+        data = pairs(args.data, "--data")
         for target in args.targets:
             if target.endswith(".toml") or (":" in target and not Path(target).exists()):
                 pipeline, deployment = _target(target)
@@ -333,7 +333,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = _parser(command if command in LAZY_COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -363,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(exc, args.debug)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
+        from sdk.runners.signals import RunInterrupted
+
         signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
         print(f"sdk: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         if isinstance(exc, RunInterrupted) and exc.run_id and exc.resumable:
@@ -370,10 +374,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signum
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error_lines(exc: BaseException) -> list[str]:
+    """The error's message as one line, whatever newlines a pandas or pyarrow message put in
+    it (the run's log keeps the text as it was); an error that lists problems or findings has
+    one more line for each."""
+    text = str(exc)
+    listed: list[str] = []
+    if isinstance(exc, PolicyError):
+        listed = exc.findings
+    elif isinstance(exc, PipelineError) and len(exc.problems) > 1:
+        listed = exc.problems
+    if not listed:
+        return [_one_line(text)]
+    head = text.split("\n", 1)[0]
+    if _one_line(head) == _one_line(listed[0]):  # the message is the list itself
+        head = f"{len(listed)} problems:"
+    return [_one_line(head), *(f"  - {_one_line(item)}" for item in listed)]
+
+
 def _report(exc: BaseException, debug: bool) -> None:
     if debug:
         traceback.print_exception(exc)
     kind = type(exc).__name__ if isinstance(exc, SdkError) else "usage"
-    print(f"sdk: error ({kind}): {exc}", file=sys.stderr)
+    first, *more = _error_lines(exc)
+    print(f"sdk: error ({kind}): {first}", file=sys.stderr)
+    for line in more:
+        print(line, file=sys.stderr)
     if isinstance(exc, StepError) and exc.__cause__ is not None and not debug:
         print("  (run again with --debug for the step's traceback)", file=sys.stderr)

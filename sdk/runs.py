@@ -1,4 +1,4 @@
-"""Run directories: what ``sdk runs`` lists and ``sdk runs show`` prints.
+"""Runs: what ``sdk runs`` lists, shows and prunes.
 
 Each run has a folder ``<run dir>/<run_id>/`` holding ``run.json`` (identity and status,
 written when the run starts) and ``manifest.json`` (written when it ends), plus the
@@ -10,15 +10,22 @@ A status is ``running``, ``succeeded``, ``failed`` or ``interrupted``. A run rec
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
 import json
 import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sdk.errors import PipelineError
 from sdk.runners.rundir import is_resumable, observed_status, run_root
 
-__all__ = ["list_runs", "show_run"]
+__all__ = ["FINISHED", "list_runs", "parse_age", "prune_runs", "show_run"]
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -93,3 +100,135 @@ def show_run(run_id: str, run_dir: str | Path | None = None) -> str:
         if data is not None:
             return json.dumps(data, indent=2)
     raise PipelineError(f"no run {run_id!r} in {folder.parent}; `sdk runs` lists the runs")
+
+
+# -- sdk runs prune ----------------------------------------------------------------------------
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+FINISHED = ("succeeded", "failed")
+"""Statuses of runs that are over: ``sdk runs prune`` may remove them."""
+
+
+def parse_age(text: str) -> float:
+    """Seconds in ``90s``, ``30m``, ``12h``, ``7d`` or ``2w``.
+
+    Raises:
+        ValueError: anything else.
+    """
+    match = _AGE.match(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an age; write a number and a unit: 90s, 30m, 12h, 7d, 2w"
+        )
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def _when(record: dict[str, Any], keys: tuple[str, ...], fallback: float) -> float:
+    """The latest of the timestamps ``keys`` of ``record`` (epoch seconds), else ``fallback``."""
+    found = []
+    for key in keys:
+        with contextlib.suppress(TypeError, ValueError):
+            found.append(dt.datetime.fromisoformat(record[key]).timestamp())
+    return max(found, default=fallback)
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(parent, name)).st_size
+    return total
+
+
+@contextlib.contextmanager
+def _unless_in_use(folder: Path) -> Iterator[bool]:
+    """Hold the run's lock for the block; yield whether it was free (no process runs it)."""
+    lock = folder / "run.lock"
+    if not lock.exists():
+        yield True
+        return
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover - the loop returns
+
+
+def prune_runs(
+    run_dir: str | Path | None = None,
+    *,
+    keep: int | None = None,
+    older_than: float | None = None,
+    dry_run: bool = False,
+) -> str:
+    """Remove the run directories of finished runs; return what was removed and bytes freed.
+
+    Finished: ``succeeded``, ``failed``, and ``interrupted`` runs that cannot be resumed. An
+    interrupted run that can be resumed is kept, unless ``older_than`` is given and it was
+    last active longer ago than that: then it is abandoned and pruned like a finished run.
+    Of those, the newest ``keep`` (by start) are kept, and with ``older_than`` only the ones
+    that ended longer ago than ``older_than`` seconds are removed. A running run, a run whose
+    lock another process holds, and a folder without a readable ``run.json`` are never
+    touched.
+    """
+    root = run_root(run_dir)
+    candidates: list[tuple[float, float, Path, dict[str, Any]]] = []
+    kept: dict[str, int] = {}
+    now = time.time()
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        record = _read(folder / "run.json")
+        if folder.is_symlink() or not folder.is_dir() or record is None:
+            continue
+        status = observed_status(record)
+        mtime = (folder / "run.json").stat().st_mtime
+        ended = _when(record, ("finished", "interrupted", "resumed", "started"), mtime)
+        is_old = older_than is not None and now - ended > older_than
+        if status == "interrupted" and is_resumable(record) and not is_old:
+            kept["interrupted, resumable"] = kept.get("interrupted, resumable", 0) + 1
+        elif status in (*FINISHED, "interrupted"):
+            candidates.append((_when(record, ("started",), mtime), ended, folder, record))
+        else:
+            kept[status] = kept.get(status, 0) + 1
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    lines, freed, removed = [], 0, 0
+    for rank, (_, ended, folder, record) in enumerate(candidates):
+        if (keep is not None and rank < keep) or (
+            older_than is not None and now - ended <= older_than
+        ):
+            kept["finished, kept"] = kept.get("finished, kept", 0) + 1
+            continue
+        with _unless_in_use(folder) as free:
+            if not free:
+                kept["running"] = kept.get("running", 0) + 1
+                continue
+            size = _size(folder)
+            if not dry_run:
+                shutil.rmtree(folder)
+        freed += size
+        removed += 1
+        lines.append(
+            f"{'would remove' if dry_run else 'removed'} {folder.name:<28} "
+            f"{observed_status(record):<12} {record.get('pipeline', '?'):<14} {_bytes(size)}"
+        )
+    kept_text = ", ".join(f"{n} {what}" for what, n in sorted(kept.items())) or "none"
+    verb = "would free" if dry_run else "freed"
+    lines.append(
+        f"{'would remove' if dry_run else 'removed'} {removed} run(s) from {root}, {verb} "
+        f"{_bytes(freed)} ({freed:,} bytes); kept: {kept_text}"
+    )
+    return "\n".join(lines)
