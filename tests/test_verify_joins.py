@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandera.typing import DataFrame
 
 from sdk import Pipeline, Step
 from sdk.verify import verify_pipeline
+from sdk.verify.sample import sample_inputs
 
 ORIGINS = ["JFK", "LGA", "EWR"]
 HOURS = 10_000
@@ -195,3 +198,36 @@ def test_one_input_sampled_by_a_coarse_key_is_refined():
         "flights and weather by origin, time_hour (joined by 'per_airport')"
     ]
     assert report.rows_out["per_airport"] >= 0.9 * SAMPLE
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    flights=st.lists(st.tuples(st.sampled_from(ORIGINS), st.integers(0, 30)), max_size=60),
+    weather=st.lists(st.tuples(st.sampled_from(ORIGINS), st.integers(0, 30)), max_size=60),
+    sample_rows=st.integers(1, 40),
+    seed=st.integers(0, 100),
+)
+def test_joint_sample_keeps_whole_keys_within_the_budget(
+    flights: list[tuple[str, int]],
+    weather: list[tuple[str, int]],
+    sample_rows: int,
+    seed: int,
+):
+    """Any inputs: each sample is at most sample_rows rows of its input, in their order, and
+    a key drawn for a joint sample comes with all its rows from every input."""
+    frames = {
+        "flights": pd.DataFrame(flights, columns=["origin", "time_hour"]).assign(dep_delay=1.0),
+        "weather": pd.DataFrame(weather, columns=["origin", "time_hour"]).assign(temp=2.0),
+    }
+    sampled, joints = sample_inputs(Pipeline([JoinWeather()]), frames, sample_rows, seed)
+    for name, frame in frames.items():
+        assert len(sampled[name]) <= sample_rows
+        assert sampled[name].index.isin(frame.index).all()
+        assert sampled[name].index.is_monotonic_increasing
+    if joints:
+        drawn = set().union(
+            *(set(zip(f["origin"], f["time_hour"], strict=True)) for f in sampled.values())
+        )
+        for name, frame in frames.items():
+            keys = pd.Series(list(zip(frame["origin"], frame["time_hour"], strict=True)))
+            assert len(sampled[name]) == keys.isin(drawn).sum()
