@@ -128,8 +128,10 @@ def _when(record: dict[str, Any], keys: tuple[str, ...], fallback: float) -> flo
     """The latest of the timestamps ``keys`` of ``record`` (epoch seconds), else ``fallback``."""
     found = []
     for key in keys:
-        with contextlib.suppress(TypeError, ValueError):
-            found.append(dt.datetime.fromisoformat(record[key]).timestamp())
+        value = record.get(key)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                found.append(dt.datetime.fromisoformat(value).timestamp())
     return max(found, default=fallback)
 
 
@@ -199,7 +201,7 @@ def prune_runs(
         ended = _when(record, ("finished", "interrupted", "resumed", "started"), mtime)
         is_old = older_than is not None and now - ended > older_than
         if status == "interrupted" and is_resumable(record) and not is_old:
-            kept["interrupted, resumable"] = kept.get("interrupted, resumable", 0) + 1
+            kept["resumable"] = kept.get("resumable", 0) + 1
         elif status in (*FINISHED, "interrupted"):
             candidates.append((_when(record, ("started",), mtime), ended, folder, record))
         else:
@@ -210,7 +212,7 @@ def prune_runs(
         if (keep is not None and rank < keep) or (
             older_than is not None and now - ended <= older_than
         ):
-            kept["finished, kept"] = kept.get("finished, kept", 0) + 1
+            kept["recent"] = kept.get("recent", 0) + 1
             continue
         with _unless_in_use(folder) as free:
             if not free:
@@ -228,7 +230,7 @@ def prune_runs(
     kept_text = ", ".join(f"{n} {what}" for what, n in sorted(kept.items())) or "none"
     verb = "would free" if dry_run else "freed"
     lines.append(
-        f"{'would remove' if dry_run else 'removed'} {removed} run(s) from {root}, {verb} "
-        f"{_bytes(freed)} ({freed:,} bytes); kept: {kept_text}"
+        f"{'would remove' if dry_run else 'removed'} {removed} run{'' if removed == 1 else 's'} "
+        f"from {root}, {verb} {_bytes(freed)} ({freed:,} bytes); kept: {kept_text}"
     )
     return "\n".join(lines)
