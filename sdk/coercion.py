@@ -267,6 +267,9 @@ def coerce_lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, dict[str, 
     none were.
     """
     target = dtype.type
+    if _widens(series.dtype, target):
+        # every value fits: nothing can be refused
+        return series.astype(target), {}
     malformed = f"coerce_dtype('{dtype}')"
     notna = series.notna().to_numpy()
 
@@ -329,6 +332,18 @@ def coerce_lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, dict[str, 
             bad = notna.copy()
             coerced = series.mask(bad)
         return coerced, refused(bad)
+
+
+def _widens(source: Any, target: Any) -> bool:
+    """Whether ``source`` and ``target`` are numpy integer dtypes and every value of
+    ``source`` is one of ``target`` (int32 to int64, uint8 to int16)."""
+    return (
+        isinstance(source, np.dtype)
+        and isinstance(target, np.dtype)
+        and source.kind in "iu"
+        and target.kind in "iu"
+        and np.can_cast(source, target, "safe")
+    )
 
 
 def _not_integral(numbers: pd.Series, target: np.dtype) -> np.ndarray:

@@ -193,7 +193,10 @@ def _check_mask(
     if isinstance(output, pd.DataFrame):
         output = output.all(axis=1)
     if isinstance(output, pd.Series | np.ndarray) and len(output) == n:
-        ok = pd.Series(output).fillna(ignore_na).to_numpy(dtype=bool)
+        if output.dtype == np.bool_:  # the usual result: nothing missing to fill
+            ok = output.to_numpy() if isinstance(output, pd.Series) else output
+        else:
+            ok = pd.Series(output).fillna(ignore_na).to_numpy(dtype=bool)
         fail = ~ok
         return fail & notna if (ignore_na and notna is not None) else fail
     return None
@@ -243,8 +246,8 @@ def validate_frame(
     for rule in compiled.columns:
         if rule.name not in frame.columns:
             continue
-        series = positional[rule.name]
-        if proven is not None and proven.covers(frame[rule.name], rule):
+        series = positional[rule.name]  # the frame's own array, numbered from 0
+        if proven is not None and proven.covers(series, rule):
             continue
         if not has_dtype(series, rule.dtype):
             series, refused = coerce_lenient(series, rule.dtype)
@@ -344,14 +347,21 @@ def _assemble(
     changed = columns
     if passed is None and not changed and not (extra and compiled.strict == "filter"):
         return Validated(frame, None, failures, counts, n, 0)
-    out = frame if passed is None else frame.take(passed)
+    out = frame
+    if changed:  # coerced columns replace the raw ones first, so each column is taken once
+        out = out.assign(**{name: s.set_axis(frame.index) for name, s in changed.items()})
+    if passed is not None:
+        out = out.take(passed)
     if changed:
-        updates = {}
-        for name, series in changed.items():
-            values = series if passed is None else series.take(passed)
-            values = coerce_passed(values, rules[name].dtype)
-            updates[name] = values.set_axis(out.index)
-        out = out.assign(**updates)
+        # once the malformed rows are gone, a column may take the model's exact dtype
+        updated = {}
+        for name in changed:
+            current = out[name]
+            values = coerce_passed(current, rules[name].dtype)
+            if values is not current:
+                updated[name] = values
+        if updated:
+            out = out.assign(**updated)
     if extra and compiled.strict == "filter":
         out = out.drop(columns=extra)
     return Validated(out, passed, failures, counts, n, quarantined)
