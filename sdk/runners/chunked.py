@@ -195,7 +195,11 @@ class ChunkedWork:
         """Hash-partition validated rows by the stage's key into one file of buckets."""
         if not len(data.frame) or stage.key is None:
             return {}
-        hashes = pd.util.hash_pandas_object(data.frame[list(stage.key)], index=False).to_numpy()
+        # a one-column key hashed as a Series, as before keys had several columns: a run
+        # resumed across that upgrade keeps every key in the bucket it was spilled to
+        columns = list(stage.key)
+        keys = data.frame[columns[0]] if len(columns) == 1 else data.frame[columns]
+        hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
         bucket_of = (hashes % BUCKETS).astype(np.int64)
         path = self.checkpoint.path("spill", f"{unit}.parquet")
         return write_buckets(path, data, bucket_of, BUCKETS)
