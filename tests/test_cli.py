@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -236,3 +237,151 @@ def test_log_format_text(tmp_path: Path) -> None:
     assert "run_finished" in lines[-1]
     assert "status=succeeded" in lines[-1]
     assert any("fraud/score" in line and "step_finished" in line for line in lines)
+
+
+def test_error_with_newlines_in_its_message_stays_one_line(tmp_path: Path) -> None:
+    """A step error whose message has newlines (as pandas and pyarrow messages do) prints one
+    error line; the log record of the failed step keeps the text as it was."""
+    module = tmp_path / "multiline_pipeline.py"
+    module.write_text(textwrap.dedent('''
+        """A pipeline whose step raises with a message over several lines."""
+        import pandera.pandas as pa
+        from pandera.typing import DataFrame
+
+        from sdk import Pipeline, Step
+
+
+        class Numbers(pa.DataFrameModel):
+            x: int
+
+
+        class Explode(Step):
+            """Raises as pandas does when shapes do not match."""
+
+            def run(self, numbers: DataFrame[Numbers]) -> DataFrame[Numbers]:
+                raise ValueError("Length mismatch:\\n  Expected axis has 2 elements,\\n"
+                                 "  new values have 3 elements")
+
+
+        pipeline = Pipeline([Explode()], name="multiline")
+    '''), encoding="utf-8")
+    data = tmp_path / "numbers.csv"
+    data.write_text("x\n1\n2\n", encoding="utf-8")
+    out = cli("run", f"{module}:pipeline", "--input", f"numbers={data}")
+    assert out.returncode == 1, out.stderr
+    first, *more = error_lines(out.stderr)
+    assert first.startswith("sdk: error (StepError): ")
+    assert "Length mismatch: Expected axis has 2 elements, new values have 3 elements" in first
+    assert more == ["  (run again with --debug for the step's traceback)"]
+    (failed,) = [r for r in json_lines(out.stderr) if r["event"] == "step_failed"]
+    assert "Length mismatch:\n  Expected axis" in json.dumps(failed, ensure_ascii=False).replace(
+        "\\n", "\n"
+    )
+
+
+def test_error_listing_problems_has_one_line_each() -> None:
+    """An error that lists several problems prints its first line, then one line per problem."""
+    out = cli(
+        "run", TARGET, "--input", f"transactions={ROOT / 'examples/fraud/transactions.csv'}",
+        "--input", "extra_one=a.csv", "--input", "extra_two=b.csv",
+    )
+    assert out.returncode == 2, out.stderr
+    first, *more = error_lines(out.stderr)
+    assert first.startswith("sdk: error (PipelineError): ")
+    assert len(more) >= 2
+    assert all(line.startswith("  - ") for line in more)
+    assert any("extra_one" in line for line in more) and any("extra_two" in line for line in more)
+
+
+HINTED = '''
+"""A pipeline whose second step misspells the dataset the first produces."""
+import pandera.pandas as pa
+from pandera.typing import DataFrame
+
+from sdk import Pipeline, Step
+
+
+class Flights(pa.DataFrameModel):
+    delay: float
+
+
+class CleanFlights(Step):
+    """Keeps the rows."""
+
+    scope = "rows"
+
+    def run(self, flights: DataFrame[Flights]) -> DataFrame[Flights]:
+        return flights
+
+
+class Late(Step):
+    """Reads `clean_flight`, which nothing produces: meant `clean_flights`."""
+
+    scope = "rows"
+
+    def run(self, clean_flight: DataFrame[Flights]) -> DataFrame[Flights]:
+        return clean_flight
+
+
+pipeline = Pipeline([CleanFlights(), Late()], name="hinted")
+'''
+
+
+def test_strict_refuses_a_pipeline_with_did_you_mean_hints(tmp_path: Path) -> None:
+    """`--strict` refuses (exit 3) a pipeline whose input name is close to a produced dataset,
+    saying "did you mean"; without --strict the run goes on (and fails on the missing input
+    only if it is not given)."""
+    module = tmp_path / "hinted_pipeline.py"
+    module.write_text(HINTED, encoding="utf-8")
+    data = tmp_path / "flights.csv"
+    data.write_text("delay\n1.5\n", encoding="utf-8")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hinted_pipeline", module)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    with pytest.warns(UserWarning):
+        spec.loader.exec_module(loaded)
+    if not hasattr(loaded.pipeline, "hints"):
+        pytest.skip("Pipeline.hints is not there yet (issue 13, item 3)")
+    args = ("run", f"{module}:pipeline", "--input", f"flights={data}",
+            "--input", f"clean_flight={data}")
+    out = cli(*args, "--strict")
+    assert out.returncode == 3, out.stderr
+    first, *more = error_lines(out.stderr)
+    assert "PolicyError" in first and "strict mode refuses" in first
+    assert any("did you mean 'clean_flights'" in line for line in more), more
+    assert cli(*args).returncode == 0
+
+
+def test_help_and_version_load_no_pandas() -> None:
+    """`sdk --version` and `sdk --help` import neither pandas nor pandera (start-up time)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from sdk.cli import main\n"
+        "for argv in (['--version'], ['--help'], ['run', '--help'], ['runs', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "print(sorted(m for m in ('pandas', 'pandera', 'pyarrow', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_run_help_documents_resume_latest_and_prune() -> None:
+    """`sdk run --help` offers `--resume latest`; `sdk runs --help` offers prune."""
+    run = cli("run", "--help")
+    assert "RUN_ID|latest" in run.stdout and "latest interrupted run" in run.stdout
+    runs = cli("runs", "--help")
+    assert "prune" in runs.stdout and "--keep N" in runs.stdout and "--older-than" in runs.stdout
+
+
+def test_docs_index_lists_every_guide() -> None:
+    """docs/index.md links every page of docs/ (and the tutorial)."""
+    index = (ROOT / "docs/index.md").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (ROOT / "docs").iterdir() if p.suffix in (".md", ".ipynb"))
+    missing = [name for name in pages if name != "index.md" and f"]({name}" not in index]
+    assert not missing, f"docs/index.md does not link {missing}"
