@@ -1,15 +1,20 @@
-"""The modules of ``sdk`` import each other without a cycle.
+"""The modules of ``sdk`` import each other without a cycle, and ``import sdk`` is cheap.
 
 Every import statement in every module under ``sdk/`` is read from its syntax tree (imports
 inside functions included, those under ``if TYPE_CHECKING:`` left out, since they never run)
 and becomes an edge of a module graph. ``sdk/__init__.py`` is the re-export façade and not part
 of the graph. The only upward imports allowed are the one-line hand-overs of ``Pipeline``'s thin
 methods to the layers that do the work, listed by name in :data:`ALLOWED`.
+
+The façade exports lazily (PEP 562): ``import sdk`` and ``sdk --version`` load none of the
+:data:`HEAVY` packages, read from ``python -X importtime`` in a fresh interpreter.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -301,3 +306,96 @@ def test_import_graph_reads_every_form() -> None:
     package = _Imports("sdk.pkg", True, modules)
     package.visit(ast.parse("from .d import thing\nfrom .. import a\nfrom sdk.pkg import e\n"))
     assert [e.imported for e in package.edges] == ["sdk.pkg.d", "sdk.a", "sdk.pkg.e"]
+
+
+# -- start-up: what `import sdk` and `sdk --version` load --------------------------------------
+
+HEAVY = ("pandas", "pandera", "pyarrow", "numpy", "psycopg", "sqlalchemy", "redis", "sklearn")
+"""Packages that cost start-up time; each is imported where it is used, not by ``import sdk``."""
+
+
+def _loaded_by(*args: str) -> set[str]:
+    """The top-level packages a fresh interpreter has imported after ``python ARGS``, read
+    from ``-X importtime`` (what the process really imported, whatever it prints)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        cwd=SDK.parent,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+def test_import_sdk_loads_nothing_heavy() -> None:
+    """``import sdk`` imports none of pandas, pandera, pyarrow, numpy or the drivers."""
+    loaded = _loaded_by("-c", "import sdk")
+    assert "sdk" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_sdk_version_and_help_load_no_pandas() -> None:
+    """``python -m sdk --version`` and ``--help`` import neither pandas nor pandera."""
+    for flag in ("--version", "--help"):
+        loaded = _loaded_by("-m", "sdk", flag)
+        assert not loaded & set(HEAVY), (flag, sorted(loaded & set(HEAVY)))
+
+
+def test_public_names_resolve_when_used() -> None:
+    """Every name of ``sdk.__all__`` is there when asked for (the same object as in its
+    module), ``dir(sdk)`` lists them all, ``from sdk import *`` binds them, and an unknown
+    name is an AttributeError."""
+    code = (
+        "import sdk, sdk.pipeline\n"
+        "names = {}\n"
+        "exec('from sdk import *', names)\n"
+        "missing = [n for n in sdk.__all__ if n not in names]\n"
+        "assert not missing, missing\n"
+        "assert set(sdk.__all__) <= set(dir(sdk))\n"
+        "assert sdk.Pipeline is sdk.pipeline.Pipeline\n"
+        "assert isinstance(sdk.__version__, str) and sdk.__version__\n"
+        "try:\n"
+        "    sdk.NoSuchName\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchName' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('sdk.NoSuchName resolved')\n"
+        "from sdk import Artifact, Metrics, Params, Pipeline, Step\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=SDK.parent, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_lazy_exports_match_all() -> None:
+    """The façade's table of where each name lives covers ``__all__`` exactly, and its
+    ``TYPE_CHECKING`` imports (what type checkers see) name the same."""
+    import sdk
+
+    lazy = {name for names in sdk._EXPORTS.values() for name in names}
+    assert lazy | {"__version__"} == set(sdk.__all__)
+    tree = ast.parse((SDK / "__init__.py").read_text(encoding="utf-8"))
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node.test)
+        for stmt in node.body
+        if isinstance(stmt, ast.ImportFrom)
+        for alias in stmt.names
+    }
+    assert typed == lazy
+    modules = {
+        stmt.module: {a.name for a in stmt.names}
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node.test)
+        for stmt in node.body
+        if isinstance(stmt, ast.ImportFrom)
+    }
+    assert modules == {module: set(names) for module, names in sdk._EXPORTS.items()}
