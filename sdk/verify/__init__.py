@@ -1,10 +1,12 @@
 """Dynamic checks of what steps declare: run each step on sample data and try to break it.
 
 :func:`verify_pipeline` runs every step of a pipeline on a sample of its inputs (each step
-gets the validated outputs of its producers, as in a local run) and checks that:
+gets the validated outputs of its producers, as in a local run; the inputs of a join are
+sampled together by key, see :mod:`sdk.verify.sample`) and checks that:
 
 - a ``scope = "rows"`` step gives the same rows however its input is shuffled and chunked;
-- a ``partition_by`` step gives the same rows however its input is partitioned by its key;
+- a ``partition_by`` step gives the same rows however its inputs are partitioned by its key
+  (every key column);
 - every step gives the same output twice on the same input (determinism);
 - no step changes its input frames in place.
 
