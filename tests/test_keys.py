@@ -283,3 +283,19 @@ def test_errors_from_a_keyed_run_still_name_the_step():
     flights = pd.DataFrame({"origin": ["LGA"], "time_hour": [7], "dep_delay": [1.0]})
     with pytest.raises(SdkError, match="step 'count_per_hour' raised ValueError"):
         counted.run("batch", runner_options={"progress": False}, flights=flights)
+
+
+def test_two_column_join_from_csv_files_is_equal_on_local_and_batch(tmp_path):
+    """Read from CSV (keys as text until validated), batch gives local's outputs and
+    quarantine, each quarantined row named by its file line."""
+    uris = {}
+    for name, frame in flights_and_weather(5).items():
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        uris[name] = str(path)
+    local = run_local_and_batch(joined, uris, (7, 1000))
+    assert len(local.quarantine)
+    assert all(
+        source.startswith(str(tmp_path)) and source.rsplit(":", 1)[1].isdigit()
+        for source in local.quarantine["source"]
+    )
