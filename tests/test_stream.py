@@ -625,3 +625,42 @@ def test_a_redis_stream_round_trips_any_text_and_missing_values(client, stream: 
     entries = client.xrange(stream)
     assert entries[4][1] == {"text": "", "n": "5"}
     assert [fields for _, fields in entries[-3:]] == [{"json": "{}"}] * 3
+
+
+@pytest.mark.parametrize(
+    ("given", "output", "says"),
+    [
+        (f"{REDIS}?stream=s", None, "a stream source needs &group=NAME&consumer=NAME"),
+        (f"{REDIS}?strem=s&group=g&consumer=c", None, "unknown parameter(s) strem"),
+        ("orders.parquet", None, "cannot be read as a stream (scheme 'parquet')"),
+        ("orders.jsonl", "out.parquet", "cannot append to 'out.parquet' batch by batch"),
+        ("orders.jsonl", "sqlite:///{tmp}/x.db", "a stream writes tables; add ?table=NAME"),
+        ("orders.jsonl", "redis://127.0.0.1:6379/0?maxlen=x", "?stream=NAME"),
+    ],
+)
+def test_a_bad_stream_uri_is_refused_before_the_run_starts(
+    tmp_path: Path, given: str, output: str | None, says: str
+) -> None:
+    """A source or destination the stream cannot use is refused with one clear error before
+    anything is logged or recorded: no run_started, no failed run in the run directory."""
+    outputs = {"price": output.format(tmp=tmp_path)} if output else None
+    with capture_logs() as logs, pytest.raises(sdk.IOSchemeError) as err:
+        pipeline.run(
+            "stream",
+            orders=given if "://" in given else str(tmp_path / given),
+            outputs=outputs,
+            runner_options={**FAST, "run_dir": str(tmp_path / "runs")},
+        )
+    assert says.format(tmp=tmp_path) in str(err.value)
+    assert "\n" not in str(err.value)
+    assert logs.events("run_started") == []
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_misspelt_runner_option_suggests_the_right_one() -> None:
+    with pytest.raises(
+        sdk.PluginError,
+        match=r"unknown option 'max_batch_row' \(did you mean "
+        r"'max_batch_rows'\?\)",
+    ):
+        pipeline.run("stream", orders=orders(3), runner_options={"max_batch_row": 3})

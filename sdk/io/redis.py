@@ -95,6 +95,21 @@ class RedisTarget:
             int(maxlen) if maxlen else None,
         )
 
+    @classmethod
+    def parse_source(cls, uri: str) -> RedisTarget:
+        """Parse the URI of a consumer: ``group`` and ``consumer`` are required.
+
+        Raises:
+            IOSchemeError: as :meth:`parse`, or without ``group`` or ``consumer``.
+        """
+        target = cls.parse(uri)
+        if not target.group or not target.consumer:
+            raise IOSchemeError(
+                f"{redact(uri)}: a stream source needs &group=NAME&consumer=NAME (messages "
+                f"are acknowledged per group; a restarted consumer takes its own pending ones)"
+            )
+        return target
+
     def connect(self) -> Any:
         """A client; refuses an unreachable server with a clear error."""
         client = _client(self.url)
@@ -170,12 +185,7 @@ class RedisSource:
     """A consumer in a consumer group: pending entries first, then claimed, then new ones."""
 
     def __init__(self, uri: str, claim_idle_ms: int) -> None:
-        target = RedisTarget.parse(uri)
-        if not target.group or not target.consumer:
-            raise IOSchemeError(
-                f"{redact(uri)}: a stream source needs &group=NAME&consumer=NAME (messages "
-                f"are acknowledged per group; a restarted consumer takes its own pending ones)"
-            )
+        target = RedisTarget.parse_source(uri)
         self.uri, self.target = uri, target
         self.claim_idle_ms = claim_idle_ms
         self.client = target.connect()
@@ -332,7 +342,9 @@ class RedisAppender:
         maxlen, width = "" if t.maxlen is None else t.maxlen, frame.shape[1]
         for start in range(0, len(frame), _ROWS_PER_CALL):
             chunk = rows[start * width : (start + _ROWS_PER_CALL) * width]
-            self.script(keys=[t.stream], args=[maxlen, columns, json.dumps(chunk, ensure_ascii=False)])
+            self.script(
+                keys=[t.stream], args=[maxlen, columns, json.dumps(chunk, ensure_ascii=False)]
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -385,6 +397,14 @@ class RedisScheme:
         """Whether the stream exists (a stream sink is appended to, so runs may share it)."""
         target = RedisTarget.parse(uri)
         return bool(target.connect().exists(target.stream))
+
+    def check_source(self, uri: str) -> None:
+        """Refuse a consumer URI without stream, group or consumer (no connection)."""
+        RedisTarget.parse_source(uri)
+
+    def check_appender(self, uri: str) -> None:
+        """Refuse a sink URI without a stream or with a bad ``maxlen`` (no connection)."""
+        RedisTarget.parse(uri)
 
     def open_source(self, uri: str, *, claim_idle_ms: int) -> RedisSource:
         """A consumer of the stream (``&group=G&consumer=C`` required)."""

@@ -120,14 +120,7 @@ class SupportsAppend(Protocol):
         ...
 
 
-def open_source(uri: str, *, claim_idle_ms: int) -> StreamSource:
-    """Open the stream source at ``uri`` through its scheme.
-
-    Raises:
-        IOSchemeError: no scheme can consume ``uri`` as a stream.
-    """
-    if uri == "-" or _is_jsonl(uri):
-        return LineSource(uri)
+def _stream_scheme(uri: str) -> SupportsStreamSource:
     from sdk.plugins import resolve_scheme
 
     scheme = resolve_scheme(uri)
@@ -137,7 +130,32 @@ def open_source(uri: str, *, claim_idle_ms: int) -> StreamSource:
             f"reads a Redis stream (redis://host:port/db?stream=name&group=g&consumer=c), "
             f"JSON lines (.jsonl, ?follow=true to tail a file) or standard input (-)"
         )
-    return scheme.open_source(uri, claim_idle_ms=claim_idle_ms)
+    return scheme
+
+
+def check_source(uri: str) -> None:
+    """Refuse, before a run starts and without connecting, a URI that cannot be consumed as
+    a stream (a scheme may check its own URIs with a ``check_source(uri)`` method).
+
+    Raises:
+        IOSchemeError: naming the URI and what to write instead.
+    """
+    if uri == "-" or _is_jsonl(uri):
+        return
+    check = getattr(_stream_scheme(uri), "check_source", None)
+    if check is not None:
+        check(uri)
+
+
+def open_source(uri: str, *, claim_idle_ms: int) -> StreamSource:
+    """Open the stream source at ``uri`` through its scheme.
+
+    Raises:
+        IOSchemeError: no scheme can consume ``uri`` as a stream.
+    """
+    if uri == "-" or _is_jsonl(uri):
+        return LineSource(uri)
+    return _stream_scheme(uri).open_source(uri, claim_idle_ms=claim_idle_ms)
 
 
 def open_appender(uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
@@ -146,9 +164,25 @@ def open_appender(uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
     Raises:
         IOSchemeError: no scheme can append to ``uri`` batch by batch (e.g. Parquet).
     """
-    path = uri.removeprefix("file://").split("?")[0]
-    if "://" not in path and path.lower().endswith((".jsonl", ".ndjson", ".csv")):
-        return FileAppender(path)
+    if _is_line_file(uri):
+        return FileAppender(uri.removeprefix("file://").split("?")[0])
+    return _append_scheme(uri).open_appender(uri, schema)
+
+
+def check_appender(uri: str) -> None:
+    """Refuse, before a run starts and without connecting, a destination a stream cannot
+    append to (a scheme may check its own URIs with a ``check_appender(uri)`` method).
+
+    Raises:
+        IOSchemeError: naming the URI and the destinations that work.
+    """
+    if not _is_line_file(uri):
+        check = getattr(_append_scheme(uri), "check_appender", None)
+        if check is not None:
+            check(uri)
+
+
+def _append_scheme(uri: str) -> SupportsAppend:
     from sdk.plugins import resolve_scheme
 
     scheme = resolve_scheme(uri)
@@ -157,7 +191,12 @@ def open_appender(uri: str, schema: type[pa.DataFrameModel] | None) -> Appender:
             f"the stream runner cannot append to {uri!r} batch by batch (scheme "
             f"{scheme.name!r}); write to a Redis stream, JSON lines or CSV, SQLite or PostgreSQL"
         )
-    return scheme.open_appender(uri, schema)
+    return scheme
+
+
+def _is_line_file(uri: str) -> bool:
+    path = uri.removeprefix("file://").split("?")[0]
+    return "://" not in path and path.lower().endswith((".jsonl", ".ndjson", ".csv"))
 
 
 def _is_jsonl(uri: str) -> bool:

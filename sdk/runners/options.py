@@ -8,6 +8,7 @@ type fails at once with a ``PluginError`` listing what the runner accepts. Text 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -58,7 +59,7 @@ def check_options(
         PluginError: naming each unknown or ill-typed option and listing the accepted ones.
     """
     by_name = {o.name: o for o in declared}
-    problems = [f"unknown option {name!r}" for name in given if name not in by_name]
+    problems = [_unknown(name, by_name) for name in given if name not in by_name]
     values: dict[str, Any] = {}
     for option in declared:
         value = given.get(option.name, option.default)
@@ -79,6 +80,11 @@ def check_options(
         accepted = "; ".join(o.describe() for o in declared)
         raise PluginError(f"runner {runner!r}: {', '.join(problems)}. Accepted options: {accepted}")
     return MappingProxyType(values)
+
+
+def _unknown(name: str, known: Mapping[str, RunnerOption]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 BASE_OPTIONS = (

@@ -28,12 +28,13 @@ import pandas as pd
 from sdk.errors import IOSchemeError
 from sdk.io import redact
 from sdk.io._tables import Layout, model_kinds, python_values, quote
-from sdk.io.streams import Appender, StreamSource, open_appender
+from sdk.io.streams import Appender, StreamSource, check_appender, open_appender
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources
 from sdk.runners.stage import Data
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
+    from sdk.runners.request import RunRequest
     from sdk.runners.session import RunSession
 
 __all__ = ["CONSUMED_TABLE", "QUARANTINE_TABLE", "Sinks", "default_quarantine", "open_sinks"]
@@ -338,6 +339,23 @@ def _source_key(source: StreamSource) -> str:
 
 def _empty_quarantine() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in QUARANTINE_COLUMNS})
+
+
+def check_destinations(request: RunRequest) -> None:
+    """Refuse, before a stream run starts, an output or quarantine it cannot append to: a
+    table URI without ``?table=``, a file format written whole (Parquet), a bad stream URI.
+
+    Raises:
+        IOSchemeError: naming the destination and what works.
+    """
+    destinations = [*request.outputs.values()]
+    if request.quarantine is not None:
+        destinations.append(request.quarantine)
+    for uri in destinations:
+        if _Database.of(uri) is not None:
+            _table(uri)
+        else:
+            check_appender(uri)
 
 
 def open_sinks(session: RunSession, source: StreamSource) -> Sinks:

@@ -33,14 +33,14 @@ from sdk.errors import DataQualityError, PipelineError
 from sdk.failpoints import failpoint
 from sdk.hookspecs import hookimpl
 from sdk.io import redact
-from sdk.io.streams import Batch, FrameSource, StreamSource, open_source
+from sdk.io.streams import Batch, FrameSource, StreamSource, check_source, open_source
 from sdk.logs import get_logger
 from sdk.quarantine import build_records
 from sdk.runners.base import BASE_OPTIONS, Runner
 from sdk.runners.options import RunnerOption
 from sdk.runners.plan import step_kind
 from sdk.runners.signals import stop_on_signals
-from sdk.runners.sinks import Sinks, default_quarantine, open_sinks
+from sdk.runners.sinks import Sinks, check_destinations, default_quarantine, open_sinks
 from sdk.runners.stage import BoundaryCounts, Data, Stage, StepTotals, UnitResult, UnitSummary
 from sdk.runners.unit import run_unit
 
@@ -120,6 +120,10 @@ class StreamRunner(Runner):
                 f"DataFrame inputs ({', '.join(frames)}); join them upstream or use "
                 f"--runner batch"
             )
+        (given,) = request.frame_inputs.values()
+        if isinstance(given, str):  # refused before the run opens, not as a failed run
+            check_source(given)
+        check_destinations(request)
         return {k: self.config[k] for k in ("max_batch_rows", "max_latency_ms", "invalid_window")}
 
     def run_stage(self, session: RunSession, stage: Stage) -> None:  # pragma: no cover
