@@ -1,13 +1,15 @@
 """The run manifest: what an operator reads first when a production run looks wrong.
 
-Every runner writes ``manifest.json`` into its run directory and ``<file>.manifest.json``
-beside each file output it published.
+Every run returns its manifest on :attr:`sdk.RunResult.manifest`; a run with a run directory
+writes it there as ``manifest.json``, and as ``<file>.manifest.json`` beside each file output
+it published.
 Fields are documented in ``docs/manifest.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -59,7 +61,10 @@ def content_hash(value: pd.DataFrame | str | Path) -> str | None:
     return "sha256:" + digest.hexdigest()
 
 
+@functools.cache
 def _versions() -> dict[str, str | None]:
+    # installed versions do not change while a process runs, and reading them parses each
+    # distribution's metadata (~0.7 ms each): once per process
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
@@ -78,15 +83,19 @@ def build_manifest(
     started: str,
     inputs: list[dict[str, Any]],
     outputs: list[dict[str, Any]],
-    report: pd.DataFrame,
+    validation: list[dict[str, Any]],
     quarantine: pd.DataFrame,
     quarantine_uri: str | None,
     error: dict[str, str] | None,
     options: dict[str, Any],
     artifacts: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the manifest of one run (see ``docs/manifest.md`` for every field)."""
+    """Assemble the manifest of one run (see ``docs/manifest.md`` for every field).
+
+    ``validation`` has one record per boundary (step, boundary, dataset, rows, passed,
+    quarantined, skipped, failures), as the run's report has rows."""
     by_check: dict[str, int] = {}
     if len(quarantine):
         sizes: dict[Any, int] = (
@@ -107,7 +116,7 @@ def build_manifest(
         "host": socket.gethostname(),
         "started": started,
         "finished": now(),
-        "versions": _versions(),
+        "versions": dict(_versions()),
         "steps": [
             {
                 "name": step.name,
@@ -122,17 +131,23 @@ def build_manifest(
         ],
         "inputs": inputs,
         "outputs": outputs,
-        "validation": json.loads(report.to_json(orient="records")) if len(report) else [],
+        "validation": json.loads(json.dumps(validation, default=_plain)),
         "quarantine": {
             "uri": quarantine_uri,
             "records": len(quarantine),
-            "rows": int(report["quarantined"].sum()) if len(report) else 0,
+            "rows": int(sum(v["quarantined"] for v in validation)),
             "by_check": by_check,
         },
         "artifacts": artifacts or {"produced": [], "consumed": []},
         "metrics": metrics or {},
+        "policy": policy,
         "error": error,
     }
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (JSON of counts)."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ by a runner or the CLI.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import threading
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ def origin(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
     return ("pipeline-sdk", _sdk_version()) if name.startswith("sdk.") else (name, "?")
 
 
+@functools.cache
 def _sdk_version() -> str:
     try:
         return importlib.metadata.version("pipeline-sdk")

@@ -47,6 +47,8 @@ class RunResult:
         metrics: the metrics the steps returned, ``{output: {name: value}}``.
         artifacts: the artifacts the steps returned, by name: ``type``, the ``step`` that
             returned it, and, once saved, its ``uri``, ``content_hash`` and ``bytes``.
+        manifest: the run's manifest (``docs/manifest.md``), also when no run directory was
+            written: versions, steps, inputs, outputs, validation, quarantine, policy.
     """
 
     run_id: str
@@ -62,6 +64,7 @@ class RunResult:
     quarantined: int = 0
     metrics: dict[str, dict[str, float | int]] = attrs.field(factory=dict)
     artifacts: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    manifest: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def invalid_fraction(self) -> float:

@@ -295,10 +295,14 @@ def errors(done: subprocess.CompletedProcess[str]) -> str:
     return "\n".join(lines)[-3000:]
 
 
+def records(stderr: str) -> list[dict]:
+    """The JSON log records of a run's stderr."""
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
 def finished_event(stderr: str) -> dict:
     """The ``run_finished`` log record of a run's stderr."""
-    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    (event,) = [r for r in records if r.get("event") == "run_finished"]
+    (event,) = [r for r in records(stderr) if r.get("event") == "run_finished"]
     return event
 
 
@@ -331,13 +335,19 @@ def reference(
     workspace: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Reference:
     """An uninterrupted batch run with the same chunking (and the same run id)."""
-    job = new_job(workspace, tmp_path_factory.mktemp("reference"))
-    done = job.run()
+    return run_reference(new_job(workspace, tmp_path_factory.mktemp("reference")))
+
+
+def run_reference(job: Job) -> Reference:
+    """Run ``job`` uninterrupted and keep what it produced."""
+    done = job.run("--log-level", "DEBUG")  # its units, from unit_committed events
     assert done.returncode == 0, errors(done)
     manifest = json.loads((job.run_path / "manifest.json").read_text())
+    # a succeeded run's checkpoints are gone: its units are known from its log
+    units = {r["unit"] for r in records(done.stderr) if r.get("event") == "unit_committed"}
     return Reference(
         job, read_sorted(job.scored), read_sorted(job.quarantine), manifest,
-        finished_event(done.stderr), job.markers(),
+        finished_event(done.stderr), units,
     )
 
 
@@ -508,6 +518,20 @@ def assert_same_as_reference(
     for key in ("rows_in", "rows_out", "quarantined"):
         assert finished[key] == ref.finished[key], key
     assert job.status() == "succeeded"
+    (resumed,) = [r for r in records(done.stderr) if r.get("event") == "run_resumed"]
+    assert resumed["units"] == len(ref.markers)
+    assert 0 < resumed["reused"] <= resumed["units"]
+    assert resumed["detail"] == f"resumed: reused {resumed['reused']} of {len(ref.markers)} units"
+    assert sorted(p.name for p in job.run_path.iterdir()) == SUCCEEDED_RUN_DIR
+
+
+SUCCEEDED_RUN_DIR = ["manifest.json", "run.json", "run.lock"]
+"""What a succeeded run's directory keeps (its quarantine was published): no spills."""
+
+
+def test_reference_run_keeps_no_spills(reference: Reference) -> None:
+    """A succeeded run's directory keeps its record and manifest, not its spills."""
+    assert sorted(p.name for p in reference.job.run_path.iterdir()) == SUCCEEDED_RUN_DIR
 
 
 def test_reference_run_conserves_rows(reference: Reference, workspace: tuple[Path, Path]) -> None:

@@ -33,9 +33,8 @@ from test_resume import (
     crash,
     environment,
     errors,
-    finished_event,
     new_job,
-    read_sorted,
+    run_reference,
     temp_files,
     write_input,
 )
@@ -63,14 +62,7 @@ def reference(
     workspace: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Reference:
     """An uninterrupted batch run with the same chunking and run id."""
-    job = new_job(workspace, tmp_path_factory.mktemp("reference"))
-    done = job.run()
-    assert done.returncode == 0, errors(done)
-    manifest = json.loads((job.run_path / "manifest.json").read_text())
-    return Reference(
-        job, read_sorted(job.scored), read_sorted(job.quarantine), manifest,
-        finished_event(done.stderr), job.markers(),
-    )
+    return run_reference(new_job(workspace, tmp_path_factory.mktemp("reference")))
 
 
 def record(run_path: Path) -> dict:

@@ -544,7 +544,9 @@ class ProcessRunner(sdk.Runner):
             return [whole]
         if stage.kind == "partition":
             group = {
-                name: pd.util.hash_pandas_object(d.frame[stage.key], index=False).to_numpy() % n
+                name: pd.util.hash_pandas_object(d.frame[list(stage.key or ())], index=False)
+                .to_numpy()
+                % n
                 for name, d in whole.items()
             }
             parts = [

@@ -16,32 +16,37 @@ previous handlers are restored after; importing ``sdk`` installs none).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import attrs
 import pandas as pd
 
-from sdk.errors import PipelineError, SdkError
+from sdk.errors import PipelineError
 from sdk.io import redact
 from sdk.logs import ensure_logging, get_logger, run_context
+from sdk.manifest import now
 from sdk.plugins import get_plugin_manager
 from sdk.result import RunResult
+from sdk.runners.closing import abandon_run, record_run
+from sdk.runners.findings import policy_findings
+from sdk.runners.identity import LATEST, latest_interrupted, run_identity
 from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
 from sdk.runners.progress import Progress
-from sdk.runners.publish import appended, publish, publish_all
+from sdk.runners.publish import appended, publish_all
 from sdk.runners.rundir import (
     RunDirectory,
+    host_name,
     new_run_id,
     remove_temp_files,
-    run_identity,
     run_root,
 )
 from sdk.runners.session import RunRequest, RunSession
-from sdk.runners.signals import RunInterrupted, ending, interrupt_on_signals
+from sdk.runners.signals import ending, interrupt_on_signals
 from sdk.runners.stage import Stage, UnitContext, UnitResult, UnitSummary
 from sdk.runners.state import RunInfo, RunState
 
@@ -114,13 +119,22 @@ class Runner:
         resume: str | None = None,
         overwrite: bool = False,
         trusted_artifacts: Sequence[str] = (),
+        outputs_sort: Mapping[str, Sequence[str]] | None = None,
     ) -> RunResult:
         """Run ``pipeline`` over ``inputs``; write outputs and quarantine; return the result.
 
+        Args:
+            resume: the id of an interrupted run to continue, or ``"latest"``: the most
+                recent interrupted run with the same identity (pipeline, params, inputs,
+                destinations, options).
+            outputs_sort: ``{dataset: [column, ...]}``: sort these datasets stably by those
+                columns when they are published (written or returned).
+
         Raises:
             PipelineError: a missing or unknown input or output, an existing output without
-                ``overwrite``, a resume that does not match the original run, or a run
-                directory in use by another process.
+                ``overwrite``, a resume that does not match the original run (or no run to
+                resume), a run directory in use by another process, or an ``outputs_sort``
+                naming a dataset or column the pipeline does not produce.
             DataQualityError: the error budget was exceeded (after the quarantine is written).
             StepError, SchemaViolation: a step failed.
             RunInterrupted: SIGTERM or SIGINT (the run is recorded ``interrupted``).
@@ -136,15 +150,32 @@ class Runner:
             resume=resume,
             overwrite=overwrite,
             trusted_artifacts=trusted_artifacts,
+            outputs_sort=outputs_sort,
         )
+        if request.outputs_sort and self.appends:
+            raise PipelineError(
+                f"the {self.name!r} runner writes its outputs as it goes, so it cannot sort them "
+                f"(outputs_sort); sort when you read them, or use a runner that publishes at "
+                f"the end (local, batch)"
+            )
         ensure_logging()
-        run_id = resume or request.run_id or new_run_id()
-        name = request.pipeline.name
+        settings = self.settings(request)
+        on_step_error = self.config["on_step_error"] or self.default_on_step_error
+        identity = run_identity(request, self.name, settings, on_step_error, self.can_resume)
+        if request.resume is not None and not self.can_resume:
+            raise PipelineError(f"the {self.name!r} runner cannot resume runs; use --runner batch")
+        root = run_root(self.config["run_dir"])
+        if request.resume == LATEST:
+            request = attrs.evolve(request, resume=latest_interrupted(root, identity))
+        run_id = request.resume or request.run_id or new_run_id()
         with (
             interrupt_on_signals(),
-            run_context(run_id=run_id, pipeline=name, runner=self.name, step=None),
+            run_context(run_id=run_id, pipeline=request.pipeline.name, runner=self.name, step=None),
         ):
-            session = self.open(request, run_id)
+            if resume == LATEST:
+                logger.info("resume_selected", extra={"resumed_run": run_id, "asked": LATEST})
+            directory = self.open_directory(request, root, run_id, identity)
+            session = self.open(request, run_id, directory, identity, settings, on_step_error)
             started = time.perf_counter()
             try:
                 self.execute(session)
@@ -159,43 +190,64 @@ class Runner:
             session.hook.sdk_after_run(run=session.info, result=result)
             return result
 
-    def open(self, request: RunRequest, run_id: str) -> RunSession:
-        """Open the run: check destinations, create or reopen its directory (holding its
-        lock; a resumed run first removes the temporary files a killed run left), log
-        ``run_started`` and call ``sdk_before_run``."""
-        settings = self.settings(request)
-        on_step_error = self.config["on_step_error"] or self.default_on_step_error
-        identity = run_identity(request, self.name, settings, on_step_error, self.can_resume)
-        root = run_root(self.config["run_dir"])
+    def needs_directory(self, request: RunRequest) -> bool:
+        """Whether a run keeps a run directory: when it was asked for (``run_dir``), when the
+        run writes anything (an output, an artifact, the quarantine: its manifest and lineage
+        live there), and for runners that checkpoint (resume). An in-memory run of a
+        runner that does not checkpoint keeps none: its manifest is on the result."""
+        return bool(
+            self.config["run_dir"] is not None
+            or self.can_resume
+            or request.outputs
+            or request.quarantine
+        )
+
+    def open_directory(
+        self, request: RunRequest, root: Path, run_id: str, identity: dict[str, Any]
+    ) -> RunDirectory | None:
+        """Create the run's directory (holding its lock), reopen it to resume, or keep none
+        (:meth:`needs_directory`); refuse existing destinations without ``overwrite``."""
         if request.resume is not None:
-            if not self.can_resume:
-                raise PipelineError(
-                    f"the {self.name!r} runner cannot resume runs; use --runner batch"
-                )
-            directory = RunDirectory.reopen(root, run_id, identity)
-        else:
-            if not self.appends:  # a stream appends to its destinations
-                request.refuse_existing()
-            directory = RunDirectory.create(root, run_id, identity, resumable=self.can_resume)
+            return RunDirectory.reopen(root, run_id, identity)
+        if not self.appends:  # a stream appends to its destinations
+            request.refuse_existing()
+        if not self.needs_directory(request):
+            return None
+        return RunDirectory.create(root, run_id, identity, resumable=self.can_resume)
+
+    def open(
+        self,
+        request: RunRequest,
+        run_id: str,
+        directory: RunDirectory | None,
+        identity: dict[str, Any],
+        settings: dict[str, Any],
+        on_step_error: Literal["fail", "quarantine"],
+    ) -> RunSession:
+        """Open the run in ``directory`` (a resumed run first removes the temporary files a
+        killed run left), log ``run_started`` and ``policy_findings``, call
+        ``sdk_before_run``."""
         try:
-            return self._start(request, directory, identity, settings, on_step_error)
+            return self._start(request, run_id, directory, identity, settings, on_step_error)
         except BaseException as exc:
-            try:
-                directory.mark(*ending(exc))
-            finally:
-                directory.release()
+            if directory is not None:
+                try:
+                    directory.mark(*ending(exc))
+                finally:
+                    directory.release()
             raise
 
     def _start(
         self,
         request: RunRequest,
-        directory: RunDirectory,
+        run_id: str,
+        directory: RunDirectory | None,
         identity: dict[str, Any],
         settings: dict[str, Any],
         on_step_error: Literal["fail", "quarantine"],
     ) -> RunSession:
-        pipeline, run_id = request.pipeline, directory.run_id
-        if request.resume is not None:
+        pipeline = request.pipeline
+        if request.resume is not None and directory is not None:
             destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
             remove_temp_files(destinations, directory.path)
         info = RunInfo(
@@ -204,7 +256,7 @@ class Runner:
             runner=self.name,
             params=identity["params"],
             fingerprint=identity["fingerprint"],
-            host=directory.record["host"],
+            host=directory.record["host"] if directory is not None else host_name(),
         )
         given = request.frame_inputs
         frames = [v for v in given.values() if isinstance(v, pd.DataFrame)]
@@ -220,8 +272,11 @@ class Runner:
             settings=settings,
             progress=Progress(self.config["progress"], total),
             hook=get_plugin_manager().hook,
+            identity=identity,
+            started=directory.record["started"] if directory is not None else now(),
         )
         session.announce(identity["outputs"])
+        session.policy = policy_findings(pipeline)
         session.hook.sdk_before_run(run=info)
         return session
 
@@ -274,6 +329,7 @@ class Runner:
     def replay(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
         """Merge a unit committed before a crash (rebuilt from its checkpoint by a resumed
         run): counted and budgeted, not acknowledged or reported again."""
+        session.reused += 1
         self._merge(session, stage, result)
         self._enforce_budget(session, stage)
 
@@ -288,9 +344,8 @@ class Runner:
             publish_all(session, quarantine) if not self.appends else appended(session)
         )
         outputs = session.in_memory_outputs()
+        manifest = self.record(session, "succeeded", rows_out, written)
         duration = (time.perf_counter() - started) * 1000
-        if session.directory is not None:
-            session.directory.finish(session, "succeeded", rows_out, written)
         logger.info(
             "run_finished",
             extra={
@@ -316,69 +371,31 @@ class Runner:
             quarantined=state.quarantined,
             metrics=dict(session.artifacts.metrics),
             artifacts=session.artifacts.records(),
+            manifest=manifest,
         )
+
+    def record(
+        self,
+        session: RunSession,
+        status: str,
+        rows_out: dict[str, int],
+        written: dict[str, str],
+        error: BaseException | None = None,
+    ) -> dict[str, Any]:
+        """The run's manifest, written where the run writes (see
+        :func:`sdk.runners.closing.record_run`)."""
+        return record_run(session, status, rows_out, written, error, appends=self.appends)
 
     def abandon(self, session: RunSession, exc: BaseException, started: float) -> None:
-        """Close a run that did not succeed.
-
-        Interrupted (``KeyboardInterrupt``, :class:`RunInterrupted`): nothing is published,
-        ``run.json`` says ``interrupted`` (a runner that checkpoints resumes it). Failed (any
-        other exception): the quarantine so far is written, then the manifest (``failed``,
-        with the error) and ``sdk_on_run_error``.
-        """
-        state, uri, directory = session.state, session.request.quarantine, session.directory
-        duration = (time.perf_counter() - started) * 1000
-        status, _, signal_name = ending(exc)
-        if status == "interrupted":
-            if isinstance(exc, RunInterrupted):
-                exc.run_id, exc.resumable = session.info.run_id, self.can_resume
-            if directory is not None:
-                # if this fails too, `sdk runs` still tells the run apart by its dead pid
-                with contextlib.suppress(OSError, SdkError):
-                    remove_temp_files((), directory.path)
-                    directory.mark("interrupted", signal=signal_name)
-            logger.warning(
-                "run_finished",
-                extra={
-                    "status": "interrupted",
-                    "error": type(exc).__name__,
-                    "error_message": str(exc),
-                    "resumable": self.can_resume,
-                    "rows_in": state.rows_in,
-                    "quarantined": state.quarantined,
-                    "duration_ms": round(duration, 3),
-                },
-            )
-            return
-        if uri and not self.appends:
-            try:  # nothing lost: what was quarantined before the failure is kept
-                publish("quarantine", [state.quarantine()], uri)
-                if directory is not None:
-                    directory.published["quarantine"] = uri
-            except SdkError:
-                logger.warning("quarantine_not_written", extra={"uri": redact(uri)})
-        if directory is not None:
-            try:
-                directory.finish(session, "failed", {}, dict(directory.published), exc)
-            except (OSError, SdkError):
-                logger.warning("manifest_not_written", extra={"run_dir": str(session.path)})
-        logger.error(
-            "run_finished",
-            extra={
-                "status": "failed",
-                "error": type(exc).__name__,
-                "error_message": str(exc),
-                "rows_in": state.rows_in,
-                "quarantined": state.quarantined,
-                "duration_ms": round(duration, 3),
-            },
-        )
-        if isinstance(exc, Exception):
-            session.hook.sdk_on_run_error(run=session.info, error=exc)
+        """Close a run that did not succeed (see :func:`sdk.runners.closing.abandon_run`):
+        interrupted, nothing is published and ``run.json`` says so; failed, the quarantine so
+        far is written, then the manifest and ``sdk_on_run_error``."""
+        abandon_run(session, exc, started, resumable=self.can_resume, appends=self.appends)
 
     # -- helpers ---------------------------------------------------------------------------
     def _merge(self, session: RunSession, stage: Stage, result: UnitResult) -> None:
         session.state.merge(result)
+        session.units += 1
         if result.error is None:
             session.artifacts.accept(result.artifacts)
         session.progress.update(stage.number, result.rows_in)

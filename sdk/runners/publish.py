@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -10,13 +11,21 @@ import pandera.pandas as pa
 
 from sdk.errors import IOSchemeError, SdkError
 from sdk.io import open_writer, redact
-from sdk.runners.rundir import identity_inputs
 from sdk.runners.stage import Data
 
 if TYPE_CHECKING:
     from sdk.runners.session import RunSession, Spilled
 
-__all__ = ["appended", "collect", "publish", "publish_all", "rows_of", "stream"]
+__all__ = [
+    "appended",
+    "collect",
+    "keep_quarantine",
+    "ordered",
+    "publish",
+    "publish_all",
+    "rows_of",
+    "stream",
+]
 
 
 def stream(value: Data | Spilled) -> Iterator[pd.DataFrame]:
@@ -38,6 +47,16 @@ def collect(value: Data | Spilled) -> pd.DataFrame:
         return value.frame
     parts = list(value.frames())
     return pd.concat(parts) if parts else pd.DataFrame()
+
+
+def ordered(value: Data | Spilled, columns: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """The rows of a produced dataset, frame by frame; with ``columns`` (``outputs_sort``),
+    sorted stably by them, which reads a spilled dataset whole into memory first."""
+    if not columns:
+        yield from stream(value)
+        return
+    # stable: rows with equal keys keep the order the runner produced them in
+    yield collect(value).sort_values(list(columns), kind="stable")
 
 
 def publish(
@@ -63,6 +82,16 @@ def publish(
     return rows
 
 
+def keep_quarantine(quarantine: pd.DataFrame, run_path: Path) -> str | None:
+    """Keep a quarantine that was published nowhere in the run directory, as
+    ``quarantine.parquet``; return its path (``None`` when there are no records)."""
+    if not len(quarantine):
+        return None
+    path = str(run_path / "quarantine.parquet")
+    publish("quarantine", [quarantine], path)
+    return path
+
+
 def publish_all(
     session: RunSession, quarantine: pd.DataFrame
 ) -> tuple[dict[str, str], dict[str, int]]:
@@ -77,11 +106,9 @@ def publish_all(
         if session.directory is not None:
             session.directory.published[name] = uri
 
-    inputs = (
-        session.directory.record["inputs"]
-        if session.directory is not None
-        else identity_inputs(request.inputs, hash_frames=True)
-    )
+    # a produced artifact's manifest names the inputs by content hash: the run's identity
+    # hashes them whenever the pipeline has artifacts
+    inputs = session.identity["inputs"]
     artifacts = session.artifacts
     # serialized first: an artifact that cannot be saved fails the run before anything is
     # published, not after some outputs are
@@ -101,7 +128,8 @@ def publish_all(
             continue
         producer = request.pipeline.producer(name)
         schema = type(producer).contract().output if producer is not None else None
-        rows_out[name] = publish(name, stream(session.datasets[name]), uri, schema)
+        frames = ordered(session.datasets[name], request.outputs_sort.get(name, ()))
+        rows_out[name] = publish(name, frames, uri, schema)
         done(name, uri)
     for name in request.pipeline.outputs:
         value = session.datasets.get(name)

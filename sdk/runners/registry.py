@@ -1,14 +1,26 @@
-"""The runner registry: runner classes from every plugin, checked, by name."""
+"""The runner registry: runner classes from every plugin, checked, by name.
+
+The table is built once per process and kept while the registered plugins stay the same:
+it is rebuilt when a plugin is registered or unregistered (the hook implementations of
+``sdk_register_runners`` change), so a run does not pay the plugins' metadata lookups.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import pluggy
 
 from sdk.errors import PluginError
 from sdk.plugins import get_plugin_manager, origin
 from sdk.runners.base import Runner
 
 __all__ = ["get_runner", "list_runners"]
+
+_Table = dict[str, tuple[type[Runner], str]]
+_cache: dict[tuple[tuple[int, object], ...], _Table] = {}
+_lock = threading.Lock()
 
 
 def list_runners() -> dict[str, tuple[type[Runner], str]]:
@@ -19,8 +31,20 @@ def list_runners() -> dict[str, tuple[type[Runner], str]]:
             name, or a name twice.
     """
     pm = get_plugin_manager()
-    table: dict[str, tuple[type[Runner], str]] = {}
-    for impl in pm.hook.sdk_register_runners.get_hookimpls():
+    impls = pm.hook.sdk_register_runners.get_hookimpls()
+    key = tuple((id(impl.plugin), impl.function) for impl in impls)
+    with _lock:
+        table = _cache.get(key)
+        if table is None:
+            table = _build(pm, impls)
+            _cache.clear()  # only the current plugins' table is kept
+            _cache[key] = table
+    return dict(table)
+
+
+def _build(pm: pluggy.PluginManager, impls: list[pluggy.HookImpl]) -> _Table:
+    table: _Table = {}
+    for impl in impls:
         project, version = origin(pm, impl.plugin)
         provided: list[Any] = list(impl.function() or [])  # type: ignore[call-overload]
         for cls in provided:

@@ -36,6 +36,8 @@ class RunRequest:
         overwrite: replace existing outputs.
         trusted_artifacts: patterns of artifact files trusted to be loaded with pickle
             (``.joblib``, ``.pkl``) or with types ``skops`` does not trust by default.
+        outputs_sort: columns to sort each named dataset by when it is published (written
+            or returned), stably; row order is otherwise not part of the contract.
     """
 
     pipeline: Pipeline
@@ -47,6 +49,7 @@ class RunRequest:
     resume: str | None = None
     overwrite: bool = False
     trusted_artifacts: tuple[str, ...] = ()
+    outputs_sort: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @classmethod
     def build(
@@ -62,11 +65,13 @@ class RunRequest:
         resume: str | None = None,
         overwrite: bool = False,
         trusted_artifacts: Sequence[str] = (),
+        outputs_sort: Mapping[str, Sequence[str]] | None = None,
     ) -> RunRequest:
         """Apply ``params`` and check names, types and the budget.
 
         Raises:
-            PipelineError: listing every missing or unknown input or output.
+            PipelineError: listing every missing or unknown input or output, and every
+                dataset or column of ``outputs_sort`` the pipeline does not produce.
             ParamsError: a param override that does not fit.
         """
         pipeline = pipeline.with_params(params)
@@ -96,6 +101,7 @@ class RunRequest:
             if name not in pipeline.outputs
         ]
         problems += _overlaps(given, outs, quarantine)
+        problems += _sort_problems(pipeline, outputs_sort or {})
         if problems:
             message = problems[0] if len(problems) == 1 else "\n".join(problems)
             raise PipelineError(message, problems)
@@ -111,6 +117,7 @@ class RunRequest:
             resume=resume,
             overwrite=overwrite,
             trusted_artifacts=tuple(trusted_artifacts),
+            outputs_sort={k: tuple(v) for k, v in (outputs_sort or {}).items()},
         )
 
     @property
@@ -171,6 +178,44 @@ def _artifact_problems(
                     f"{what}: {redact(uri)} is JSON, which holds metrics, dicts and lists, not "
                     f"{declared.label}; save it as .skops"
                 )
+    return problems
+
+
+def _sort_problems(pipeline: Pipeline, outputs_sort: Mapping[str, Sequence[str]]) -> list[str]:
+    """Datasets of ``outputs_sort`` the pipeline does not produce as a table, and columns
+    their models do not declare."""
+    problems: list[str] = []
+    artifacts = set(pipeline.artifacts)
+    for name, columns in outputs_sort.items():
+        producer = pipeline.producer(name)
+        if producer is None:
+            problems.append(
+                f"outputs_sort: unknown dataset {name!r}; the pipeline produces "
+                f"{', '.join(pipeline.outputs)}: sort one of those (or remove {name!r})"
+            )
+            continue
+        if name in artifacts:
+            problems.append(
+                f"outputs_sort: {name!r} is an artifact, not a table; remove it from outputs_sort"
+            )
+            continue
+        if isinstance(columns, str) or not columns or not all(isinstance(c, str) for c in columns):
+            problems.append(
+                f"outputs_sort: {name!r} takes a non-empty list of column names, got "
+                f'{columns!r}; write e.g. {name} = ["customer_id"]'
+            )
+            continue
+        model = type(producer).contract().output
+        if model is None:  # pragma: no cover - a step without an output model is an artifact's
+            continue
+        declared = list(model.to_schema().columns)
+        unknown = [c for c in columns if c not in declared]
+        if unknown:
+            problems.append(
+                f"outputs_sort: dataset {name!r} has no column(s) "
+                f"{', '.join(map(repr, unknown))}; its model {model.__name__} declares "
+                f"{', '.join(declared)}: sort by those"
+            )
     return problems
 
 

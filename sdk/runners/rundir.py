@@ -25,29 +25,24 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pandas as pd
+from typing import Any
 
 from sdk.errors import IOSchemeError, PipelineError
-from sdk.io import redact
 from sdk.logs import get_logger
-from sdk.manifest import build_manifest, content_hash, now, write_json
-
-if TYPE_CHECKING:
-    from sdk.runners.session import RunRequest, RunSession
+from sdk.manifest import now, write_json
+from sdk.runners.identity import differences
 
 __all__ = [
     "DEFAULT_RUN_DIR",
     "STATUSES",
     "RunDirectory",
-    "identity_inputs",
+    "host_name",
     "is_resumable",
     "new_run_id",
     "observed_status",
     "remove_temp_files",
-    "run_identity",
     "run_root",
+    "write_beside",
 ]
 
 logger = get_logger("sdk.run")
@@ -56,6 +51,8 @@ DEFAULT_RUN_DIR = ".sdk/runs"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 """Every status a run can have."""
 LOCK = "run.lock"
+KEPT = ("run.json", "manifest.json", LOCK, "quarantine.parquet")
+"""What a succeeded run's directory keeps: its spills and checkpoints are removed."""
 _TEMP = r"\.{name}\.[0-9a-f]{{8}}\.tmp"  # sdk.io.StagedFile's temporary beside a target
 
 
@@ -73,7 +70,8 @@ def _read(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _host() -> str:
+def host_name() -> str:
+    """This machine's name, as run records give it."""
     return os.uname().nodename
 
 
@@ -98,7 +96,7 @@ def observed_status(record: dict[str, Any]) -> str:
     stays ``running``."""
     status = str(record.get("status", "?"))
     pid = record.get("pid")
-    mine = isinstance(pid, int) and record.get("host") == _host()
+    mine = isinstance(pid, int) and record.get("host") == host_name()
     if status == "running" and mine and not _is_alive(int(pid)):  # type: ignore[arg-type]
         return "interrupted"
     return status
@@ -218,7 +216,7 @@ class RunDirectory:
                 "run_id": run_id,
                 "status": "running",
                 "started": now(),
-                "host": _host(),
+                "host": host_name(),
                 "pid": os.getpid(),
                 "resumable": resumable,
                 **identity,
@@ -246,17 +244,13 @@ class RunDirectory:
         record = _read(path)
         if record.get("status") == "succeeded":
             raise PipelineError(f"run {run_id!r} already succeeded; nothing to resume")
-        differences = [
-            f"{key} differs (was {record.get(key)!r}, now {value!r})"
-            for key, value in identity.items()
-            if record.get(key) != json.loads(json.dumps(value, default=str))
-        ]
-        if differences:
+        differing = differences(record, identity)
+        if differing:
             raise PipelineError(
                 f"cannot resume run {run_id!r}: the run is not the same: "
-                + "; ".join(differences)
+                + "; ".join(differing)
                 + ". Start a new run instead (without --resume).",
-                differences,
+                differing,
             )
         lock = _lock(path.parent, run_id)
         try:
@@ -265,7 +259,7 @@ class RunDirectory:
                 raise PipelineError(f"run {run_id!r} already succeeded; nothing to resume")
             for key in ("finished", "interrupted", "signal", "error"):
                 record.pop(key, None)
-            record.update(status="running", resumed=now(), host=_host(), pid=os.getpid())
+            record.update(status="running", resumed=now(), host=host_name(), pid=os.getpid())
             write_json(path, record)
         except BaseException:
             _unlock(lock)
@@ -296,98 +290,46 @@ class RunDirectory:
 
     def finish(
         self,
-        session: RunSession,
-        status: str,
-        rows_out: dict[str, int],
+        manifest: dict[str, Any],
         written: dict[str, str],
+        beside: Iterable[str] = (),
         error: BaseException | None = None,
     ) -> None:
-        """Write ``manifest.json`` and the final ``run.json``, and the manifest beside each
-        file in ``written`` (published destinations only) as ``<file name>.manifest.json``."""
-        state = session.state
-        report = state.report()
-        inputs = []
-        for item in self.record["inputs"]:
-            rows = report[(report["boundary"] == "input") & (report["dataset"] == item["name"])]
-            inputs.append({**item, "rows": int(rows["rows"].iloc[0]) if len(rows) else None})
-        quarantine_uri = session.request.quarantine
-        described = None if error is None else {"type": type(error).__name__, "message": str(error)}
-        manifest = build_manifest(
-            pipeline=session.request.pipeline,
-            run_id=self.run_id,
-            runner=self.record["runner"],
-            status=status,
-            started=self.record["started"],
-            inputs=inputs,
-            outputs=[
-                {
-                    "name": name,
-                    "uri": redact(written[name]) if name in written else None,
-                    "rows": rows,
-                }
-                for name, rows in rows_out.items()
-            ],
-            report=report,
-            quarantine=state.quarantine(),
-            quarantine_uri=redact(quarantine_uri) if quarantine_uri else None,
-            error=described,
-            options={"max_invalid": self.record["max_invalid"], **self.record.get("options", {})},
-            artifacts=session.artifacts.manifest_entry(),
-            metrics=session.artifacts.metrics,
-        )
+        """Write ``manifest.json``, the final ``run.json`` (status from the manifest), and the
+        manifest beside each file in ``written`` named in ``beside`` as
+        ``<file name>.manifest.json``."""
         write_json(self.path / "manifest.json", manifest)
-        self.mark(status, error)
-        # one manifest per file, named after it: two outputs in one folder keep their own
-        for name, uri in written.items():
-            if name in session.artifacts.objects:  # an artifact has its own manifest beside it
+        self.mark(str(manifest["status"]), error)
+        write_beside(manifest, {name: written[name] for name in beside if name in written})
+
+    def remove_work(self) -> int:
+        """Remove what only an unfinished run needs (spills, checkpoints, row sources): all
+        but :data:`KEPT`. Returns the bytes freed (logged as ``spills_removed``)."""
+        freed, files = 0, 0
+        for entry in self.path.iterdir():
+            if entry.name in KEPT:
                 continue
-            local = uri.removeprefix("file://")
-            if "://" not in local and uri != "-":
-                target = Path(local).resolve()
-                write_json(target.with_name(f"{target.name}.manifest.json"), manifest)
+            found = [entry] if not entry.is_dir() or entry.is_symlink() else entry.rglob("*")
+            for path in found:
+                with contextlib.suppress(OSError):
+                    if path.is_file() and not path.is_symlink():
+                        freed += path.stat().st_size
+                        files += 1
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        if files:
+            logger.info("spills_removed", extra={"files": files, "bytes": freed})
+        return freed
 
 
-def identity_inputs(given: dict[str, Any], hash_frames: bool) -> list[dict[str, Any]]:
-    """The inputs as ``run.json`` records them: name, redacted URI, content hash (an
-    artifact given as an object has none: its type is recorded instead)."""
-    records = []
-    for name, value in given.items():
-        if isinstance(value, str):
-            records.append(
-                {"name": name, "uri": redact(value), "content_hash": content_hash(value)}
-            )
-        elif isinstance(value, pd.DataFrame):
-            # hashing a frame costs ~0.1 s per million rows: only where resume or lineage
-            # needs it
-            digest = content_hash(value) if hash_frames else None
-            records.append({"name": name, "uri": "<DataFrame>", "content_hash": digest})
-        else:
-            records.append({"name": name, "uri": f"<{type(value).__name__}>", "content_hash": None})
-    return records
-
-
-def run_identity(
-    request: RunRequest,
-    runner: str,
-    settings: dict[str, Any],
-    on_step_error: str,
-    hash_frames: bool,
-) -> dict[str, Any]:
-    """What makes a run the same run (``run.json``; compared on resume): pipeline, its
-    fingerprint and params, inputs with content hashes, destinations (redacted), budget,
-    runner and the options that shape its units."""
-    pipeline = request.pipeline
-    return {
-        "pipeline": pipeline.name,
-        "fingerprint": pipeline.fingerprint(),
-        "params": {s.name: s.params.as_dict() for s in pipeline.order},
-        # a produced artifact records the identity of the data it was computed from
-        "inputs": identity_inputs(
-            request.inputs, hash_frames=hash_frames or bool(pipeline.artifacts)
-        ),
-        "outputs": {k: redact(v) for k, v in request.outputs.items()},
-        "quarantine": redact(request.quarantine) if request.quarantine else None,
-        "max_invalid": request.max_invalid,
-        "runner": runner,
-        "options": {**settings, "on_step_error": on_step_error},
-    }
+def write_beside(manifest: dict[str, Any], written: dict[str, str]) -> None:
+    """Write ``manifest`` beside each local file in ``written`` as ``<file>.manifest.json``
+    (one per file, named after it: two outputs in one folder keep their own)."""
+    for uri in written.values():
+        local = uri.removeprefix("file://")
+        if "://" not in local and uri != "-":
+            target = Path(local).resolve()
+            write_json(target.with_name(f"{target.name}.manifest.json"), manifest)

@@ -19,9 +19,10 @@ import pandas as pd
 from sdk.errors import DataQualityError, IOSchemeError, PipelineError, StepError
 from sdk.io import redact
 from sdk.logs import get_logger, run_context
+from sdk.manifest import build_manifest
 from sdk.runners.artifacts import RunArtifacts
 from sdk.runners.inputs import Input
-from sdk.runners.publish import collect
+from sdk.runners.publish import collect, ordered
 from sdk.runners.request import RunRequest
 from sdk.runners.stage import Data, Stage, StepTotals, UnitContext, UnitResult, UnitSummary
 
@@ -77,6 +78,12 @@ class RunSession:
             memory or a :class:`Spilled` dataset).
         work: the runner's own state of this run (e.g. its checkpoints), if it keeps any.
         artifacts: the artifacts the run takes and those its steps returned.
+        identity: what makes the run the same run (``run.json``; see
+            :func:`sdk.runners.identity.run_identity`).
+        started: when the run opened (ISO 8601, UTC).
+        policy: the policy findings of the pipeline's steps (``None``: not checked).
+        units: units committed or replayed so far; ``reused``: how many of them were
+            replayed from a checkpoint (a resumed run).
     """
 
     request: RunRequest
@@ -92,6 +99,11 @@ class RunSession:
     datasets: dict[str, Data | Spilled] = attrs.field(factory=dict)
     work: Any = None
     artifacts: RunArtifacts = attrs.field(default=None)
+    identity: dict[str, Any] = attrs.field(factory=dict)
+    started: str = ""
+    policy: dict[str, Any] | None = None
+    units: int = 0
+    reused: int = 0
     snapshots: dict[str, tuple[int, int]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -149,7 +161,7 @@ class RunSession:
                 "fingerprint": info.fingerprint,
                 "max_invalid": request.max_invalid,
                 "resumed": self.resuming,
-                "run_dir": str(self.path),
+                "run_dir": str(self.path) if self.directory is not None else None,
                 "on_step_error": self.context.on_step_error,
             },
         )
@@ -271,7 +283,9 @@ class RunSession:
         too when nothing was written), and every artifact the steps returned."""
         request = self.request
         outputs: dict[str, Any] = {
-            name: collect(value)
+            name: next(ordered(value, request.outputs_sort.get(name, ())))
+            if name in request.outputs_sort
+            else collect(value)
             for name, value in self.datasets.items()
             if name in request.pipeline.outputs and (isinstance(value, Data) or not request.outputs)
         }
@@ -281,6 +295,57 @@ class RunSession:
             if name in request.pipeline.outputs
         )
         return outputs
+
+    def manifest(
+        self,
+        status: str,
+        rows_out: dict[str, int],
+        written: dict[str, str],
+        error: BaseException | None = None,
+        quarantine_uri: str | None = None,
+    ) -> dict[str, Any]:
+        """The run's manifest (``docs/manifest.md``): returned on the result, and written to
+        the run directory and beside file outputs where there are any.
+
+        Args:
+            status: how the run ended.
+            rows_out: rows of each produced dataset.
+            written: the destinations published, by dataset.
+            error: what failed the run.
+            quarantine_uri: where the quarantine is, when not the requested destination
+                (kept in the run directory).
+        """
+        state, request, identity = self.state, self.request, self.identity
+        quarantine_uri = quarantine_uri or request.quarantine
+        options = {"max_invalid": request.max_invalid, **identity.get("options", {})}
+        if request.outputs_sort:
+            options["outputs_sort"] = {k: list(v) for k, v in request.outputs_sort.items()}
+        return build_manifest(
+            pipeline=request.pipeline,
+            run_id=self.info.run_id,
+            runner=self.info.runner,
+            status=status,
+            started=self.started,
+            inputs=[
+                {**item, "rows": state.input_rows(item["name"])}
+                for item in identity.get("inputs", [])
+            ],
+            outputs=[
+                {"name": name, "uri": redact(written[name]) if name in written else None, "rows": n}
+                for name, n in rows_out.items()
+            ],
+            validation=[
+                {"step": step, "boundary": boundary, "dataset": dataset, **counts.as_dict()}
+                for (step, boundary, dataset), counts in state.counts.items()
+            ],
+            quarantine=state.quarantine(),
+            quarantine_uri=redact(quarantine_uri) if quarantine_uri else None,
+            error=None if error is None else {"type": type(error).__name__, "message": str(error)},
+            options=options,
+            artifacts=self.artifacts.manifest_entry(),
+            metrics=self.artifacts.metrics,
+            policy=self.policy,
+        )
 
     def budget_error(self) -> DataQualityError:
         """The error of a run over its error budget, with the counts and quarantine so far."""

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RunInfo", "RunState"]
 
+_EMPTY: list[pd.DataFrame] = []
+"""An empty quarantine, built once: a run without bad rows copies it (~30 µs, not ~1 ms)."""
+
 Key = tuple[str, str, str]
 _KEY = ("step", "boundary", "dataset")
 """The quarantine columns that name a boundary."""
@@ -37,6 +40,12 @@ class RunInfo:
     params: dict[str, dict[str, Any]]
     fingerprint: str
     host: str
+
+
+def _empty() -> pd.DataFrame:
+    if not _EMPTY:
+        _EMPTY.append(empty_quarantine())
+    return _EMPTY[0].copy()
 
 
 class RunState:
@@ -74,6 +83,10 @@ class RunState:
         self._pending.discard(dataset)
         self._rows_in[dataset] = self._rows_in.get(dataset, 0) + rows
 
+    def input_rows(self, dataset: str) -> int | None:
+        """Rows read from pipeline input ``dataset`` (``None`` if it was not read)."""
+        return self._rows_in.get(dataset)
+
     @property
     def rows_in(self) -> int:
         """Rows read from the pipeline's inputs so far."""
@@ -93,8 +106,9 @@ class RunState:
             self.steps.setdefault(name, StepTotals()).add(totals)
         quarantine = result.quarantine
         if len(quarantine):
-            first = tuple(str(quarantine[c].iat[0]) for c in _KEY)
-            if all((quarantine[c].to_numpy() == v).all() for c, v in zip(_KEY, first)):
+            values = [str(quarantine[c].iat[0]) for c in _KEY]
+            first: Key = (values[0], values[1], values[2])
+            if all((quarantine[c].to_numpy() == v).all() for c, v in zip(_KEY, first, strict=True)):
                 self._records.setdefault(first, []).append(quarantine)  # one boundary: usual
             else:
                 for (step, boundary, dataset), records in quarantine.groupby(
@@ -126,7 +140,7 @@ class RunState:
             self._quarantine = (
                 pd.concat(frames, ignore_index=True).loc[:, list(QUARANTINE_COLUMNS)]
                 if frames
-                else empty_quarantine()
+                else _empty()
             )
         return self._quarantine
 
