@@ -8,7 +8,8 @@ consumers left pending longer than ``claim_idle_ms`` (``XAUTOCLAIM``, again ever
 ``claim_idle_ms``), then reads new ones (``XREADGROUP >``). An entry's fields are the record's
 columns, values as text; an entry whose only field is ``json`` holds a JSON object.
 
-As a **sink** each batch is appended by a server-side script, one call per 2,000 rows, that
+As a **sink** each batch is appended by a server-side script (:mod:`sdk.io._redis_sink`), one
+call per 2,000 rows carrying them as one JSON argument, that
 runs ``XADD`` per row (``?maxlen=N`` trims the stream approximately); a missing value is left
 out of the entry. ``read`` and ``write`` read a whole
 stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
@@ -17,14 +18,11 @@ stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import numpy as np
 import pandas as pd
 
@@ -32,6 +30,8 @@ from sdk.errors import IOSchemeError
 from sdk.failpoints import failpoint
 from sdk.hookspecs import hookimpl
 from sdk.io import Loaded, redact
+from sdk.io._redis_sink import RedisAppender
+from sdk.io._redis_target import RedisTarget
 from sdk.io.streams import Batch
 from sdk.quarantine import Sources
 from sdk.validation import MALFORMED
@@ -42,93 +42,6 @@ if TYPE_CHECKING:
     from sdk.io import IOScheme
 
 __all__ = ["RedisAppender", "RedisScheme", "RedisSource", "RedisTarget"]
-
-_KNOWN = {"stream", "group", "consumer", "maxlen"}
-
-
-def _client(url: str) -> Any:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - the extra is installed in tests
-        raise IOSchemeError(
-            "Redis streams need redis-py: pip install 'pipeline-sdk[redis]'"
-        ) from None
-    return redis.Redis.from_url(url, decode_responses=True)
-
-
-@attrs.frozen(slots=False)  # slots=False: cached_property needs an instance dict
-class RedisTarget:
-    """A parsed ``redis://`` URI."""
-
-    uri: str
-    url: str
-    stream: str
-    group: str | None
-    consumer: str | None
-    maxlen: int | None
-
-    @classmethod
-    def parse(cls, uri: str) -> RedisTarget:
-        """Parse ``uri``.
-
-        Raises:
-            IOSchemeError: no ``stream=``, an unknown parameter, or a bad ``maxlen``.
-        """
-        base, _, query = uri.partition("?")
-        params = dict(urllib.parse.parse_qsl(query))
-        unknown = sorted(set(params) - _KNOWN)
-        if unknown or not params.get("stream"):
-            raise IOSchemeError(
-                f"{redact(uri)}: write redis://host:port/db?stream=NAME (a source adds "
-                f"&group=G&consumer=C, a sink may add &maxlen=N)"
-                + (f"; unknown parameter(s) {', '.join(unknown)}" if unknown else "")
-            )
-        maxlen = params.get("maxlen")
-        if maxlen is not None and not maxlen.isdigit():
-            raise IOSchemeError(f"{redact(uri)}: maxlen={maxlen!r} must be a whole number")
-        return cls(
-            uri,
-            base,
-            params["stream"],
-            params.get("group"),
-            params.get("consumer"),
-            int(maxlen) if maxlen else None,
-        )
-
-    @classmethod
-    def parse_source(cls, uri: str) -> RedisTarget:
-        """Parse the URI of a consumer: ``group`` and ``consumer`` are required.
-
-        Raises:
-            IOSchemeError: as :meth:`parse`, or without ``group`` or ``consumer``.
-        """
-        target = cls.parse(uri)
-        if not target.group or not target.consumer:
-            raise IOSchemeError(
-                f"{redact(uri)}: a stream source needs &group=NAME&consumer=NAME (messages "
-                f"are acknowledged per group; a restarted consumer takes its own pending ones)"
-            )
-        return target
-
-    def connect(self) -> Any:
-        """A client; refuses an unreachable server with a clear error."""
-        client = _client(self.url)
-        try:
-            client.ping()
-        except Exception as exc:
-            raise IOSchemeError(
-                f"cannot reach Redis at {redact(self.url)}: {exc}; is the server running?"
-            ) from None
-        return client
-
-    @functools.cached_property
-    def label(self) -> str:
-        """``redis://host:port/db?stream=NAME``, password hidden."""
-        return f"{redact(self.url)}?stream={self.stream}"
-
-    def reference(self, entry: str) -> str:
-        """The source reference of one entry: ``redis://host:port/db?stream=NAME#ID``."""
-        return f"{self.label}#{entry}"
 
 
 Entry = tuple[str, list[str] | None]
@@ -289,86 +202,6 @@ def _key(entry: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-_XADD_ROWS = """
-local maxlen = ARGV[1]
-local columns = cjson.decode(ARGV[2])
-local values = cjson.decode(ARGV[3])
-local width = #columns
-for row = 1, #values, width do
-  local fields = {}
-  for column = 1, width do
-    local value = values[row + column - 1]
-    if value ~= cjson.null then
-      fields[#fields + 1] = columns[column]
-      fields[#fields + 1] = value
-    end
-  end
-  if #fields == 0 then
-    fields = {"json", "{}"}
-  end
-  if maxlen == "" then
-    redis.call("XADD", KEYS[1], "*", unpack(fields))
-  else
-    redis.call("XADD", KEYS[1], "MAXLEN", "~", maxlen, "*", unpack(fields))
-  end
-end
-return #values / width
-"""
-"""Appends a batch of rows in one round trip: ``XADD`` per row inside Redis, one reply. The
-rows come as one JSON array of texts, row after row (``null`` for a missing value): one
-argument to pack and send instead of one per value."""
-_ROWS_PER_CALL = 2_000  # bounds one script's run (the server serves nobody else meanwhile)
-
-
-class RedisAppender:
-    """``XADD`` each row: a server-side script per 2,000 rows, so a micro-batch costs one or
-    a few round trips and replies instead of one per row."""
-
-    def __init__(self, uri: str) -> None:
-        self.target = RedisTarget.parse(uri)
-        self.client = self.target.connect()
-        self.script = self.client.register_script(_XADD_ROWS)
-
-    def append(self, frame: pd.DataFrame) -> None:
-        """Append ``frame``'s rows as entries (values as text; missing values left out)."""
-        if not len(frame):
-            return
-        t = self.target
-        if not frame.shape[1]:  # rows without fields: an entry needs one
-            frame = pd.DataFrame({"json": ["{}"] * len(frame)})
-        columns = json.dumps([str(c) for c in frame.columns], ensure_ascii=False)
-        texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
-        rows = [value for row in zip(*texts, strict=True) for value in row]  # row-major
-        maxlen, width = "" if t.maxlen is None else t.maxlen, frame.shape[1]
-        for start in range(0, len(frame), _ROWS_PER_CALL):
-            chunk = rows[start * width : (start + _ROWS_PER_CALL) * width]
-            self.script(
-                keys=[t.stream], args=[maxlen, columns, json.dumps(chunk, ensure_ascii=False)]
-            )
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.client.close()
-
-
-def _texts(series: pd.Series, missing_as: str | None = None) -> list[str | None]:
-    """A column's values as text (as a CSV would hold them), ``missing_as`` where missing."""
-    missing = series.isna().to_numpy()
-    if pd.api.types.is_bool_dtype(series):
-        values: list[str | None] = list(np.where(series.to_numpy(), "true", "false"))
-    elif pd.api.types.is_datetime64_any_dtype(series):
-        values = list(series.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
-    elif pd.api.types.is_numeric_dtype(series):  # str() of Python numbers: shortest repr
-        nullable = isinstance(series.dtype, pd.api.extensions.ExtensionDtype)  # Int64: no 1.0
-        array = series.to_numpy(dtype=object) if nullable else series.to_numpy()
-        values = list(map(str, array.tolist()))
-    else:
-        values = list(map(str, series.to_numpy(dtype=object).tolist()))
-    for position in np.flatnonzero(missing).tolist():
-        values[position] = missing_as
-    return values
-
-
 class RedisScheme:
     """``redis://…?stream=NAME``: a Redis stream."""
 
@@ -387,6 +220,7 @@ class RedisScheme:
 
     def write(self, frame: pd.DataFrame, uri: str) -> None:
         """Append ``frame`` to the stream (entries cannot be published atomically)."""
+
         appender = RedisAppender(uri)
         try:
             appender.append(frame)
@@ -412,6 +246,7 @@ class RedisScheme:
 
     def open_appender(self, uri: str, schema: type[pa.DataFrameModel] | None) -> RedisAppender:
         """An appender to the stream (created by the first ``XADD``)."""
+
         return RedisAppender(uri)
 
 
