@@ -148,22 +148,14 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     quarantine = sub.add_parser("quarantine", help="work with a quarantine: `replay` it")
     if command == "simulate":
-        _add_simulate(simulate)
+        from sdk.simulate.cli import add_arguments
+
+        add_arguments(simulate)
     elif command == "quarantine":
-        _add_quarantine(quarantine)
+        from sdk.replay import add_arguments as add_replay_arguments
+
+        add_replay_arguments(quarantine)
     return parser
-
-
-def _add_simulate(parser: argparse.ArgumentParser) -> None:
-    from sdk.simulate.cli import add_arguments
-
-    add_arguments(parser)
-
-
-def _add_quarantine(parser: argparse.ArgumentParser) -> None:
-    from sdk.replay import add_arguments
-
-    add_arguments(parser)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -214,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     pipeline, deployment = _target(args.target)
     if args.strict or (deployment is not None and deployment.strict):
         _refuse_if_breaching(pipeline)
+    # a module target has no file: its settings are the flags alone
     settings = with_flags(deployment or Deployment(Path.cwd(), args.target), Flags.of(args))
     sort = {"outputs_sort": settings.outputs_sort} if settings.outputs_sort else {}
     # the id is known before the run, so a failed run's manifest can be summarised too
@@ -264,6 +257,10 @@ def _runners(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from sdk.runs import list_runs, parse_age, prune_runs, show_run
 
+    if args.action != "prune" and (args.keep is not None or args.older_than or args.dry_run):
+        raise _Usage("--keep, --older-than and --dry-run go with `sdk runs prune`")
+    if args.run_id and args.action != "show":
+        raise _Usage(f"sdk runs {args.action} takes no RUN_ID (did you mean `sdk runs show`?)")
     if args.action == "prune":
         if args.keep is None and args.older_than is None:
             raise _Usage("sdk runs prune needs --keep N, --older-than AGE or both")
@@ -370,7 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
         print(f"sdk: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         if isinstance(exc, RunInterrupted) and exc.run_id and exc.resumable:
-            print(f"  resume run {exc.run_id} with --resume {exc.run_id}", file=sys.stderr)
+            print(
+                f"  resume run {exc.run_id} with --resume {exc.run_id} (or --resume latest)",
+                file=sys.stderr,
+            )
         return 128 + signum
 
 
