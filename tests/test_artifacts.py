@@ -342,9 +342,7 @@ def test_run_manifest_lists_artifacts_produced_and_consumed(
         reviews=raw("reviews"),
         regressor=str(model),
     )
-    # the scoring run writes nothing, so it keeps no run directory: its manifest is on the result
-    assert not (_run_dir / second.run_id).exists()
-    consumed = second.manifest
+    consumed = json.loads((_run_dir / second.run_id / "manifest.json").read_text())
     (used,) = consumed["artifacts"]["consumed"]
     assert used["produced_by_run"] == first.run_id
     assert used["content_hash"] == entry["content_hash"]

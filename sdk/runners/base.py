@@ -191,15 +191,17 @@ class Runner:
             return result
 
     def needs_directory(self, request: RunRequest) -> bool:
-        """Whether a run keeps a run directory: when it was asked for (``run_dir``), when the
-        run writes anything (an output, an artifact, the quarantine: its manifest and lineage
-        live there), and for runners that checkpoint (resume). An in-memory run of a
-        runner that does not checkpoint keeps none: its manifest is on the result."""
+        """Whether a run keeps a run directory: when it was asked for (``run_dir``), when it
+        reads or writes anything outside the process (a URI input, an output, an artifact,
+        the quarantine: its manifest and lineage live there), and for runners that checkpoint
+        (resume). An in-memory run (objects in, results returned) of a runner that does not
+        checkpoint keeps none: its manifest is on the result."""
         return bool(
             self.config["run_dir"] is not None
             or self.can_resume
             or request.outputs
             or request.quarantine
+            or any(isinstance(value, str) for value in request.inputs.values())
         )
 
     def open_directory(
