@@ -65,6 +65,41 @@ class Batch:
     deliveries: np.ndarray | None = None
     oldest_ms: float | None = None
 
+    @staticmethod
+    def concat(parts: list[Batch]) -> Batch:
+        """One micro-batch of several reads (an entry read twice, e.g. claimed again, once)."""
+        if len(parts) == 1:
+            return parts[0]
+        seen: set[str] = set()
+        for index, part in enumerate(parts):
+            fresh = np.array([i not in seen for i in part.ids], dtype=bool)
+            seen.update(part.ids)
+            if not fresh.all():
+                keep = np.flatnonzero(fresh)
+                parts[index] = Batch(
+                    part.frame.iloc[keep].reset_index(drop=True),
+                    part.sources.take(keep),
+                    [part.ids[k] for k in keep],
+                    None if part.deliveries is None else part.deliveries[keep],
+                    part.oldest_ms,
+                )
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        frame = frame.astype(object).where(frame.notna(), None)
+        refs = [r for p in parts for r in p.sources.render(np.arange(len(p.ids)))]
+        deliveries = (
+            np.concatenate([p.deliveries for p in parts])
+            if all(p.deliveries is not None for p in parts)
+            else None
+        )
+        oldest = [p.oldest_ms for p in parts if p.oldest_ms is not None]
+        return Batch(
+            frame,
+            Sources.from_values(refs),
+            [i for p in parts for i in p.ids],
+            deliveries,
+            max(oldest) if oldest else None,
+        )
+
 
 @runtime_checkable
 class StreamSource(Protocol):
