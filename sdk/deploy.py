@@ -114,6 +114,9 @@ class Flags:
         from sdk.logs import get_logger
 
         inputs, outputs = pairs(args.input, "--input"), pairs(args.output, "--output")
+        empty = [name for name, uri in inputs.items() if not uri]
+        if empty:
+            raise PipelineError(f"--input {empty[0]}= needs a URI (--input {empty[0]}=PATH)")
         given = {
             **{f"--input {k}": v for k, v in inputs.items()},
             **{f"--output {k}": v for k, v in outputs.items()},
@@ -225,6 +228,13 @@ def with_flags(deployment: Deployment, flags: Flags) -> Deployment:
     """
     outputs = {**deployment.outputs, **flags.outputs}
     dropped = {name for name, uri in outputs.items() if not uri}
+    unknown = sorted(dropped - set(deployment.outputs))
+    if unknown:
+        known = ", ".join(deployment.outputs) or "none"
+        raise PipelineError(
+            f"--output {unknown[0]}= drops an output the deployment does not write "
+            f"(its outputs: {known}); give a URI to write it"
+        )
     return attrs.evolve(
         deployment,
         runner=flags.runner or deployment.runner,

@@ -191,3 +191,23 @@ def test_outputs_sort_orders_the_published_rows(tmp_path: Path, runner: str) -> 
     scored = pd.read_csv(tmp_path / "file_scored.csv")
     assert len(scored) == 1970
     assert scored["customer_id"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (("--output", "nothing="), "--output nothing= drops an output the deployment does not"),
+        (("--input", "transactions="), "--input transactions= needs a URI"),
+    ],
+)
+def test_empty_flag_values_are_refused_where_they_mean_nothing(
+    tmp_path: Path, flags: tuple[str, ...], named: str
+) -> None:
+    """`--output NAME=` for an output the file does not have, or `--input NAME=`, exits 2 with
+    one line saying so, before anything runs."""
+    deploy = deployment(tmp_path)
+    out = cli("run", str(deploy), "--input", f"transactions={TRANSACTIONS}", *flags)
+    assert out.returncode == 2, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if not x.startswith("{")]
+    assert named in line
+    assert not (tmp_path / "file_scored.csv").exists()
