@@ -116,6 +116,39 @@ class RedisSource:
 
     def read(self, max_rows: int, timeout_ms: int) -> Batch:
         """Up to ``max_rows`` entries: this consumer's pending ones, then claimed, then new."""
+        return self._batch(*self._fetch(max_rows, timeout_ms))
+
+    def read_window(self, max_rows: int, latency_ms: int) -> Batch:
+        """A micro-batch: up to ``max_rows`` entries, closed ``latency_ms`` after the first
+        arrived; the entries of every read in the window make one frame."""
+        entries, deliveries = self._fetch(max_rows, latency_ms)
+        if not entries or len(entries) >= max_rows:
+            return self._batch(entries, deliveries)
+        deadline = time.monotonic() + latency_ms / 1000
+        counts, seen = [deliveries], {entry[0] for entry in entries}
+        while len(entries) < max_rows and (left := deadline - time.monotonic()) > 0:
+            more, times = self._fetch(max_rows - len(entries), max(int(left * 1000), 1))
+            if not more:
+                break
+            fresh = [k for k, entry in enumerate(more) if entry[0] not in seen]  # claimed twice
+            entries += [more[k] for k in fresh]
+            counts.append(times[fresh])
+            seen.update(entry[0] for entry in more)
+        return self._batch(entries, np.concatenate(counts))
+
+    def _batch(self, entries: list[Entry], deliveries: np.ndarray) -> Batch:
+        ids = [entry for entry, _ in entries]
+        oldest = (time.time() * 1000 - min(map(_millis, ids))) if ids else None
+        return Batch(
+            _frame(entries),
+            Sources.from_values([self.target.reference(i) for i in ids]),
+            ids,
+            deliveries,
+            oldest,
+        )
+
+    def _fetch(self, max_rows: int, timeout_ms: int) -> tuple[list[Entry], np.ndarray]:
+        """Entries of one read, and how many times each was delivered."""
         t, client = self.target, self.client
         every = max(self.claim_idle_ms, 1000) / 1000  # our own in-flight entries stay ours
         if self._phase == "new" and time.monotonic() - self._claimed_at > every:
@@ -159,14 +192,7 @@ class RedisSource:
             redelivered = False
         ids = [entry for entry, _ in entries]
         deliveries = self._deliveries(ids) if redelivered else np.ones(len(ids), dtype=np.int64)
-        oldest = (time.time() * 1000 - min(map(_millis, ids))) if ids else None
-        return Batch(
-            _frame(entries),
-            Sources.from_values([t.reference(i) for i in ids]),
-            ids,
-            deliveries,
-            oldest,
-        )
+        return entries, deliveries
 
     def _deliveries(self, ids: list[str]) -> np.ndarray:
         """How many times each of ``ids`` was delivered (``XPENDING``)."""

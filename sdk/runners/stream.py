@@ -225,6 +225,9 @@ class _Consumer:
         """One micro-batch: up to ``max_batch_rows``, closed ``max_latency_ms`` after the
         first message arrived."""
         limit, latency = self.config["max_batch_rows"], self.config["max_latency_ms"]
+        window = getattr(self.source, "read_window", None)
+        if window is not None:  # the source gathers the window itself: one frame
+            return window(limit, latency)
         first = self.source.read(limit, latency)
         if not first.ids or len(first.ids) >= limit:
             return first
