@@ -73,17 +73,19 @@ def measure(pipeline: str, variant: str, rows: int, bad: float, repeat: int) -> 
     gc.collect()
     data_rss = _status_mb("VmRSS")
     func(data.iloc[:WARMUP_ROWS].copy())
-    seconds = []
+    seconds, cpu_seconds = [], []
     for _ in range(repeat):
         gc.collect()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         out = func(data)
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
         rows_out, total = len(out), float(out[column].sum())
         quarantined = out.attrs.get("quarantined")
         del out
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_rss_mb": _status_mb("VmHWM"),
         "data_rss_mb": data_rss,
         "rows_out": rows_out,
@@ -106,7 +108,7 @@ def run_one(pipeline: str, variant: str, rows: int, bad: float, repeat: int) -> 
 
 def run_cell(pipeline: str, rows: int, bad: float, rounds: int, repeat: int) -> dict[str, dict]:
     """All variants of one cell, interleaved over ``rounds``; per variant the merged result."""
-    merged: dict[str, dict] = {v: {"seconds": [], "peak": []} for v in VARIANTS}
+    merged: dict[str, dict] = {v: {"seconds": [], "cpu_seconds": [], "peak": []} for v in VARIANTS}
     for r in range(rounds):
         order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
         for variant in order:
@@ -118,6 +120,7 @@ def run_cell(pipeline: str, rows: int, bad: float, rounds: int, repeat: int) -> 
                 cell["error"] = got["error"]
                 continue
             cell["seconds"] += got["seconds"]
+            cell["cpu_seconds"] += got["cpu_seconds"]
             cell["peak"].append(got["peak_rss_mb"])
             for key in ("data_rss_mb", "rows_out", "sum", "quarantined"):
                 cell[key] = got[key]
@@ -143,34 +146,37 @@ def render(results: list[tuple[str, int, float, dict[str, dict]]], rounds: int, 
         f"{platform.machine()}, Python {platform.python_version()}, {', '.join(versions)}. "
         f"Seconds: median of {rounds * repeat} calls ({rounds} rounds of {repeat}, the variants "
         "of a cell interleaved, each round a fresh process per variant; data generated and one "
-        "warm-up call before the clock). Peak RSS: the process's `VmHWM`, median over rounds; "
-        "*data RSS*: the process once the input is in memory.",
+        "warm-up call before the clock). *CPU s*: the process's CPU time over the same calls, "
+        "steadier than wall time on a shared machine. Peak RSS: the process's `VmHWM`, median "
+        "over rounds; *data RSS*: the process once the input is in memory.",
         "",
         f"| pipeline | rows | data | variant | seconds | {TIMES} floor | {TIMES} pandera "
-        "| rows out | peak RSS MB | data RSS MB |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| CPU s | CPU {TIMES} floor | rows out | peak RSS MB | data RSS MB |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     warnings = []
     for pipeline, rows, bad, cell in results:
         label = "clean" if not bad else f"{bad * 100:g}% bad"
         median = {v: statistics.median(c["seconds"]) for v, c in cell.items() if c["seconds"]}
+        cpu = {v: statistics.median(c["cpu_seconds"]) for v, c in cell.items() if c["seconds"]}
         for variant in VARIANTS:
             c = cell[variant]
             if variant not in median:
                 error = c.get("error", "no result").replace("|", "\\|")
                 lines.append(f"| {pipeline} | {rows:,} | {label} | {variant} | error: {error} "
-                             "| | | | | |")  # fmt: skip
+                             "| | | | | | | |")  # fmt: skip
                 continue
             s = median[variant]
             floor = f"{s / median['floor']:.2f}" if "floor" in median else "n/a"
             vs_pandera = f"{s / median['pandera']:.2f}" if "pandera" in median else "n/a"
+            cpu_floor = f"{cpu[variant] / cpu['floor']:.2f}" if "floor" in cpu else "n/a"
             lines.append(
                 f"| {pipeline} | {rows:,} | {label} | {variant} | {s:.3f} | {floor} "
-                f"| {vs_pandera} | {c['rows_out']:,} | {statistics.median(c['peak']):.0f} "
-                f"| {c['data_rss_mb']:.0f} |"
+                f"| {vs_pandera} | {cpu[variant]:.3f} | {cpu_floor} | {c['rows_out']:,} "
+                f"| {statistics.median(c['peak']):.0f} | {c['data_rss_mb']:.0f} |"
             )
         warnings += _warnings(pipeline, rows, bad, cell)
-    lines += [f"| | | | **WARNING** | {w} | | | | | |" for w in warnings]
+    lines += [f"| | | | **WARNING** | {w} | | | | | | | |" for w in warnings]
     return "\n".join(lines) + "\n"
 
 
