@@ -8,10 +8,8 @@ and closes it (error budget, atomic publication of outputs and quarantine, manif
 the error budget on running totals, lets the source acknowledge, and reports the unit. Step
 events and hooks are emitted by the base, once per step, from merged counts.
 
-Whatever ends a run, its ``run.json`` says how: ``succeeded``; ``failed`` with the error (any
-exception, an SDK error or a bug); ``interrupted`` by ``KeyboardInterrupt`` or by SIGTERM or
-SIGINT, which raise :class:`RunInterrupted` in the main thread for the duration of a run (the
-previous handlers are restored after; importing ``sdk`` installs none).
+Whatever ends a run, its manifest and ``run.json`` say how (:mod:`sdk.runners.closing`);
+SIGTERM and SIGINT raise :class:`RunInterrupted` in the main thread while a run lasts.
 """
 
 from __future__ import annotations
@@ -154,9 +152,8 @@ class Runner:
         )
         if request.outputs_sort and self.appends:
             raise PipelineError(
-                f"the {self.name!r} runner writes its outputs as it goes, so it cannot sort them "
-                f"(outputs_sort); sort when you read them, or use a runner that publishes at "
-                f"the end (local, batch)"
+                f"the {self.name!r} runner writes its outputs as it goes, so it cannot sort "
+                f"them (outputs_sort); sort when you read them, or use local or batch"
             )
         ensure_logging()
         settings = self.settings(request)
@@ -228,9 +225,41 @@ class Runner:
     ) -> RunSession:
         """Open the run in ``directory`` (a resumed run first removes the temporary files a
         killed run left), log ``run_started`` and ``policy_findings``, call
-        ``sdk_before_run``."""
+        ``sdk_before_run``. If that fails, ``run.json`` says how."""
         try:
-            return self._start(request, run_id, directory, identity, settings, on_step_error)
+            pipeline = request.pipeline
+            if request.resume is not None and directory is not None:
+                destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
+                remove_temp_files(destinations, directory.path)
+            info = RunInfo(
+                run_id=run_id,
+                pipeline=pipeline.name,
+                runner=self.name,
+                params=identity["params"],
+                fingerprint=identity["fingerprint"],
+                host=directory.record["host"] if directory is not None else host_name(),
+            )
+            given = request.frame_inputs
+            frames = [v for v in given.values() if isinstance(v, pd.DataFrame)]
+            total = sum(map(len, frames)) if len(frames) == len(given) else None
+            session = RunSession(
+                request=request,
+                info=info,
+                state=RunState(info, list(given)),
+                directory=directory,
+                inputs={k: Input(k, v) for k, v in given.items()},
+                stages=plan(pipeline),
+                context=UnitContext.of(pipeline, run_id, on_step_error),
+                settings=settings,
+                progress=Progress(self.config["progress"], total),
+                hook=get_plugin_manager().hook,
+                identity=identity,
+                started=directory.record["started"] if directory is not None else now(),
+            )
+            session.announce(identity["outputs"])
+            session.policy = policy_findings(pipeline)
+            session.hook.sdk_before_run(run=info)
+            return session
         except BaseException as exc:
             if directory is not None:
                 try:
@@ -238,49 +267,6 @@ class Runner:
                 finally:
                     directory.release()
             raise
-
-    def _start(
-        self,
-        request: RunRequest,
-        run_id: str,
-        directory: RunDirectory | None,
-        identity: dict[str, Any],
-        settings: dict[str, Any],
-        on_step_error: Literal["fail", "quarantine"],
-    ) -> RunSession:
-        pipeline = request.pipeline
-        if request.resume is not None and directory is not None:
-            destinations = [*request.outputs.values(), *filter(None, [request.quarantine])]
-            remove_temp_files(destinations, directory.path)
-        info = RunInfo(
-            run_id=run_id,
-            pipeline=pipeline.name,
-            runner=self.name,
-            params=identity["params"],
-            fingerprint=identity["fingerprint"],
-            host=directory.record["host"] if directory is not None else host_name(),
-        )
-        given = request.frame_inputs
-        frames = [v for v in given.values() if isinstance(v, pd.DataFrame)]
-        total = sum(map(len, frames)) if len(frames) == len(given) else None
-        session = RunSession(
-            request=request,
-            info=info,
-            state=RunState(info, list(given)),
-            directory=directory,
-            inputs={k: Input(k, v) for k, v in given.items()},
-            stages=plan(pipeline),
-            context=UnitContext.of(pipeline, run_id, on_step_error),
-            settings=settings,
-            progress=Progress(self.config["progress"], total),
-            hook=get_plugin_manager().hook,
-            identity=identity,
-            started=directory.record["started"] if directory is not None else now(),
-        )
-        session.announce(identity["outputs"])
-        session.policy = policy_findings(pipeline)
-        session.hook.sdk_before_run(run=info)
-        return session
 
     def execute(self, session: RunSession) -> None:
         """Load the artifacts the pipeline takes (once), then run the plan: each stage
