@@ -18,8 +18,9 @@ import sdk
 from sdk.errors import PipelineError
 from sdk.testing import capture_logs
 
-STOP: dict[str, int | None] = {"at_chunk": None, "seen": 0}
-"""Which chunk of ``Double`` raises ``KeyboardInterrupt`` (``None``: none)."""
+STOP: dict[str, int | None] = {"at_chunk": None, "seen": 0, "fail": 0}
+"""Which chunk of ``Double`` raises ``KeyboardInterrupt`` (``None``: none), or
+``RuntimeError`` when ``fail`` is set."""
 
 
 class Numbers(pa.DataFrameModel):
@@ -47,6 +48,8 @@ class Double(sdk.Step):
         """Add ``double``."""
         STOP["seen"] = int(STOP["seen"] or 0) + 1
         if STOP["at_chunk"] is not None and STOP["seen"] > STOP["at_chunk"]:
+            if STOP["fail"]:
+                raise RuntimeError("the source system went away")
             raise KeyboardInterrupt
         return numbers.assign(double=numbers["n"] * 2)
 
@@ -126,6 +129,28 @@ def test_interrupted_run_keeps_its_checkpoints(tmp_path: Path) -> None:
         "s00-rows-000001",
     ]
     assert not (tmp_path / "doubled.csv").exists()
+
+
+def test_failed_run_keeps_its_checkpoints(tmp_path: Path) -> None:
+    """A failed run is unfinished too: its checkpoints stay (it can be resumed by id)."""
+    runs = tmp_path / "runs"
+    STOP.update(at_chunk=3, seen=0, fail=1)
+    try:
+        with pytest.raises(sdk.StepError, match="the source system went away"):
+            _run(runs, tmp_path / "doubled.csv")
+    finally:
+        STOP.update(at_chunk=None, seen=0, fail=0)
+    (folder,) = runs.iterdir()
+    assert json.loads((folder / "run.json").read_text())["status"] == "failed"
+    assert len(list((folder / "units").glob("*.json"))) == 3
+    result = _run(runs, tmp_path / "doubled.csv", resume=folder.name)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "quarantine.parquet",
+        "run.json",
+        "run.lock",
+    ]
+    assert result.rows_in == ROWS
 
 
 def test_resume_latest_continues_the_interrupted_run_and_says_what_it_reused(
