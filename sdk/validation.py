@@ -260,7 +260,8 @@ def validate_frame(
                 bad |= malformed
         else:
             malformed = None
-        notna = series.notna().to_numpy()
+        # the array's own isna: Series.notna builds a Series, ~45 µs a column at any size
+        notna = ~np.asarray(series.array.isna(), dtype=bool)
         if not rule.nullable:
             nulls = ~notna if malformed is None else (~notna & ~malformed)
             if nulls.any():
