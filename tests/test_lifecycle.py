@@ -172,6 +172,24 @@ def test_resume_latest_continues_the_interrupted_run_and_says_what_it_reused(
     assert json.loads((runs / first / "run.json").read_text())["status"] == "interrupted"
 
 
+def test_resume_latest_is_the_most_recently_active_run(tmp_path: Path) -> None:
+    """An older run resumed and interrupted again is the latest, not the newer-started one."""
+    runs, out = tmp_path / "runs", tmp_path / "doubled.csv"
+    first = _interrupted(runs, out, at_chunk=1)
+    _interrupted(runs, out, at_chunk=2)
+    STOP.update(at_chunk=1, seen=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run(runs, out, resume=first)  # one more unit, then interrupted again
+    finally:
+        STOP.update(at_chunk=None, seen=0)
+    with capture_logs() as logs:
+        result = _run(runs, out, resume="latest")
+    assert result.run_id == first
+    (resumed,) = logs.events("run_resumed")
+    assert (resumed["reused"], resumed["units"]) == (2, 5)
+
+
 def test_resume_latest_skips_runs_with_other_params_or_inputs(tmp_path: Path) -> None:
     """An interrupted run of other inputs is not picked: the error lists it and why."""
     runs, out = tmp_path / "runs", tmp_path / "doubled.csv"

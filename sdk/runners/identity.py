@@ -2,7 +2,7 @@
 
 A run's identity (:func:`run_identity`) is recorded in its ``run.json`` when it opens and
 compared key by key on resume. ``resume="latest"`` (``--resume latest``) picks, among the run
-directories under the run root, the most recent interrupted run with the same identity
+directories under the run root, the most recently active interrupted run with the same identity
 (:func:`latest_interrupted`).
 """
 
@@ -96,7 +96,8 @@ def differences(record: dict[str, Any], identity: dict[str, Any]) -> list[str]:
 
 
 def latest_interrupted(root: Path, identity: dict[str, Any]) -> str:
-    """The id of the most recent interrupted run under ``root`` with ``identity``.
+    """The id of the most recently active interrupted run under ``root`` with ``identity``
+    (by the latest of its start, resume and interruption times).
 
     A run counts as interrupted when its ``run.json`` says so, or says ``running`` while its
     process on this host is gone (killed outright).
@@ -113,7 +114,9 @@ def latest_interrupted(root: Path, identity: dict[str, Any]) -> str:
         with contextlib.suppress(OSError, ValueError):
             record = dict(json.loads(path.read_text(encoding="utf-8")))
             if record.get("pipeline") == pipeline:
-                runs.append((str(record.get("started", "")), path.parent.name, record))
+                # its last activity: started, resumed, or interrupted by a signal
+                last = max(str(record.get(k) or "") for k in ("started", "resumed", "interrupted"))
+                runs.append((last, path.parent.name, record))
     runs.sort(key=lambda r: (r[0], r[1]), reverse=True)
     for _, run_id, record in runs:
         if observed_status(record) == "interrupted" and not _differing(record, identity):
