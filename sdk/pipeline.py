@@ -259,6 +259,7 @@ class Pipeline:
         overwrite: bool = False,
         runner_options: Mapping[str, Any] | None = None,
         trusted_artifacts: Sequence[str] = (),
+        outputs_sort: Mapping[str, Sequence[str]] | None = None,
         **inputs: Any,
     ) -> RunResult:
         """Run the pipeline and return its result.
@@ -270,12 +271,16 @@ class Pipeline:
             outputs: datasets to write, ``{"dataset": "uri"}``.
             quarantine: where to write the quarantine (a URI).
             run_id: the run's id (default: generated).
-            resume: continue the interrupted run with this id (runners that checkpoint).
+            resume: continue the interrupted run with this id, or ``"latest"``: the most
+                recent interrupted run with the same identity (runners that checkpoint).
             overwrite: replace outputs that already exist (refused otherwise).
             runner_options: options passed to the runner's constructor.
             trusted_artifacts: glob patterns of artifact files that may be loaded with pickle
                 (``.joblib``, ``.pkl``) or with types skops does not trust by default; only
                 for files you produced.
+            outputs_sort: ``{"dataset": ["column", ...]}``: sort these outputs stably by those
+                columns when they are published (row order is otherwise not part of the
+                contract between runners).
             **inputs: each pipeline input as a DataFrame or a URI; an artifact input as a
                 file (``models/regressor.skops``) or the object itself.
 
@@ -298,6 +303,7 @@ class Pipeline:
             resume=resume,
             overwrite=overwrite,
             trusted_artifacts=trusted_artifacts,
+            outputs_sort=outputs_sort,
         )
 
     def replay_quarantine(

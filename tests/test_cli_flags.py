@@ -3,15 +3,12 @@ and leaves the others as the file says; the summary shows the destinations final
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import ROOT, cli
-
-from sdk.pipeline import Pipeline
 
 TRANSACTIONS = str(ROOT / "examples/fraud/transactions.csv")
 DEPLOYMENT = """\
@@ -173,11 +170,6 @@ def test_outputs_sort_is_checked_when_the_file_is_read(
     assert not (tmp_path / "file_scored.csv").exists()
 
 
-@pytest.mark.xfail(
-    "outputs_sort" not in inspect.signature(Pipeline.run).parameters,
-    reason="the runner core does not take outputs_sort yet (issue 13, item 9)",
-    strict=True,
-)
 @pytest.mark.parametrize("runner", ["local", "batch"])
 def test_outputs_sort_orders_the_published_rows(tmp_path: Path, runner: str) -> None:
     """`[outputs_sort] scored = ["customer_id"]`: the published scored rows are sorted by
