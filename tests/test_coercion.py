@@ -241,6 +241,21 @@ def test_integral_text_forms_are_read_exactly():
     assert [v for _, v, _ in quarantined(result)] == ["0x1F", "12.5", "1_000", "1e400"]
 
 
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_hexadecimal_text_is_malformed_beside_plain_integers(dtype):
+    """Hexadecimal forms are quarantined even where every other value is plain digits (the
+    column Arrow reads whole), with or without a sign or padding."""
+    values = ["1", "0x1F", "2", "0X1f", "3", "-0x10", "+0x10", " 0x1F", "0xZZ"]
+    frame = pd.DataFrame({"n": pd.Series(values, dtype=dtype)})
+    result = Pipeline([KeepInts()], name="coercion").run(max_invalid=1.0, data=frame)
+    assert result.outputs["out"]["n"].tolist() == [1, 2, 3]
+    assert sorted(result.quarantine["value"]) == sorted(values[1:2] + values[3:4] + values[5:])
+    only_hex = pd.DataFrame({"n": pd.Series(["10", "0x1F", "20"], dtype=dtype)})
+    result = Pipeline([KeepInts()], name="coercion").run(max_invalid=1.0, data=only_hex)
+    assert result.outputs["out"]["n"].tolist() == [10, 20]
+    assert quarantined(result) == [("coerce_dtype('int64')", "0x1F", "1")]
+
+
 def test_big_integers_agree_across_csv_and_batch_chunks(tmp_path: Path):
     """Chunks of 3 rows, some with a malformed value and some without, give local's exact
     values and quarantine."""
