@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
         _refuse_if_breaching(pipeline)
     # a module target has no file: its settings are the flags alone
     settings = with_flags(deployment or Deployment(Path.cwd(), args.target), Flags.of(args))
-    sort = {"outputs_sort": settings.outputs_sort} if settings.outputs_sort else {}
+    inputs: dict[str, Any] = {k: str(v) for k, v in settings.inputs.items()}
     # the id is known before the run, so a failed run's manifest can be summarised too
     run_id = args.run_id or (None if args.resume else new_run_id())
     summary = Summary(
@@ -227,8 +227,8 @@ def _run(args: argparse.Namespace) -> int:
             overwrite=settings.overwrite,
             runner_options=settings.runner_options,
             trusted_artifacts=settings.trusted_artifacts,
-            **sort,
-            **{k: str(v) for k, v in settings.inputs.items()},
+            outputs_sort=settings.outputs_sort or None,
+            **inputs,
         )
     except (DataQualityError, StepError, SchemaViolation) as exc:
         summary.of_failure(getattr(exc, "run_id", None) or run_id)
