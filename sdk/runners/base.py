@@ -30,7 +30,7 @@ from sdk.plugins import get_plugin_manager
 from sdk.result import RunResult
 from sdk.runners.closing import abandon_run, record_run
 from sdk.runners.findings import policy_findings
-from sdk.runners.identity import LATEST, latest_interrupted, run_identity
+from sdk.runners.identity import LATEST, run_identity
 from sdk.runners.inputs import Input
 from sdk.runners.options import BASE_OPTIONS, RunnerOption, check_options
 from sdk.runners.plan import plan
@@ -39,6 +39,7 @@ from sdk.runners.publish import appended, publish_all
 from sdk.runners.rundir import (
     RunDirectory,
     host_name,
+    latest_interrupted,
     new_run_id,
     remove_temp_files,
     run_root,

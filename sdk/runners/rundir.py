@@ -30,7 +30,7 @@ from typing import Any
 from sdk.errors import IOSchemeError, PipelineError
 from sdk.logs import get_logger
 from sdk.manifest import now, write_json
-from sdk.runners.identity import differences
+from sdk.runners.identity import differences, differing
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -38,6 +38,7 @@ __all__ = [
     "RunDirectory",
     "host_name",
     "is_resumable",
+    "latest_interrupted",
     "new_run_id",
     "observed_status",
     "remove_temp_files",
@@ -333,3 +334,46 @@ def write_beside(manifest: dict[str, Any], written: dict[str, str]) -> None:
         if "://" not in local and uri != "-":
             target = Path(local).resolve()
             write_json(target.with_name(f"{target.name}.manifest.json"), manifest)
+
+
+_LISTED = 5
+"""Runs of the pipeline named in the error when none can be resumed."""
+
+
+def latest_interrupted(root: Path, identity: dict[str, Any]) -> str:
+    """The id of the most recently active interrupted run under ``root`` with ``identity``
+    (by the latest of its start, resume and interruption times).
+
+    A run counts as interrupted when its ``run.json`` says so, or says ``running`` while its
+    process on this host is gone (killed outright).
+
+    Raises:
+        PipelineError: there is none; the message lists the pipeline's most recent runs, with
+            what differs for the interrupted ones.
+    """
+    pipeline = identity["pipeline"]
+    runs: list[tuple[str, str, dict[str, Any]]] = []  # (started, run id, record)
+    for path in root.glob("*/run.json") if root.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError):
+            record = dict(json.loads(path.read_text(encoding="utf-8")))
+            if record.get("pipeline") == pipeline:
+                # its last activity: started, resumed, or interrupted by a signal
+                last = max(str(record.get(k) or "") for k in ("started", "resumed", "interrupted"))
+                runs.append((last, path.parent.name, record))
+    runs.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    for _, run_id, record in runs:
+        if observed_status(record) == "interrupted" and not differing(record, identity):
+            return run_id
+    listed = []
+    for _, run_id, record in runs[:_LISTED]:
+        status = observed_status(record)
+        if status == "interrupted":
+            status += f", other {', '.join(differing(record, identity))}"
+        listed.append(f"{run_id} ({status})")
+    more = f" and {len(runs) - _LISTED} more" if len(runs) > _LISTED else ""
+    shown = ", ".join(listed) + more if listed else f"none in {root}"
+    raise PipelineError(
+        f"no interrupted run of pipeline {pipeline!r} with these inputs/params to resume; "
+        f"runs: {shown}. Start a new run (without --resume), or resume one by its id "
+        f"(`sdk runs` lists them)"
+    )
