@@ -242,7 +242,7 @@ def validate_frame(
     failures: list[tuple[np.ndarray, str | None, str]] = []
     bad = np.zeros(n, dtype=bool)
     columns: dict[str, pd.Series] = {}
-    positional = frame.reset_index(drop=True) if n else frame
+    positional = frame if not n or _numbered(frame.index) else frame.reset_index(drop=True)
     for rule in compiled.columns:
         if rule.name not in frame.columns:
             continue
@@ -308,6 +308,11 @@ def validate_frame(
                 failures.append((np.flatnonzero(fail), None, prepared.label))
                 bad |= fail
     return _assemble(frame, compiled, columns, failures, bad, extra)
+
+
+def _numbered(index: pd.Index) -> bool:
+    """Whether ``index`` is already 0, 1, 2, ... (what ``reset_index(drop=True)`` gives)."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _without_malformed(
