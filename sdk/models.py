@@ -40,7 +40,8 @@ class PreparedCheck:
         per_value: the check is a built-in that judges each text value alone (a regex, a
             prefix, a length), so on a long column that repeats few values it is evaluated
             once per distinct value and the verdicts are spread back to the rows: the same
-            output, for a regex on country codes about a third of the time.
+            output; a regex over a million short codes takes two thirds of the time, over a
+            million product codes (longer values) a third.
     """
 
     label: str
