@@ -14,7 +14,7 @@ import attrs
 import pandas as pd
 
 from sdk.errors import SdkError
-from sdk.quarantine import Masking, empty_quarantine
+from sdk.quarantine import QUARANTINE_COLUMNS, Masking, empty_quarantine
 
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
@@ -267,3 +267,15 @@ class UnitSummary:
             quarantined = sum(c.quarantined for (s, _, _), c in result.counts.items() if s == name)
             steps[name] = {**attrs.asdict(totals), "quarantined": quarantined}
         return cls(unit, stage, result.rows_in, len(result.quarantine), steps)
+
+
+def records_in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Quarantine record frames as one, numbered from 0, columns in the quarantine's order;
+    one frame already so is used as it is (no copy: a unit's or a run's own records)."""
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if tuple(frame.columns) != QUARANTINE_COLUMNS:
+        frame = frame.loc[:, list(QUARANTINE_COLUMNS)]
+    index = frame.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        frame = frame.reset_index(drop=True)
+    return frame

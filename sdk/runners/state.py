@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pandas as pd
 
-from sdk.quarantine import QUARANTINE_COLUMNS, empty_quarantine
+from sdk.quarantine import empty_quarantine
 from sdk.result import REPORT_COLUMNS
-from sdk.runners.stage import BoundaryCounts, StepTotals
+from sdk.runners.stage import BoundaryCounts, StepTotals, records_in_order
 
 if TYPE_CHECKING:
     from sdk.runners.stage import UnitResult
@@ -137,11 +137,7 @@ class RunState:
         """All quarantine records so far, by boundary in the order first validated."""
         if self._quarantine is None:
             frames = [f for key in self.counts for f in self._records.get(key, [])]
-            self._quarantine = (
-                pd.concat(frames, ignore_index=True).loc[:, list(QUARANTINE_COLUMNS)]
-                if frames
-                else _empty()
-            )
+            self._quarantine = records_in_order(frames) if frames else _empty()
         return self._quarantine
 
     @property

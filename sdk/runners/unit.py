@@ -19,7 +19,7 @@ import pandas as pd
 from sdk.artifact import check_object, plain_metrics
 from sdk.errors import PipelineError, SdkError, StepError
 from sdk.logs import run_context
-from sdk.quarantine import QUARANTINE_COLUMNS, Sources, build_records
+from sdk.quarantine import Sources, build_records
 from sdk.runners.stage import (
     BoundaryCounts,
     Data,
@@ -27,6 +27,7 @@ from sdk.runners.stage import (
     StepTotals,
     UnitContext,
     UnitResult,
+    records_in_order,
     validated_name,
 )
 from sdk.validation import BoundaryCheck, ProvenColumns, compile_model, validate_frame
@@ -233,8 +234,7 @@ class _Unit:
     def finish(self) -> UnitResult:
         records = [r for r in self.records if len(r)]
         if records:
-            frame = pd.concat(records, ignore_index=True)
-            self.result.quarantine = frame.loc[:, list(QUARANTINE_COLUMNS)]
+            self.result.quarantine = records_in_order(records)
         return self.result
 
 
