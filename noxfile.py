@@ -57,6 +57,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against plain pandas and pandera; writes the table into docs/performance.md."""
     session.install("-e", ".[postgres,ml,redis]")
     session.run("python", "benchmarks/run.py", "--out", "docs/performance.md", *session.posargs)
+    session.run("python", "benchmarks/bench_local.py", "--out", "docs/performance.md")
+    session.run("python", "benchmarks/bench_notebook.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_batch.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_models.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_stream.py", "--out", "docs/performance.md")
