@@ -47,20 +47,36 @@ def list_runs(run_dir: str | Path | None = None, *, metrics: bool = False) -> st
         record = _read(folder) or {}
         status = observed_status(record)
         if status == "interrupted":
-            resumable = is_resumable(record)
-            status += " (resume with --resume)" if resumable else " (cannot be resumed)"
+            status += _after_interruption(record)
         elif status == "running" and not isinstance(record.get("pid"), int):
             status = "running or interrupted (resume with --resume)"  # an older record
         elif status == "running" and record.get("host") != os.uname().nodename:
             status = f"running on {record.get('host')} (or interrupted there)"
         rows.append(
-            f"{record.get('run_id', folder.parent.name):<28} {record.get('pipeline', '?'):<14} "
-            f"{record.get('runner', '?'):<8} {record.get('started', '?'):<30} {status}"
+            [
+                str(record.get("run_id", folder.parent.name)),
+                str(record.get("pipeline", "?")),
+                str(record.get("runner", "?")),
+                str(record.get("started", "?")),
+                status,
+            ]
         )
     if not rows:
         return f"no runs in {root}"
-    header = f"{'RUN ID':<28} {'PIPELINE':<14} {'RUNNER':<8} {'STARTED':<30} STATUS"
-    return "\n".join([header, *rows])
+    rows.insert(0, ["RUN ID", "PIPELINE", "RUNNER", "STARTED", "STATUS"])
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    return "\n".join(
+        " ".join([*(f"{v:<{w}}" for v, w in zip(row, widths, strict=False)), row[4]])
+        for row in rows
+    )
+
+
+def _after_interruption(record: dict[str, Any]) -> str:
+    """What to do about an interrupted run: resume it, restart a stream (its unacknowledged
+    messages are delivered again), or nothing (a local run starts over)."""
+    if record.get("runner") == "stream":
+        return " (restart it: unacknowledged messages are consumed again)"
+    return " (resume with --resume)" if is_resumable(record) else " (cannot be resumed)"
 
 
 def _metrics_table(root: Path) -> str:

@@ -379,3 +379,18 @@ def test_importing_sdk_installs_no_signal_handler() -> None:
         text=True, timeout=60,
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", errors(done)
+
+
+
+def test_the_runs_table_stays_aligned_with_long_pipeline_names(tmp_path: Path) -> None:
+    """`sdk runs`: each column starts at the same position whatever the pipeline's name."""
+    frame = pd.read_csv(ROOT / "examples/fraud/transactions.csv").head(50)
+    runs = tmp_path / "runs"
+    for name in ("f", "a_pipeline_with_a_much_longer_name_than_the_column_had"):
+        renamed = sdk.Pipeline(list(fraud.order), name=name)
+        renamed.run(transactions=frame, max_invalid=1.0, runner_options={"run_dir": str(runs)})
+    header, *rows = list_runs(runs).splitlines()
+    assert len(rows) == 2
+    for column in ("PIPELINE", "RUNNER", "STARTED", "STATUS"):
+        at = header.index(column)
+        assert all(row[at - 1] == " " and row[at] != " " for row in rows), (column, rows)

@@ -320,5 +320,5 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
         json.loads(p.read_text()) for p in Path(os.environ["SDK_RUN_DIR"]).glob("*/run.json")
     ]
     (killed_id,) = [r["run_id"] for r in records if r["pid"] == killed.pid]
-    assert runs[killed_id] == "interrupted (cannot be resumed)"
+    assert runs[killed_id] == "interrupted (restart it: unacknowledged messages are consumed again)"
     assert runs[results[-1].run_id] == "succeeded"
