@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -57,7 +58,7 @@ class RunResult:
     status: str
     outputs: dict[str, Any]
     quarantine: pd.DataFrame
-    report: pd.DataFrame
+    _report: pd.DataFrame | Callable[[], pd.DataFrame] = attrs.field(alias="report")
     rows_in: int
     duration_ms: float
     written: dict[str, str] = attrs.field(factory=dict)
@@ -65,6 +66,13 @@ class RunResult:
     metrics: dict[str, dict[str, float | int]] = attrs.field(factory=dict)
     artifacts: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     manifest: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def report(self) -> pd.DataFrame:
+        """One row per validation boundary (built when first read: most runs never read it)."""
+        if callable(self._report):
+            self._report = self._report()
+        return self._report
 
     @property
     def invalid_fraction(self) -> float:

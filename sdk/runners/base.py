@@ -353,7 +353,7 @@ class Runner:
             status="succeeded",
             outputs=outputs,
             quarantine=quarantine,
-            report=state.report(),
+            report=state.report,
             rows_in=state.rows_in,
             duration_ms=duration,
             written=written,
