@@ -13,8 +13,8 @@ from typing import Any
 import attrs
 import numpy as np
 import pandas as pd
-from pandera.api.checks import Check
 
+from sdk._proven import Key, ProvenColumns, identity
 from sdk.coercion import coerce_lenient, coerce_passed, has_dtype
 from sdk.errors import SchemaViolation
 
@@ -36,81 +36,6 @@ UNIQUE = "field_uniqueness"
 FIELD_COUNT = "field_count"
 MALFORMED = "__sdk_malformed__"
 """A reader's column holding the raw text of a record that is not a row (quarantined)."""
-
-
-def _signature(check: Check) -> tuple[Any, ...]:
-    fn = check._check_fn
-    builtin = check.is_builtin_check(getattr(fn, "__name__", ""))
-    return (check.name, repr(check.statistics), str(check.error), None if builtin else id(fn))
-
-
-def _identity(series: pd.Series) -> tuple[Any, ...] | None:
-    """Where a column's data lives: equal identities mean the very same array."""
-    values = series.array
-    if isinstance(series.dtype, np.dtype):
-        array = series.to_numpy(copy=False)
-        info = array.__array_interface__
-        return ("numpy", info["data"][0], info["shape"], info["strides"], array.dtype.str)
-    if hasattr(values, "__arrow_array__"):
-        chunked = values.__arrow_array__()
-        chunks = getattr(chunked, "chunks", [chunked])
-        buffers = tuple(
-            (b.address, b.size) if b is not None else None for c in chunks for b in c.buffers()
-        )
-        return ("arrow", buffers, tuple(c.offset for c in chunks), len(series), str(series.dtype))
-    return None
-
-
-class ProvenColumns:
-    """Columns already validated in this run, recognised by the identity of their arrays.
-
-    Copy-on-write (pandas >= 3) guarantees that an array validated once cannot change in
-    place, so a step's output column that *is* a validated input column needs no re-check
-    under rules that are no stricter. Without copy-on-write nothing is ever proven.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[Any, ...], tuple[ColumnRule, pd.Series]] = {}
-        self.enabled = _copy_on_write()
-
-    def remember(self, frame: pd.DataFrame, compiled: CompiledModel) -> None:
-        """Record the columns of a frame that passed validation against ``compiled``."""
-        if not self.enabled:
-            return
-        for rule in compiled.columns:
-            if rule.name in frame.columns:
-                series = frame[rule.name]
-                key = _identity(series)
-                if key is not None:
-                    # holding the series keeps its memory from being reused by another array
-                    self._seen[key] = (rule, series)
-
-    def covers(self, series: pd.Series, rule: ColumnRule) -> bool:
-        """Whether ``series`` is a column already validated under rules implying ``rule``."""
-        if not self._seen:
-            return False
-        key = _identity(series)
-        entry = self._seen.get(key) if key is not None else None
-        if entry is None:
-            return False
-        done = entry[0]
-        return (
-            str(done.dtype) == str(rule.dtype)
-            and (rule.nullable or not done.nullable)
-            and (done.unique or not rule.unique)
-            and {_signature(c.check) for c in rule.checks}
-            <= {_signature(c.check) for c in done.checks}
-        )
-
-    def clear(self) -> None:
-        """Forget everything (chunked runners call this between chunks)."""
-        self._seen.clear()
-
-
-def _copy_on_write() -> bool:
-    if int(pd.__version__.split(".")[0]) >= 3:
-        return True
-    return bool(pd.get_option("mode.copy_on_write") is True)
 
 
 @attrs.define
@@ -229,7 +154,7 @@ def validate_frame(
             f"missing column(s) {', '.join(map(repr, missing))} (have "
             f"{', '.join(map(str, frame.columns))}); add them or mark them required=False",
         )
-    known = set(compiled.column_names)
+    known = compiled.known
     extra = [c for c in frame.columns if c not in known]
     if extra and compiled.strict is True:
         raise _violation(
@@ -243,12 +168,19 @@ def validate_frame(
     bad = np.zeros(n, dtype=bool)
     columns: dict[str, pd.Series] = {}
     positional = frame if not n or _numbered(frame.index) else frame.reset_index(drop=True)
+    keeper = proven if proven is not None and proven.enabled else None
+    seen: list[tuple[Key, ColumnRule, pd.Series]] = []  # identities, for proven.remember
+    present = frame.columns
     for rule in compiled.columns:
-        if rule.name not in frame.columns:
+        if rule.name not in present:
             continue
         series = positional[rule.name]  # the frame's own array, numbered from 0
-        if proven is not None and proven.covers(series, rule):
-            continue
+        if keeper is not None:
+            key = identity(series)
+            if key is not None:
+                seen.append((key, rule, series))
+                if keeper.covers_key(key, rule):
+                    continue
         if not has_dtype(series, rule.dtype):
             series, refused = coerce_lenient(series, rule.dtype)
             columns[rule.name] = series
@@ -307,7 +239,10 @@ def validate_frame(
             if fail.any():
                 failures.append((np.flatnonzero(fail), None, prepared.label))
                 bad |= fail
-    return _assemble(frame, compiled, columns, failures, bad, extra)
+    result = _assemble(frame, compiled, columns, failures, bad, extra)
+    if keeper is not None and result.frame is frame and positional is frame:
+        keeper.validated(frame, compiled, seen)
+    return result
 
 
 def _numbered(index: pd.Index) -> bool:
