@@ -664,3 +664,28 @@ def test_a_misspelt_runner_option_suggests_the_right_one() -> None:
         r"'max_batch_rows'\?\)",
     ):
         pipeline.run("stream", orders=orders(3), runner_options={"max_batch_row": 3})
+
+
+def test_output_and_quarantine_streams_of_one_server_are_appended_in_one_call(
+    client, stream: str
+) -> None:
+    """Two streams of one Redis get their rows from one script call; more rows than one call
+    carries are refused (nothing written) and appended one by one."""
+    from sdk.io._redis_sink import RedisAppender
+
+    out, bad = (
+        RedisAppender(f"{REDIS}?stream={stream}"),
+        RedisAppender(f"{REDIS}?stream={stream}:q"),
+    )
+    rows = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"]})
+    records = pd.DataFrame({"check": ["c"], "row": ['{"a": 4}']})
+    assert RedisAppender.append_together([(out, rows), (bad, records)])
+    assert [f for _, f in client.xrange(stream)] == [
+        {"a": "1", "b": "x"},
+        {"a": "2"},
+        {"a": "3", "b": "z"},
+    ]
+    assert [f for _, f in client.xrange(f"{stream}:q")] == [{"check": "c", "row": '{"a": 4}'}]
+    big = pd.DataFrame({"a": range(2_001)})
+    assert not RedisAppender.append_together([(out, big), (bad, records)])
+    assert client.xlen(stream) == 3 and client.xlen(f"{stream}:q") == 1

@@ -8,6 +8,8 @@ value, and one reply instead of one per row.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,36 +19,41 @@ from sdk.io._redis_target import RedisTarget
 __all__ = ["RedisAppender"]
 
 _XADD_ROWS = """
-local maxlen = ARGV[1]
-local columns = cjson.decode(ARGV[2])
-local values = cjson.decode(ARGV[3])
-local width = #columns
 local null = cjson.null
-local key = KEYS[1]
 local fields = {}
-for row = 1, #values, width do
-  local n = 0
-  for column = 1, width do
-    local value = values[row + column - 1]
-    if value ~= null then
-      fields[n + 1] = columns[column]
-      fields[n + 2] = value
-      n = n + 2
+local added = 0
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local maxlen = ARGV[3 * k - 2]
+  local columns = cjson.decode(ARGV[3 * k - 1])
+  local values = cjson.decode(ARGV[3 * k])
+  local width = #columns
+  for row = 1, #values, width do
+    local n = 0
+    for column = 1, width do
+      local value = values[row + column - 1]
+      if value ~= null then
+        fields[n + 1] = columns[column]
+        fields[n + 2] = value
+        n = n + 2
+      end
     end
-  end
-  if n == 0 then
-    redis.call("XADD", key, "*", "json", "{}")
-  elseif maxlen == "" then
-    redis.call("XADD", key, "*", unpack(fields, 1, n))
-  else
-    redis.call("XADD", key, "MAXLEN", "~", maxlen, "*", unpack(fields, 1, n))
+    if n == 0 then
+      redis.call("XADD", key, "*", "json", "{}")
+    elseif maxlen == "" then
+      redis.call("XADD", key, "*", unpack(fields, 1, n))
+    else
+      redis.call("XADD", key, "MAXLEN", "~", maxlen, "*", unpack(fields, 1, n))
+    end
+    added = added + 1
   end
 end
-return #values / width
+return added
 """
-"""Appends a batch of rows in one round trip: ``XADD`` per row inside Redis, one reply. The
-rows come as one JSON array of texts, row after row (``null`` for a missing value): one
-argument to pack and send instead of one per value. One table of fields serves every row
+"""Appends rows to one or more streams in one round trip: ``XADD`` per row inside Redis, one
+reply. Each stream's rows come as three arguments: its ``maxlen`` (or empty), its columns, and
+one JSON array of texts, row after row (``null`` for a missing value): one argument to pack
+and send instead of one per value. One table of fields serves every row
 (``unpack`` takes its first ``n``): 1.3 ms of server time per 1,000 rows instead of 1.75."""
 _ROWS_PER_CALL = 2_000  # bounds one script's run (the server serves nobody else meanwhile)
 
@@ -62,20 +69,45 @@ class RedisAppender:
 
     def append(self, frame: pd.DataFrame) -> None:
         """Append ``frame``'s rows as entries (values as text; missing values left out)."""
+        t = self.target
+        for chunk in self._chunks(frame):
+            self.script(keys=[t.stream], args=chunk)
+
+    @staticmethod
+    def append_together(parts: Sequence[tuple[Any, pd.DataFrame]]) -> bool:
+        """Append each frame to its appender's stream in one script call, when every appender
+        is a Redis stream of one server and the rows fit one call (a micro-batch's output and
+        quarantine: one round trip instead of two). ``False``: nothing was written; append
+        them one by one."""
+        appenders = [appender for appender, _ in parts]
+        if not parts or not all(isinstance(a, RedisAppender) for a in appenders):
+            return False
+        if len({a.target.url for a in appenders}) != 1:
+            return False
+        if sum(len(frame) for _, frame in parts) > _ROWS_PER_CALL:
+            return False
+        keys, args = [], []
+        for appender, frame in parts:
+            for chunk in appender._chunks(frame):
+                keys.append(appender.target.stream)
+                args += chunk
+        if keys:
+            appenders[0].script(keys=keys, args=args)
+        return True
+
+    def _chunks(self, frame: pd.DataFrame) -> Iterator[list[Any]]:
+        """The script arguments of ``frame``'s rows, per 2,000: maxlen, columns, values."""
         if not len(frame):
             return
-        t = self.target
         if not frame.shape[1]:  # rows without fields: an entry needs one
             frame = pd.DataFrame({"json": ["{}"] * len(frame)})
         columns = json.dumps([str(c) for c in frame.columns], ensure_ascii=False)
         texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
         rows = [value for row in zip(*texts, strict=True) for value in row]  # row-major
-        maxlen, width = "" if t.maxlen is None else t.maxlen, frame.shape[1]
+        maxlen, width = "" if self.target.maxlen is None else self.target.maxlen, frame.shape[1]
         for start in range(0, len(frame), _ROWS_PER_CALL):
             chunk = rows[start * width : (start + _ROWS_PER_CALL) * width]
-            self.script(
-                keys=[t.stream], args=[maxlen, columns, json.dumps(chunk, ensure_ascii=False)]
-            )
+            yield [maxlen, columns, json.dumps(chunk, ensure_ascii=False)]
 
     def close(self) -> None:
         """Close the connection."""

@@ -117,10 +117,13 @@ class Sinks:
                 frames["quarantine"] = records if len(records) else _empty_quarantine()
             self.transaction.write(frames, ids)
         else:
-            for name, frame in outputs.items():
-                self.appenders[name].append(frame)
+            parts = [(self.appenders[name], frame) for name, frame in outputs.items()]
             if request.quarantine is not None and len(records):
-                self.appenders["quarantine"].append(records)
+                parts.append((self.appenders["quarantine"], records))
+            together = getattr(type(parts[0][0]), "append_together", None) if parts else None
+            if together is None or not together(parts):  # e.g. one script call to one Redis
+                for appender, frame in parts:
+                    appender.append(frame)
         if not request.outputs:  # a notebook: keep the outputs for the result
             for name, frame in produced.items():
                 self.kept.setdefault(name, []).append(frame)
