@@ -56,7 +56,7 @@ class ProvenColumns:
         """Record the columns of a frame that passed validation against ``compiled``."""
         if not self.enabled:
             return
-        last, self._last = self._last, None
+        last = self._last
         if last is not None and last[0] is frame and last[1] is compiled:
             for key, rule, series in last[2]:
                 self._seen[key] = (rule, series)
