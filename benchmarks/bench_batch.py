@@ -51,7 +51,10 @@ result = pipeline.run(runner, transactions=csv, outputs={{output: out + "/" + ou
 seconds = time.perf_counter() - start
 # VmHWM: this process's own peak (ru_maxrss carries the parent's over fork and exec)
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
-rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+if hwm:
+    rss = int(hwm[0].split()[1]) / 1024
+else:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"seconds": seconds, "peak_rss_mb": rss, "rows_in": result.rows_in,
                   "chunk_rows": result.manifest["options"].get("chunk_rows")}}))
 """
