@@ -361,6 +361,7 @@ class Pipeline:
                     if params
                     else ""
                 )
+                + _runs_whole(step)
             )
         for step_name, dataset in self.check().skipped:
             lines.append(
@@ -376,3 +377,21 @@ def _listing(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _runs_whole(step: Step) -> str:
+    """What ``describe`` adds for a step declared ``rows`` or ``partition_by`` that every
+    runner nevertheless runs on all its rows at once (as the planner decides)."""
+    from sdk.validation import checks_across_rows
+
+    if type(step).scope == "global" and step.key is None:
+        return ""
+    contract = type(step).contract()
+    if checks_across_rows((*contract.inputs.values(), contract.output)):
+        return (
+            "; runs on all rows at once: its models check across rows (unique or "
+            "dataframe-level checks)"
+        )
+    if step.key is None and len(step.frame_inputs) > 1:
+        return "; runs on all rows at once (several inputs)"
+    return ""

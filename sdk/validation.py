@@ -8,7 +8,8 @@ attributed to rows raise :class:`sdk.SchemaViolation`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -24,8 +25,12 @@ from sdk.models import CompiledModel as CompiledModel
 from sdk.models import PreparedCheck as PreparedCheck
 from sdk.models import compile_model as compile_model
 
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
 __all__ = [
     "BoundaryCheck",
+    "checks_across_rows",
     "ProvenColumns",
     "Validated",
     "validate_frame",
@@ -316,3 +321,15 @@ def _assemble(
     if extra and compiled.strict == "filter":
         out = out.drop(columns=extra)
     return Validated(out, passed, failures, counts, n, quarantined)
+
+
+def checks_across_rows(models: Iterable[type[pa.DataFrameModel] | None]) -> bool:
+    """Whether validating any of ``models`` needs all the rows at once (a unique column, a
+    unique set of columns, a dataframe-level check): such a step cannot run in pieces."""
+    for model in models:
+        if model is None:
+            continue
+        compiled = compile_model(model)
+        if compiled.unique or compiled.frame_checks or any(c.unique for c in compiled.columns):
+            return True
+    return False

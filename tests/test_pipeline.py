@@ -594,3 +594,27 @@ def test_describe_shows_global_scope_and_skipped_validation():
     assert "scope global" in text
     assert "skipped" in text
     assert "'mid'" in text
+
+
+class UniqueOrder(pa.DataFrameModel):
+    """An order with an id unique across all rows."""
+
+    order_id: int = pa.Field(unique=True)
+
+
+class Dedupe(Step):
+    """Declared rows, but its model checks uniqueness across rows."""
+
+    scope = "rows"
+
+    def run(self, orders: DataFrame[UniqueOrder]) -> DataFrame[UniqueOrder]:
+        return orders
+
+
+def test_describe_says_when_a_rows_step_runs_on_all_rows_at_once():
+    """A `rows` step whose model checks across rows (unique) is run whole by every runner:
+    describe() says so next to the declared scope, instead of only `scope rows`."""
+    text = Pipeline([Dedupe()]).describe()
+    assert "scope rows" in text
+    assert "runs on all rows at once: its models check across rows" in text
+    assert "runs on all rows at once" not in fraud.describe()

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from sdk.runners.stage import Stage, StageKind
-from sdk.validation import compile_model
+from sdk.validation import checks_across_rows
 
 if TYPE_CHECKING:
     from sdk.step import Step
@@ -28,13 +28,7 @@ class _Ordered(Protocol):
 def _cross_row(step: Step) -> bool:
     """Whether validating the models needs more than one chunk (uniqueness, frame checks)."""
     contract = type(step).contract()
-    for model in (*contract.inputs.values(), contract.output):
-        if model is None:
-            continue
-        compiled = compile_model(model)
-        if compiled.unique or compiled.frame_checks or any(c.unique for c in compiled.columns):
-            return True
-    return False
+    return checks_across_rows((*contract.inputs.values(), contract.output))
 
 
 def step_kind(step: Step) -> StageKind:
