@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BoundaryCheck",
-    "checks_across_rows",
     "ProvenColumns",
     "Validated",
+    "checks_across_rows",
     "validate_frame",
 ]
 
