@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pytest
 from conftest import REDIS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from orders_stream import Order, Priced, pipeline
 from pandera.typing import DataFrame
 from sklearn.linear_model import LinearRegression
 
@@ -50,32 +50,6 @@ def fill(client, name: str, frame: pd.DataFrame) -> None:
 def source(name: str, consumer: str = "c1") -> str:
     """The URI of a consumer of stream ``name`` in group ``g``."""
     return f"{REDIS}?stream={name}&group=g&consumer={consumer}"
-
-
-class Order(pa.DataFrameModel):
-    """An order line."""
-
-    order_id: int = pa.Field(ge=1)
-    quantity: int = pa.Field(ge=1, le=1000)
-    unit_price: float = pa.Field(ge=0)
-
-    class Config:
-        coerce = True
-
-
-class Priced(Order):
-    """With its total."""
-
-    total: float = pa.Field(ge=0)
-
-
-class Price(Step):
-    """Total of each order line."""
-
-    scope = "rows"
-
-    def run(self, orders: DataFrame[Order]) -> DataFrame[Priced]:
-        return orders.assign(total=orders["quantity"] * orders["unit_price"])
 
 
 class Fragile(Step):
@@ -107,7 +81,6 @@ def orders(n: int, seed: int = 0, bad: int = 0) -> pd.DataFrame:
 
 
 FAST = {"idle_timeout_s": 0.3, "max_latency_ms": 20}
-pipeline = Pipeline([Price()], name="orders")
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -329,7 +302,7 @@ def test_idle_timeout_ends_the_run_succeeded(client, stream: str) -> None:
 CONSUMER = """
 import sys
 sys.path.insert(0, {tests!r})
-from test_stream import pipeline
+from orders_stream import pipeline
 pipeline.run(
     "stream",
     orders={source!r},
@@ -373,7 +346,7 @@ def test_sdk_run_with_the_stream_runner_and_runner_options(
 
     tests = str(ROOT / "tests")
     (tmp_path / "pricing.py").write_text(
-        f"import sys\nsys.path.insert(0, {tests!r})\nfrom test_stream import pipeline\n"
+        f"import sys\nsys.path.insert(0, {tests!r})\nfrom orders_stream import pipeline\n"
     )
     fill(client, stream, orders(400, bad=1))
     out = cli(
@@ -498,7 +471,7 @@ def test_standard_input_is_a_stream_source(tmp_path: Path) -> None:
 
     tests = str(ROOT / "tests")
     (tmp_path / "pricing.py").write_text(
-        f"import sys\nsys.path.insert(0, {tests!r})\nfrom test_stream import pipeline\n"
+        f"import sys\nsys.path.insert(0, {tests!r})\nfrom orders_stream import pipeline\n"
     )
     text = orders(30, bad=1).to_json(orient="records", lines=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SDK_LOG_")}

@@ -38,39 +38,15 @@ KILL_AT = 7  # the failpoint fires the 7th time it is reached: mid-run, well aft
 OPTIONS = {"max_batch_rows": BATCH, "max_latency_ms": 20, "idle_timeout_s": 0.3}
 DEAD_PENDING = 300  # entries read by a consumer that died without acknowledging them
 
-# The child defines the same pipeline as test_stream (an order's total, rows scope) instead
-# of importing it: test_stream imports scikit-learn, which costs seconds per process.
-CONSUMER = '''
+# The child imports the pipeline from tests/orders_stream.py, not test_stream, which imports
+# scikit-learn (seconds per process).
+CONSUMER = f'''
 import json, sys
-import pandera.pandas as pa
-from pandera.typing import DataFrame
-from sdk import Pipeline, Step
-
-class Order(pa.DataFrameModel):
-    """An order line."""
-
-    order_id: int = pa.Field(ge=1)
-    quantity: int = pa.Field(ge=1, le=1000)
-    unit_price: float = pa.Field(ge=0)
-
-    class Config:
-        coerce = True
-
-class Priced(Order):
-    """With its total."""
-
-    total: float = pa.Field(ge=0)
-
-class Price(Step):
-    """Total of each order line."""
-
-    scope = "rows"
-
-    def run(self, orders: DataFrame[Order]) -> DataFrame[Priced]:
-        return orders.assign(total=orders["quantity"] * orders["unit_price"])
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from orders_stream import pipeline
 
 request = json.loads(sys.argv[1])
-Pipeline([Price()], name="orders").run("stream", **request)
+pipeline.run("stream", **request)
 '''
 
 
