@@ -25,7 +25,7 @@ import pandas as pd
 
 from sdk.io import redact
 from sdk.io.streams import Appender, StreamSource, check_appender, open_appender
-from sdk.quarantine import QUARANTINE_COLUMNS, Sources
+from sdk.quarantine import QUARANTINE_COLUMNS, Sources, to_text
 from sdk.runners._sql_sink import CONSUMED_TABLE, Database, TableAppender, Transaction, table_of
 from sdk.runners.stage import Data
 
@@ -109,7 +109,8 @@ class Sinks:
         records = quarantine if quarantine is not None else pd.DataFrame()
         if len(records):  # every column as text (values and rows are text already)
             records = pd.DataFrame(
-                {c: _text(records[c].tolist()) for c in QUARANTINE_COLUMNS}, dtype=object
+                {c: list(map(to_text, records[c].tolist())) for c in QUARANTINE_COLUMNS},
+                dtype=object,
             )
         if self.transaction is not None:
             frames = dict(outputs)
@@ -138,11 +139,6 @@ class Sinks:
         for name, parts in self.kept.items():
             frame = pd.concat(parts, ignore_index=True)
             self.session.datasets[name] = Data(frame, Sources.from_index(frame.index))
-
-
-def _text(values: list[Any]) -> list[str | None]:
-    """``values`` as text, missing ones (``None``, NaN) as ``None``."""
-    return [None if v is None or v != v else str(v) for v in values]
 
 
 def _source_key(source: StreamSource) -> str:
