@@ -240,7 +240,12 @@ class RedisScheme:
     def read(self, uri: str) -> Loaded:
         """Every entry of the stream (``XRANGE``), values as text."""
         target = RedisTarget.parse(uri)
-        entries = _flat(target.connect().xrange(target.stream))
+        client = target.connect()
+        client.set_response_callback("XRANGE", lambda reply, **options: reply)  # flat fields
+        try:
+            entries = [(entry[0], entry[1]) for entry in client.xrange(target.stream)]
+        finally:
+            client.close()
         ids = [entry for entry, _ in entries]
         return Loaded(_frame(entries), Sources.from_values([target.reference(i) for i in ids]))
 
