@@ -74,9 +74,11 @@ class PairTwin(pa.DataFrameModel):
 
 
 def _repository_models() -> list[type[pa.DataFrameModel]]:
-    """Every pandera model of the examples and of the other test modules."""
+    """Every pandera model of the examples and of the other modules of the tests."""
     names = ["examples.fraud.pipeline", "examples.spaceflights.pipeline"] + [
-        p.stem for p in sorted((ROOT / "tests").glob("test_*.py")) if p.stem != "test_simulate"
+        p.stem
+        for p in sorted((ROOT / "tests").glob("*.py"))
+        if p.stem not in ("test_simulate", "conftest")
     ]
     found: dict[type[pa.DataFrameModel], None] = {}
     for name in names:
