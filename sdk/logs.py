@@ -46,6 +46,9 @@ class ContextFilter(logging.Filter):
         for field in CONTEXT_FIELDS:
             if not hasattr(record, field):
                 setattr(record, field, context.get(field))
+        for field, value in context.items():  # more fields set by run_context (request_id)
+            if field not in CONTEXT_FIELDS and not hasattr(record, field):
+                setattr(record, field, value)
         return True
 
 
@@ -62,7 +65,11 @@ def get_logger(name: str) -> logging.Logger:
 
 @contextlib.contextmanager
 def run_context(**fields: Any) -> Iterator[None]:
-    """Set run-context fields for the records logged inside the block."""
+    """Set run-context fields for the records logged inside the block.
+
+    ``CONTEXT_FIELDS`` are on every record (``None`` where not set); any other field set here
+    (a server's ``request_id``) is added to the records logged inside the block only.
+    """
     token = _context.set({**(_context.get() or {}), **fields})
     try:
         yield
