@@ -81,8 +81,15 @@ def build_app(service: Service) -> Gate:
             )
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            raise _too_large(limit) if declared.isdigit() else Problem(
-                400, "bad-content-length", "Bad Content-Length", "Content-Length is not a number"
+            raise (
+                _too_large(limit)
+                if declared.isdigit()
+                else Problem(
+                    400,
+                    "bad-content-length",
+                    "Bad Content-Length",
+                    "Content-Length is not a number",
+                )
             )
         body = bytearray()
         async for chunk in request.stream():
@@ -195,13 +202,11 @@ class Gate:
         token = service.token
         self.token = f"Bearer {token}".encode() if token else None
         versions = _versions()
+        label = f"pipeline-sdk/{versions['pipeline-sdk']} sdk-serve/{versions['sdk-serve']}"
         self.headers = [
             (b"x-pipeline", service.pipeline.name.encode()),
             (b"x-pipeline-fingerprint", service.session.info.fingerprint.encode()),
-            (
-                b"x-pipeline-version",
-                f"pipeline-sdk/{versions['pipeline-sdk']} sdk-serve/{versions['sdk-serve']}".encode(),
-            ),
+            (b"x-pipeline-version", label.encode()),
         ]
 
     async def __call__(
@@ -231,7 +236,11 @@ class Gate:
         path: str = scope["path"]
         with run_context(request_id=request_id):
             try:
-                if self.token is not None and path.startswith("/v1/") and not self._authorized(scope):
+                if (
+                    self.token is not None
+                    and path.startswith("/v1/")
+                    and not self._authorized(scope)
+                ):
                     denied = Problem(
                         401,
                         "unauthorized",

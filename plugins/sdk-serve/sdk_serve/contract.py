@@ -49,10 +49,11 @@ def _names(service: Service) -> dict[str, str]:
 
 def _models(service: Service) -> dict[str, Any]:
     pipeline = service.pipeline
-    found = {name: pipeline.input_model(name) for name in service.inputs}
+    found: dict[str, Any] = {name: pipeline.input_model(name) for name in service.inputs}
     for step in pipeline.order:
-        if step.output_name in service.outputs:
-            found[step.output_name] = type(step).contract().output
+        output = type(step).contract().output
+        if step.output_name in service.outputs and output is not None:
+            found[step.output_name] = output
     return found
 
 
@@ -87,7 +88,10 @@ def run_operation(service: Service) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": _REF + "Problem"}}}
     responses: dict[str, Any] = {
         "200": {"description": "Outputs, and the quarantine of the bad records", "content": answer},
-        "422": {"description": "No record came through (all quarantined, or none)", "content": answer},
+        "422": {
+            "description": "No record came through (all quarantined, or none)",
+            "content": answer,
+        },
     }
     problems = dict(_PROBLEMS)
     if service.token is not None:

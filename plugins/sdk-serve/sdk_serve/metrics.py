@@ -21,19 +21,27 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "sdk_requests", "Requests answered on /v1/*, by HTTP status", ["status"],
+            "sdk_requests",
+            "Requests answered on /v1/*, by HTTP status",
+            ["status"],
             registry=self.registry,
         )
         self.duration = Histogram(
-            "sdk_request_duration_seconds", "Time to answer a request on /v1/*",
-            buckets=_BUCKETS, registry=self.registry,
+            "sdk_request_duration_seconds",
+            "Time to answer a request on /v1/*",
+            buckets=_BUCKETS,
+            registry=self.registry,
         )
         self.rows = Counter(
-            "sdk_rows", "Rows of requests: in, out (outputs), quarantined", ["kind"],
+            "sdk_rows",
+            "Rows of requests: in, out (outputs), quarantined",
+            ["kind"],
             registry=self.registry,
         )
         self.quarantined = Counter(
-            "sdk_quarantined", "Quarantined rows by step and check", ["step", "check"],
+            "sdk_quarantined",
+            "Quarantined rows by step and check",
+            ["step", "check"],
             registry=self.registry,
         )
         for kind in ("in", "out", "quarantined"):

@@ -70,7 +70,9 @@ class ServeRunner(sdk.Runner):
         if bool(self.config["ssl_certfile"]) != bool(self.config["ssl_keyfile"]):
             raise sdk.PluginError("runner options ssl_certfile and ssl_keyfile go together")
 
-    def run(self, pipeline: sdk.Pipeline, inputs: Mapping[str, Any], **kwargs: Any) -> sdk.RunResult:
+    def run(
+        self, pipeline: sdk.Pipeline, inputs: Mapping[str, Any], **kwargs: Any
+    ) -> sdk.RunResult:
         """Serve ``pipeline`` until SIGTERM; its tabular inputs come from the requests, so only
         artifact inputs are given (a tabular input given anyway is ignored, with a warning)."""
         refused = [k for k in ("outputs", "quarantine") if kwargs.get(k)]
@@ -100,7 +102,9 @@ class ServeRunner(sdk.Runner):
     def settings(self, request: sdk.RunRequest) -> dict[str, Any]:
         """Refuse, before the run opens, a pipeline whose steps need more than the rows of one
         request, and params a request could not override."""
-        whole = [s for stage in sdk.plan(request.pipeline) if stage.kind != "rows" for s in stage.steps]
+        whole = [
+            s for stage in sdk.plan(request.pipeline) if stage.kind != "rows" for s in stage.steps
+        ]
         if whole:
             raise sdk.PipelineError(
                 "the serve runner runs each request on its own, so every step that sees request "

@@ -103,8 +103,14 @@ class Service:
             return
         invalid = None
         for fault in ("missing", "malformed", "out_of_range"):
-            rates = {"missing": 0.0, "malformed": 0.0, "out_of_range": 0.0, fault: 1.0}
-            faulty, truth = inject_faults(valid, model, seed=0, **rates)
+            faulty, truth = inject_faults(
+                valid,
+                model,
+                seed=0,
+                missing=float(fault == "missing"),
+                malformed=float(fault == "malformed"),
+                out_of_range=float(fault == "out_of_range"),
+            )
             if len(truth):
                 invalid = faulty
                 break
@@ -151,11 +157,16 @@ class Service:
         for name in self.inputs:
             self.session.state.stream_read(name, len(records.get(name, [])))
         for stage, result in outcome.results:
-            self.runner.commit(self.session, stage, f"{unit}-s{stage.number:02d}", result, report=False)
+            self.runner.commit(
+                self.session, stage, f"{unit}-s{stage.number:02d}", result, report=False
+            )
         self.session.state.forget_records()  # the answer carries them; the run keeps counts
         summary = outcome.summary(unit)
         self.session.report_unit(
-            summary, logging.INFO, rows=outcome.rows_in, passed=outcome.rows_in - outcome.quarantined
+            summary,
+            logging.INFO,
+            rows=outcome.rows_in,
+            passed=outcome.rows_in - outcome.quarantined,
         )
         return outcome.answer(self.session.info.run_id, request_id)
 
@@ -164,7 +175,9 @@ class Service:
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise Problem(400, "malformed-json", "Malformed JSON", f"the body is not JSON: {exc}")
+            raise Problem(
+                400, "malformed-json", "Malformed JSON", f"the body is not JSON: {exc}"
+            ) from None
         if isinstance(document, list):
             if len(self.inputs) != 1:
                 raise Problem(
@@ -187,7 +200,9 @@ class Service:
                     f'of records or {{"inputs": {{...}}, "params": {{...}}}}',
                 )
             inputs, params = document.get("inputs", {}), document.get("params") or {}
-            if not isinstance(inputs, dict) or not all(isinstance(v, list) for v in inputs.values()):
+            if not isinstance(inputs, dict) or not all(
+                isinstance(v, list) for v in inputs.values()
+            ):
                 raise Problem(
                     400,
                     "bad-inputs",
@@ -270,7 +285,9 @@ class Service:
             current[name] = self.frame(variant, name, label, records, outcome)
         for stage in variant.stages:
             frames = {d: current[d] for d in stage.inputs}
-            result = sdk.run_unit(stage, frames, variant.context, self.session.artifacts.given(stage))
+            result = sdk.run_unit(
+                stage, frames, variant.context, self.session.artifacts.given(stage)
+            )
             if result.error is not None:
                 logger.error(
                     "request_failed",

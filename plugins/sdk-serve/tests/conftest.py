@@ -19,6 +19,9 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
+for path in (str(ROOT), str(HERE)):  # the examples, and the pipelines the tests serve
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 
 class Server:
@@ -120,9 +123,3 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     for server in started:
         if server.process.poll() is None:
             server.stop()
-
-
-def record(**changes: Any) -> dict[str, Any]:
-    """A valid record of the fraud example's ``Features``, with ``changes``."""
-    base = {"customer_id": 7, "amount": 120.5, "country": "FR", "mean_amount": 80.0, "n_tx": 4}
-    return {**base, **changes}

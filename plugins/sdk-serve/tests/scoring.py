@@ -1,6 +1,8 @@
 """Pipelines the serve tests run: the fraud example's rows-scope ``Score`` on its own, a step
 that raises on one row, and one with a ``partition_by`` step (refused by the server)."""
 
+from typing import Any
+
 import numpy as np
 import pandera.pandas as pa
 from pandera.typing import DataFrame
@@ -84,7 +86,7 @@ class Label(Step):
 two_inputs = Pipeline([ToKelvin(), Label()], name="two")
 """Two inputs (``readings``, ``sites``), two outputs."""
 
-__all__ = ["Features", "flagging", "fraud_whole", "np", "scoring", "slow", "two_inputs"]
+__all__ = ["Features", "flagging", "fraud_whole", "np", "record", "scoring", "slow", "two_inputs"]
 
 
 class Slow(Step):
@@ -104,3 +106,9 @@ class Slow(Step):
 
 slow = Pipeline([Slow()], name="slow")
 """``features`` → ``slowed``, slow on one amount."""
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    """A valid record of the fraud example's ``Features``, with ``changes``."""
+    base = {"customer_id": 7, "amount": 120.5, "country": "FR", "mean_amount": 80.0, "n_tx": 4}
+    return {**base, **changes}
