@@ -113,6 +113,27 @@ def test_stream_equals_local_into_a_redis_sink(client, stream: str) -> None:
     assert q["source"].str.fullmatch(rf"redis://.*\?stream={stream}#\d+-\d+").all()
 
 
+def test_a_redis_sink_on_the_source_redis_is_exactly_once_and_reports_the_lag(
+    client, stream: str
+) -> None:
+    """Outputs and quarantine on the source's Redis: written and acknowledged together (the
+    run says exactly once), each ``unit_committed`` with the group's lag after it."""
+    fill(client, stream, orders(300, bad=1))
+    with capture_logs() as logs:
+        result = pipeline.run(
+            "stream",
+            orders=source(stream),
+            outputs={"price": f"{REDIS}?stream={stream}:out"},
+            runner_options={**FAST, "max_batch_rows": 100},
+        )
+    assert logs.events("stream_started")[0]["exactly_once"] is True
+    committed = logs.events("unit_committed")
+    assert [e["lag"] for e in committed] == [200, 100, 0]
+    assert all(e["latency_ms"] >= 0 for e in committed)
+    assert result.rows_in == 300 and client.xpending(stream, "g")["pending"] == 0
+    assert client.xlen(f"{stream}:out") == 297 and client.xlen(f"{stream}:quarantine") == 3
+
+
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

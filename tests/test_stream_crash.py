@@ -4,9 +4,11 @@ A consumer subprocess drains a pre-filled stream of 5,000 orders (1 in 100 malfo
 micro-batches of 100 and is killed (``SDK_FAILPOINTS``) at one of three points: after a read
 (mid-batch), after the sink write before the XACK, or after claiming entries a dead consumer
 left pending. The same group and consumer are then restarted until the stream is drained, and
-every order id is counted: each one ends as an output row or a quarantine record. Redis stream
-and JSON lines sinks are at-least-once (the killed micro-batch may be written twice: counted,
-never more than that batch); SQLite and PostgreSQL sinks are exactly-once (no duplicates).
+every order id is counted: each one ends as an output row or a quarantine record. Redis
+streams of another database and JSON lines sinks are at-least-once (the killed micro-batch may
+be written twice: counted, never more than that batch); SQLite and PostgreSQL sinks, and Redis
+streams of the source's server and database (written and acknowledged by one script), are
+exactly-once (no duplicates).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from typing import Any
 
 import attrs
 import pytest
+import redis
 from conftest import REDIS, require_service
 from test_stream import fill, orders, pipeline, source
 
 from sdk.runs import list_runs
+from sdk.testing import capture_logs
 
 PG_URL = os.environ.get("SDK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -40,14 +44,14 @@ DEAD_PENDING = 300  # entries read by a consumer that died without acknowledging
 
 # The child imports the pipeline from tests/orders_stream.py, not test_stream, which imports
 # scikit-learn (seconds per process).
-CONSUMER = f'''
+CONSUMER = f"""
 import json, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from orders_stream import pipeline
 
 request = json.loads(sys.argv[1])
 pipeline.run("stream", **request)
-'''
+"""
 
 
 @attrs.frozen
@@ -114,14 +118,45 @@ def _row_id(record: dict[str, Any]) -> int:
 
 
 def redis_sink(client: Any, stream: str) -> Sink:
-    """Outputs to the stream ``NAME:out``, quarantine to ``NAME:quarantine`` (the default)."""
+    """Outputs to the stream ``NAME:out``, quarantine to ``NAME:quarantine`` (the default),
+    both on the source's Redis: written and acknowledged by one script, exactly once."""
 
     def collect() -> tuple[list[int], list[int]]:
         out = [int(f["order_id"]) for _, f in client.xrange(f"{stream}:out")]
         quarantined = [_row_id(f) for _, f in client.xrange(f"{stream}:quarantine")]
         return out, quarantined
 
-    return Sink({"price": f"{REDIS}?stream={stream}:out"}, None, False, collect)
+    return Sink({"price": f"{REDIS}?stream={stream}:out"}, None, True, collect)
+
+
+def other_database(url: str) -> str:
+    """``url`` with the next database number: the same server, another keyspace."""
+    base, _, db = url.rstrip("/").rpartition("/")
+    number = int(db) + 1 if db.isdigit() else 1
+    return f"{base if db.isdigit() else url.rstrip('/')}/{number}"
+
+
+@pytest.fixture
+def elsewhere(stream: str) -> Iterator[Any]:
+    """A client of another database of the test server; the stream's keys there deleted."""
+    other = redis.Redis.from_url(other_database(REDIS), decode_responses=True)
+    yield other
+    for key in other.scan_iter(f"{stream}*"):
+        other.delete(key)
+
+
+def redis_elsewhere_sink(other: Any, stream: str) -> Sink:
+    """Outputs and quarantine to streams of another database: appended, then acknowledged
+    (at least once)."""
+
+    def collect() -> tuple[list[int], list[int]]:
+        out = [int(f["order_id"]) for _, f in other.xrange(f"{stream}:out")]
+        quarantined = [_row_id(f) for _, f in other.xrange(f"{stream}:quarantine")]
+        return out, quarantined
+
+    url = other_database(REDIS)
+    outputs = {"price": f"{url}?stream={stream}:out"}
+    return Sink(outputs, f"{url}?stream={stream}:quarantine", False, collect)
 
 
 def jsonl_sink(folder: Path) -> Sink:
@@ -204,6 +239,7 @@ CASES = [
     pytest.param("redis", "stream.after_read", id="redis-after_read"),
     pytest.param("redis", "stream.after_write", id="redis-after_write"),
     pytest.param("redis", CLAIM, id="redis-after_claim"),
+    pytest.param("redis-elsewhere", "stream.after_write", id="redis-elsewhere-after_write"),
     pytest.param("sqlite", "stream.after_read", id="sqlite-after_read"),
     pytest.param("sqlite", "stream.after_write", id="sqlite-after_write"),
     pytest.param("sqlite", CLAIM, id="sqlite-after_claim"),
@@ -226,6 +262,8 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
     row or a quarantine record; duplicates only at-least-once sinks, from the killed batch."""
     if kind == "redis":
         sink = redis_sink(client, stream)
+    elif kind == "redis-elsewhere":
+        sink = redis_elsewhere_sink(request.getfixturevalue("elsewhere"), stream)
     elif kind == "jsonl":
         sink = jsonl_sink(tmp_path)
     elif kind == "sqlite":
@@ -242,22 +280,28 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
 
     killed = consume(stream, sink, options, failpoint)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert client.xpending(stream, "g")["pending"] > 0  # the killed batch is still pending
+    pending = client.xpending(stream, "g")["pending"]
+    if kind == "redis" and failpoint == "stream.after_write":
+        assert pending == 0  # the killed batch was written and acknowledged by one script
+    else:
+        assert pending > 0  # the killed batch is still pending
 
     results = []
     for _ in range(3):  # restart (same group and consumer, no failpoint) until drained
         kwargs: dict[str, Any] = {}
         if sink.quarantine is not None:
             kwargs["quarantine"] = sink.quarantine
-        results.append(
-            pipeline.run(
-                "stream",
-                orders=source(stream),
-                outputs=sink.outputs,
-                runner_options=options,
-                **kwargs,
+        with capture_logs() as logs:
+            results.append(
+                pipeline.run(
+                    "stream",
+                    orders=source(stream),
+                    outputs=sink.outputs,
+                    runner_options=options,
+                    **kwargs,
+                )
             )
-        )
+        assert logs.events("stream_started")[0]["exactly_once"] is sink.exactly_once
         group = {g["name"]: g for g in client.xinfo_groups(stream)}["g"]
         if group["pending"] == 0 and group["lag"] == 0:
             break

@@ -11,9 +11,10 @@ columns, values as text; an entry whose only field is ``json`` holds a JSON obje
 As a **sink** each batch is appended by a server-side script (:mod:`sdk.io._redis_sink`), one
 call per 2,000 rows carrying them as one JSON argument, that
 runs ``XADD`` per row (``?maxlen=N`` trims the stream approximately); a missing value is left
-out of the entry. ``read`` and ``write`` read a whole
-stream (``XRANGE``) and append a whole frame. redis-py is imported lazily
-(``pip install 'pipeline-sdk[redis]'``).
+out of the entry. When the stream runner reads a group of the same server and database, one
+script per micro-batch also ``XACK``s its messages (exactly once, see
+:mod:`sdk.runners.sinks`). ``read`` and ``write`` read a whole stream (``XRANGE``) and append a
+whole frame. redis-py is imported lazily (``pip install 'pipeline-sdk[redis]'``).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class RedisSource:
             return self._batch(entries, deliveries)
         deadline = time.monotonic() + latency_ms / 1000
         counts, seen = [deliveries], {entry[0] for entry in entries}
+        firsts = [entries[0][0]]
         while len(entries) < max_rows and (left := deadline - time.monotonic()) > 0:
             more, times = self._fetch(max_rows - len(entries), max(int(left * 1000), 1))
             if not more:
@@ -134,11 +136,17 @@ class RedisSource:
             entries += [more[k] for k in fresh]
             counts.append(times[fresh])
             seen.update(entry[0] for entry in more)
-        return self._batch(entries, np.concatenate(counts))
+            firsts += [more[k][0] for k in fresh[:1]]
+        return self._batch(entries, np.concatenate(counts), firsts)
 
-    def _batch(self, entries: list[Entry], deliveries: np.ndarray) -> Batch:
+    def _batch(
+        self, entries: list[Entry], deliveries: np.ndarray, firsts: list[str] | None = None
+    ) -> Batch:
+        """``entries`` as a micro-batch; ``firsts``: the first entry of each read (each read's
+        entries come in id order, so the oldest entry is one of them; default the first)."""
         ids = [entry for entry, _ in entries]
-        oldest = (time.time() * 1000 - min(map(_millis, ids))) if ids else None
+        starts = firsts if firsts is not None else ids[:1]
+        oldest = (time.time() * 1000 - min(map(_millis, starts))) if ids else None
         return Batch(
             _frame(entries),
             Sources.from_values([self.target.reference(i) for i in ids]),

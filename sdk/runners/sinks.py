@@ -6,9 +6,13 @@
   message id) are committed in **one transaction** before the messages are acknowledged. A
   message already in ``sdk_consumed`` is acknowledged and skipped: **exactly once**, whatever
   the moment of a crash.
-* **Anything else** (Redis streams, JSON lines, CSV, tables of several databases): each
-  destination is appended to durably, then the messages are acknowledged: **at least once** —
-  a crash between the writes and the acknowledgement writes that micro-batch again.
+* **Redis streams of the source's server and database** (a Redis source, every output and the
+  quarantine streams of that same Redis): a micro-batch's entries are added and its messages
+  acknowledged by **one server-side script** — atomically: **exactly once**, whatever the
+  moment of a crash (and one round trip fewer).
+* **Anything else** (Redis streams elsewhere, JSON lines, CSV, tables of several databases):
+  each destination is appended to durably, then the messages are acknowledged: **at least
+  once** — a crash between the writes and the acknowledgement writes that micro-batch again.
 
 Without outputs (a notebook), the outputs are kept in memory for the run's result.
 """
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sdk.io import redact
+from sdk.io._redis_sink import RedisAppender
 from sdk.io.streams import Appender, StreamSource, check_appender, open_appender
 from sdk.quarantine import QUARANTINE_COLUMNS, Sources, to_text
 from sdk.runners._sql_sink import CONSUMED_TABLE, Database, TableAppender, Transaction, table_of
@@ -73,6 +78,8 @@ class Sinks:
     Attributes:
         keeps_quarantine: whether quarantine records are written to a destination (so the
             run need not keep them in memory).
+        lag: the source group's lag after the last :meth:`write` that acknowledged its
+            messages (``None``: unknown, ask the source).
     """
 
     def __init__(
@@ -86,24 +93,35 @@ class Sinks:
         self.source = source
         self.appenders = appenders
         self.transaction = transaction
+        self.acker: RedisAppender | None = None  # acknowledges as it writes (same Redis)
+        if RedisAppender.acknowledges(list(appenders.values()), source):
+            self.acker = next(iter(appenders.values()))  # type: ignore[assignment]
+        self.lag: int | None = None
         self.keeps_quarantine = session.request.quarantine is not None
         self.kept: dict[str, list[pd.DataFrame]] = {}
 
     @property
     def exactly_once(self) -> bool:
-        """Whether micro-batches are committed with their message ids in one transaction."""
-        return self.transaction is not None
+        """Whether micro-batches are committed with their message ids in one transaction, or
+        written and acknowledged by one script (Redis streams of the source's Redis)."""
+        return self.transaction is not None or self.acker is not None
 
     def consumed(self, ids: list[str]) -> set[str]:
         """Messages committed already (exactly-once sinks; none otherwise)."""
         return self.transaction.consumed(ids) if self.transaction is not None else set()
 
     def write(
-        self, outputs: dict[str, pd.DataFrame], quarantine: pd.DataFrame | None, ids: list[str]
-    ) -> None:
+        self,
+        outputs: dict[str, pd.DataFrame],
+        quarantine: pd.DataFrame | None,
+        ids: list[str],
+        read: list[str],
+    ) -> bool:
         """Write one micro-batch durably (before its messages are acknowledged): the requested
         ones of ``outputs`` (every produced dataset of the micro-batch), its quarantine
-        records, and — exactly-once sinks — the ids it consumed."""
+        records, and — exactly-once SQL sinks — the ids it consumed. Redis streams of the
+        source's Redis acknowledge ``read`` (every message of the micro-batch) in the same
+        script: then it returns ``True``; else the caller acknowledges them."""
         request = self.session.request
         produced, outputs = outputs, {n: f for n, f in outputs.items() if n in request.outputs}
         records = quarantine if quarantine is not None else pd.DataFrame()
@@ -122,12 +140,16 @@ class Sinks:
             if request.quarantine is not None and len(records):
                 parts.append((self.appenders["quarantine"], records))
             together = getattr(type(parts[0][0]), "append_together", None) if parts else None
-            if together is None or not together(parts):  # e.g. one script call to one Redis
+            if self.acker is not None:
+                target = self.source.target  # type: ignore[attr-defined]
+                self.lag = self.acker.append_acked(parts, target, read)
+            elif together is None or not together(parts):  # e.g. one script call to one Redis
                 for appender, frame in parts:
                     appender.append(frame)
         if not request.outputs:  # a notebook: keep the outputs for the result
             for name, frame in produced.items():
                 self.kept.setdefault(name, []).append(frame)
+        return self.acker is not None
 
     def close(self) -> None:
         """Close every destination; outputs kept in memory become the run's datasets."""

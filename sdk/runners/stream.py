@@ -6,7 +6,8 @@ through the shared plan as one unit per stage, on the runner core: the same vali
 quarantine, step events and artifacts (loaded once, the same object for every micro-batch) as
 ``local`` and ``batch``. Each micro-batch's outputs and quarantine records are written durably
 (see :mod:`sdk.runners.sinks`) *before* its messages are acknowledged: at-least-once, and
-exactly-once when every destination is one SQL database.
+exactly-once when every destination is one SQL database, or a Redis stream of the source's
+Redis (written and acknowledged by one script).
 
 Bad data never stops the stream: invalid rows are quarantined; a step that raises has its
 offending rows quarantined (``on_step_error="quarantine"`` by default here); a message
@@ -277,9 +278,11 @@ class _Consumer:
         outputs = {name: current[name].frame for name in pipeline.outputs if name in current}
         quarantine = [r.quarantine for r in results if len(r.quarantine)]
         records = pd.concat(quarantine, ignore_index=True) if quarantine else None
-        self.sinks.write(outputs, records, [i for i, k in zip(ids, keep, strict=True) if k])
+        kept = [i for i, k in zip(ids, keep, strict=True) if k]
+        acked = self.sinks.write(outputs, records, kept, ids)  # same Redis: acked with it
         failpoint("stream.after_write")
-        self.source.ack(ids)
+        if not acked:
+            self.source.ack(ids)
         if self.sinks.keeps_quarantine:
             session.state.forget_records()
         rows = int(keep.sum())
@@ -334,7 +337,7 @@ class _Consumer:
             logging.INFO,
             rows=rows,
             passed=rows - quarantined,
-            lag=self.source.lag(),
+            lag=self.source.lag() if self.sinks.lag is None else self.sinks.lag,
             latency_ms=latency,
         )
 
