@@ -299,3 +299,7 @@ scoring = Pipeline(
     name="spaceflights-scoring",
 )
 """New shuttles (with companies and reviews) and a fitted ``regressor`` -> ``scored``."""
+
+serving = Pipeline([ScoreShuttles()], name="spaceflights-serving")
+"""Shuttles with their features and a fitted ``regressor`` -> ``scored``: one row at a time,
+behind HTTP (``sdk run examples/spaceflights/serve.toml``, the sdk-serve plugin)."""
