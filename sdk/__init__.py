@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     )
     from sdk.hookspecs import hookimpl
     from sdk.io import IOScheme, Loaded
-    from sdk.logs import configure_logging
+    from sdk.logs import configure_logging, get_logger, run_context
     from sdk.params import Params
     from sdk.pipeline import Pipeline
     from sdk.policy import PolicyReport
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from sdk.runners.state import RunInfo, RunState
     from sdk.runners.unit import STEP_ERROR, run_unit
+    from sdk.simulate import inject_faults, synthesize
     from sdk.step import Step
     from sdk.verify import VerifyReport
 
@@ -78,7 +79,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "sdk.hookspecs": ("hookimpl",),
     "sdk.io": ("IOScheme", "Loaded"),
-    "sdk.logs": ("configure_logging",),
+    "sdk.logs": ("configure_logging", "get_logger", "run_context"),
     "sdk.params": ("Params",),
     "sdk.pipeline": ("Pipeline",),
     "sdk.policy": ("PolicyReport",),
@@ -101,6 +102,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "sdk.runners.state": ("RunInfo", "RunState"),
     "sdk.runners.unit": ("STEP_ERROR", "run_unit"),
+    "sdk.simulate": ("inject_faults", "synthesize"),
     "sdk.step": ("Step",),
     "sdk.verify": ("VerifyReport",),
 }
@@ -153,10 +155,14 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "configure_logging",
+    "get_logger",
     "hookimpl",
+    "inject_faults",
     "needed_datasets",
     "plan",
+    "run_context",
     "run_unit",
+    "synthesize",
     "validated_name",
 ]
 

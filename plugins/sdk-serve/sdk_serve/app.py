@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
-from sdk.logs import get_logger, run_context
+import sdk
 from sdk_serve.contract import describe_pipeline, openapi_document, run_operation
 from sdk_serve.metrics import Metrics
 from sdk_serve.problems import Problem
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Gate", "build_app"]
 
-logger = get_logger("sdk.serve")
-access = get_logger("sdk.serve.access")
+logger = sdk.get_logger("sdk.serve")
+access = sdk.get_logger("sdk.serve.access")
 
 PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: safe to echo
@@ -234,7 +234,7 @@ class Gate:
             await send(message)
 
         path: str = scope["path"]
-        with run_context(request_id=request_id):
+        with sdk.run_context(request_id=request_id):
             try:
                 if (
                     self.token is not None

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 import sdk
-from sdk.logs import get_logger
 
 if TYPE_CHECKING:
     import uvicorn
 
 __all__ = ["ServeRunner"]
 
-logger = get_logger("sdk.serve")
+logger = sdk.get_logger("sdk.serve")
 
 
 class ServeRunner(sdk.Runner):

@@ -20,8 +20,7 @@ from pandera import dtypes
 from pandera.api.checks import Check
 from pandera.errors import SchemaError, SchemaErrors
 
-from sdk.errors import PipelineError, StepDefinitionError
-from sdk.simulate import synthesize
+import sdk
 
 __all__ = ["example_records", "record_schema"]
 
@@ -107,8 +106,8 @@ def example_records(
         dataframe-level check, an unsupported pattern or dtype) or its rows fail validation.
     """
     try:
-        frame = model.validate(synthesize(model, n, seed=seed))
-    except (PipelineError, StepDefinitionError, SchemaError, SchemaErrors):
+        frame = model.validate(sdk.synthesize(model, n, seed=seed))
+    except (sdk.PipelineError, sdk.StepDefinitionError, SchemaError, SchemaErrors):
         return []
     return [
         {str(key): _json_value(value) for key, value in row.items()}

@@ -24,8 +24,6 @@ import numpy as np
 import pandas as pd
 
 import sdk
-from sdk.logs import get_logger
-from sdk.sources import Sources
 from sdk_serve.problems import Problem
 
 if TYPE_CHECKING:
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_AN_OBJECT", "Answer", "Service"]
 
-logger = get_logger("sdk.serve")
+logger = sdk.get_logger("sdk.serve")
 
 NOT_AN_OBJECT = "not_an_object"
 """The check of an array element that is not a JSON object (it cannot be a record)."""
@@ -91,19 +89,17 @@ class Service:
         """Before the server is ready: a synthesized valid record must come through and an
         invalid one must be quarantined (run, not committed). Sets :attr:`ready`; a model
         that cannot be synthesized (a custom check) skips the test, with the reason."""
-        from sdk.simulate import inject_faults, synthesize
-
         name = self.inputs[0]
         model = self.pipeline.input_model(name)
         try:
-            valid = synthesize(model, 1, seed=0)
+            valid = sdk.synthesize(model, 1, seed=0)
         except Exception as exc:  # any model synthesize cannot satisfy: no test, say why
             self.ready = {"status": "ready", "self_test": "skipped", "reason": str(exc)}
             logger.warning("self_test_skipped", extra={"reason": str(exc)})
             return
         invalid = None
         for fault in ("missing", "malformed", "out_of_range"):
-            faulty, truth = inject_faults(
+            faulty, truth = sdk.inject_faults(
                 valid,
                 model,
                 seed=0,
@@ -318,7 +314,7 @@ class Service:
         absent = [c for c in columns if c not in frame.columns]
         if absent:  # a column no record has is missing in each row, quarantined row by row
             frame = frame.assign(**dict.fromkeys(absent))
-        sources = Sources.from_file_rows(label).take(np.asarray(objects, dtype=np.int64))
+        sources = sdk.Sources.from_file_rows(label).take(np.asarray(objects, dtype=np.int64))
         return sdk.Data(frame, sources)
 
     def rejected(

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from pandera.typing import Series
 from sdk_serve.schema import example_records, record_schema
 
-from sdk.simulate import synthesize
+from sdk import synthesize
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # the fraud example is imported as `examples.fraud`

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scoring import record
+from serve_harness import serve  # noqa: F401 (the fixture)
 
 from examples.fraud.pipeline import Features, Score
 from sdk import Pipeline

@@ -1,5 +1,9 @@
 """A real server for the tests: ``sdk run TARGET --runner serve`` in a subprocess on a free
-loopback port, its JSON log lines collected, stopped with SIGTERM."""
+loopback port, its JSON log lines collected, stopped with SIGTERM.
+
+Test modules import the ``serve`` fixture from here (``from serve_harness import serve``): the
+plugin's tests have no ``conftest.py``, whose module name would shadow the core tests' own.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,8 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
-for path in (str(ROOT), str(HERE)):  # the examples, and the pipelines the tests serve
-    if path not in sys.path:
-        sys.path.insert(0, path)
+if str(ROOT) not in sys.path:  # the examples, imported as `examples.fraud`
+    sys.path.append(str(ROOT))
 
 
 class Server:

@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from serve_harness import serve  # noqa: F401 (the fixture)
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
 
 from examples.spaceflights.pipeline import Features, serving, training
-from sdk.simulate import synthesize
+from sdk import synthesize
 
 DATA = Path(__file__).parents[3] / "examples" / "spaceflights"
 
