@@ -92,6 +92,13 @@ class Server:
         parsed = [json.loads(line) for line in list(self.lines) if line.startswith("{")]
         return [e for e in parsed if name is None or e["event"] == name]
 
+    def wait_for(self, name: str, timeout: float = 10) -> list[dict[str, Any]]:
+        """The events ``name``, once there is one (a log line may follow the answer)."""
+        deadline = time.monotonic() + timeout
+        while not (found := self.events(name)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, then wait for the exit code (and the last log lines)."""
         if self.process.poll() is None:

@@ -177,7 +177,7 @@ def test_a_step_that_raises_under_fail_is_a_500_without_traceback(serve: Any) ->
     server = serve("scoring:flagging", "on_step_error=fail")
     body = _problem(server.post([record(amount=13.13)]), 500, "step-failed")
     assert "'flag'" in body["detail"] and "cursed" not in body["detail"]
-    failed = server.events("request_failed")
+    failed = server.wait_for("request_failed")
     assert failed and failed[0]["request_id"] == body["request_id"]
     assert server.post([record()]).status_code == 200  # the server goes on
 
@@ -248,6 +248,10 @@ def test_logs_carry_the_request_id_and_nothing_per_row(server: Any) -> None:
         [record(), record(amount="x"), record()], headers={"X-Request-ID": "abc"}
     )
     assert response.status_code == 200
+    deadline = time.monotonic() + 10  # the access line follows the answer
+    while not any(e.get("request_id") == "abc" for e in server.events("http_request")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     mine = [e for e in server.events() if e.get("request_id") == "abc"]
     events = [e["event"] for e in mine]
     assert events.count("unit_committed") == 1 and events.count("http_request") == 1
@@ -324,3 +328,15 @@ def test_the_run_ends_with_a_manifest_on_sigterm(server: Any) -> None:
     run_dir = server.events("run_started")[0]["run_dir"]
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["runner"] == "serve"
+
+
+def test_an_unexpected_fault_is_a_500_with_the_request_id_only(serve: Any) -> None:
+    server = serve("faulty:scoring")
+    response = server.post([record(), record(), record()], headers={"X-Request-ID": "r-500"})
+    body = _problem(response, 500, "internal-error")
+    assert "r-500" in body["detail"]
+    assert "boom" not in response.text
+    (logged,) = server.wait_for("request_error")
+    assert logged["request_id"] == "r-500"
+    assert "RuntimeError: boom" in logged["exc_info"]
+    assert server.post([record()]).status_code == 200  # and it serves on
