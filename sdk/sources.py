@@ -160,6 +160,12 @@ class Sources:
         return cls(_Values(np.asarray(values, dtype=object)))
 
     @classmethod
+    def from_prefixed(cls, prefix: str, values: Sequence[Any]) -> Sources:
+        """Sources ``prefix#value`` given one value per row (a stream and its message ids),
+        rendered only for the rows that need it."""
+        return cls(_Prefixed(prefix, np.asarray(values, dtype=object)))
+
+    @classmethod
     def chunked(cls) -> tuple[Sources, Callable[[int, Sources], None]]:
         """A root for a dataset read in chunks, and the function registering each chunk."""
         root = _Chunked()

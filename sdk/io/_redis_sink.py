@@ -178,14 +178,16 @@ class RedisAppender:
 
 def _texts(series: pd.Series, missing_as: str | None = None) -> list[str | None]:
     """A column's values as text (as a CSV would hold them), ``missing_as`` where missing."""
-    missing = series.isna().to_numpy()
+    extension = isinstance(series.dtype, pd.api.extensions.ExtensionDtype)
+    # a NumPy column's missing values straight from its array: a tenth of Series.isna's time
+    missing = series.isna().to_numpy() if extension else pd.isna(series.to_numpy())
     if pd.api.types.is_bool_dtype(series):
         values: list[str | None] = list(np.where(series.to_numpy(), "true", "false"))
     elif pd.api.types.is_datetime64_any_dtype(series):
         values = list(series.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
     elif pd.api.types.is_numeric_dtype(series):  # str() of Python numbers: shortest repr
-        nullable = isinstance(series.dtype, pd.api.extensions.ExtensionDtype)  # Int64: no 1.0
-        array = series.to_numpy(dtype=object) if nullable else series.to_numpy()
+        # a nullable column (Int64) as Python objects: no 1.0 for 1
+        array = series.to_numpy(dtype=object) if extension else series.to_numpy()
         values = list(map(str, array.tolist()))
     else:
         values = list(map(str, series.to_numpy(dtype=object).tolist()))

@@ -19,6 +19,7 @@ whole frame. redis-py is imported lazily (``pip install 'pipeline-sdk[redis]'``)
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -77,12 +78,17 @@ def _frame(entries: Sequence[Entry]) -> pd.DataFrame:
     """One row per entry, values as text (``None`` for a field an entry lacks)."""
     fields = [f or [] for _, f in entries]
     if fields:
-        names = fields[0][0::2]
-        if names != ["json"] and all(f[0::2] == names for f in fields):
-            # the common case, every entry with the same fields: whole columns at once
-            values = list(zip(*fields, strict=True))[1::2]
-            columns = {name: list(column) for name, column in zip(names, values, strict=True)}
-            return pd.DataFrame(columns, index=pd.RangeIndex(len(fields)), dtype=object)
+        names, width, n = fields[0][0::2], len(fields[0]), len(fields)
+        flat = list(itertools.chain.from_iterable(fields))
+        # the common case, every entry with the same fields in the same order: each column is
+        # a slice of the entries' fields laid end to end (every entry as long as the first)
+        if (
+            names != ["json"]
+            and set(map(len, fields)) == {width}
+            and all(flat[2 * k :: width].count(name) == n for k, name in enumerate(names))
+        ):
+            columns = {name: flat[2 * k + 1 :: width] for k, name in enumerate(names)}
+            return pd.DataFrame(columns, index=pd.RangeIndex(n), dtype=object)
     rows = [_row(f) for f in fields]
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     if len(frame):
@@ -149,7 +155,7 @@ class RedisSource:
         oldest = (time.time() * 1000 - min(map(_millis, starts))) if ids else None
         return Batch(
             _frame(entries),
-            Sources.from_values([self.target.reference(i) for i in ids]),
+            Sources.from_prefixed(self.target.label, ids),  # target.reference, when needed
             ids,
             deliveries,
             oldest,

@@ -251,7 +251,9 @@ class _Consumer:
         unit = f"b{self.batches:08d}"
         ids = list(batch.ids)
         done = self.sinks.consumed(ids)
-        keep = np.array([i not in done for i in ids], dtype=bool)
+        keep = (
+            np.array([i not in done for i in ids], dtype=bool) if done else np.ones(len(ids), bool)
+        )
         poison = np.zeros(len(ids), dtype=bool)
         if batch.deliveries is not None:
             poison = keep & (batch.deliveries > self.config["max_deliveries"])
@@ -278,7 +280,7 @@ class _Consumer:
         outputs = {name: current[name].frame for name in pipeline.outputs if name in current}
         quarantine = [r.quarantine for r in results if len(r.quarantine)]
         records = pd.concat(quarantine, ignore_index=True) if quarantine else None
-        kept = [i for i, k in zip(ids, keep, strict=True) if k]
+        kept = [i for i, k in zip(ids, keep, strict=True) if k] if done else ids
         acked = self.sinks.write(outputs, records, kept, ids)  # same Redis: acked with it
         failpoint("stream.after_write")
         if not acked:
