@@ -94,3 +94,8 @@ class Score(Step):
 
 pipeline = Pipeline([AddFeatures(), Score(weight=0.7)], name="fraud")
 """The fraud pipeline: input ``transactions``, output ``scored``."""
+
+scoring = Pipeline([Score(weight=0.7)], name="fraud-scoring")
+"""The ``Score`` step alone, for one transaction at a time (its ``rows`` scope): input
+``features`` (transactions with their customer's aggregates, computed upstream), output
+``scored``. Served over HTTP by ``sdk run examples/fraud/serve.toml`` (the sdk-serve plugin)."""
