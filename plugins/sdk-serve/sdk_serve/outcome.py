@@ -8,10 +8,13 @@ is the record as it was received, a JSON object.
 
 from __future__ import annotations
 
-import json
+import datetime as dt
+import decimal
 from typing import Any
 
 import attrs
+import numpy as np
+import orjson
 import pandas as pd
 
 import sdk
@@ -79,34 +82,48 @@ class Outcome:
     def answer(self, run_id: str, request_id: str) -> Answer:
         """200 with outputs and quarantine; 422 (same shape) when no record came through."""
         quarantine = [r.quarantine for _, r in self.results if len(r.quarantine)]
-        records = _quarantine_json(pd.concat(quarantine, ignore_index=True)) if quarantine else "[]"
-        outputs = ",".join(
-            f"{json.dumps(name)}:{_records_json(self.frames.get(name))}" for name in self.outputs
-        )
-        body = (
-            f'{{"run_id":{json.dumps(run_id)},"request_id":{json.dumps(request_id)},'
-            f'"outputs":{{{outputs}}},"quarantine":{records}}}'
-        )
+        records = _records(pd.concat(quarantine, ignore_index=True)) if quarantine else []
+        for record in records:  # the row as received: JSON text already, embedded as it is
+            row = record["row"]
+            record["row"] = orjson.Fragment(row) if isinstance(row, str) else {}
+        document = {
+            "run_id": run_id,
+            "request_id": request_id,
+            "outputs": {name: _records(self.frames.get(name)) for name in self.outputs},
+            "quarantine": records,
+        }
+        body = orjson.dumps(document, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
         rows_in, quarantined = self.rows_in, self.quarantined
         status = 422 if rows_in == 0 or quarantined >= rows_in else 200
         rows_out = sum(len(f) for f in self.frames.values())
-        return Answer(status, body.encode(), rows_in, rows_out, quarantined, self.checks())
+        return Answer(status, body, rows_in, rows_out, quarantined, self.checks())
 
 
-def _records_json(frame: pd.DataFrame | None) -> str:
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A frame's rows as dicts of Python values, column by column (no per-cell pandas)."""
     if frame is None or not len(frame):
-        return "[]"
-    return frame.to_json(orient="records", date_format="iso", double_precision=15)
+        return []
+    columns = [str(c) for c in frame.columns]
+    values = [frame.iloc[:, i].tolist() for i in range(len(columns))]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _quarantine_json(frame: pd.DataFrame) -> str:
-    records = frame.to_dict(orient="records")
-    for record in records:
-        record["row"] = json.loads(record["row"]) if isinstance(record["row"], str) else {}
-        for key, value in record.items():
-            if isinstance(value, float) and value != value:  # NaN: a missing text
-                record[key] = None
-    return json.dumps(records, default=str, separators=(",", ":"))
+def _jsonable(value: Any) -> Any:
+    """What ``orjson`` does not know: missing markers, timestamps, decimals, numpy values.
+    Floats are written exactly (shortest round-trip form); NaN and infinities as null."""
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | pd.Timedelta | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def _add(a: Any, b: Any) -> Any:
