@@ -62,6 +62,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_batch.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_models.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_stream.py", "--out", "docs/performance.md")
+    session.install("-e", "plugins/sdk-serve")
+    session.run("python", "benchmarks/bench_serve.py", "--out", "docs/performance.md")
 
 
 @nox.session(python="3.11")
