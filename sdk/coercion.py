@@ -46,9 +46,12 @@ def has_dtype(series: pd.Series, dtype: Any) -> bool:
     if dtype is None:
         return True
     try:
-        return bool(series.dtype == dtype.type)
+        same = bool(series.dtype == dtype.type)
     except TypeError:
         return False
+    if same and isinstance(dtype, pandas_engine.Date):  # objects: dates, or text beside them?
+        return pd.api.types.infer_dtype(series, skipna=True) in ("date", "empty")
+    return same
 
 
 _BOOL_TEXT = {
@@ -322,6 +325,13 @@ def coerce_lenient(series: pd.Series, dtype: Any) -> tuple[pd.Series, dict[str, 
     ):
         coerced, bad = _parse_datetimes(series, dtype)
         return coerced, refused(bad)
+    if isinstance(dtype, pandas_engine.Date) and (
+        series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+    ):
+        # text and date objects alike (pandera's own coercion let text through beside dates)
+        parsed, bad = _parse_datetimes(series, dtype)
+        dates = pd.Series(parsed.dt.date, index=series.index, name=series.name, dtype=object)
+        return dates.where(parsed.notna().to_numpy(), None), refused(bad)
     try:
         return dtype.try_coerce(series), {}
     except ParserError as exc:

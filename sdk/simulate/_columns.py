@@ -29,6 +29,7 @@ from sdk.simulate._rules import (
     describe,
     failing,
     is_builtin,
+    is_date,
     kind_of,
     stats_of,
     typed,
@@ -249,6 +250,7 @@ def _float_plan(rule: ColumnRule) -> ColumnPlan:
 def _datetime_plan(rule: ColumnRule) -> ColumnPlan:
     bounds = bounds_of(rule)
     tz = getattr(rule.dtype.type, "tz", None)
+    days = is_date(rule.dtype)
 
     def nanos(value: Any) -> int:
         stamp = pd.Timestamp(value)
@@ -271,6 +273,8 @@ def _datetime_plan(rule: ColumnRule) -> ColumnPlan:
         else:
             ns = rng.integers(lo, hi, size=k, endpoint=True)
         stamps = pd.Series(pd.to_datetime(ns, unit="ns"))
+        if days:  # calendar dates, as datetime.date objects
+            return stamps.dt.floor("D").dt.date.astype(object)
         if tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
         return stamps.astype(rule.dtype.type)

@@ -104,8 +104,19 @@ def whole_bounds(bounds: Bounds) -> tuple[int | None, int | None]:
 
 
 def kind_of(dtype: Any) -> str | None:
-    """The value kind of a pandera dtype: int, float, bool, datetime, str or category."""
-    return "str" if dtype is None else value_kind(dtype.type)
+    """The value kind of a pandera dtype: int, float, bool, datetime, str or category (a
+    ``pa.Date`` column, stored as objects, is a datetime of whole days: see :func:`is_date`)."""
+    if dtype is None:
+        return "str"
+    return "datetime" if is_date(dtype) else value_kind(dtype.type)
+
+
+def is_date(dtype: Any) -> bool:
+    """Whether a pandera dtype is a calendar date (``pa.Date``, ``datetime.date``): values are
+    ``datetime.date`` objects, not timestamps (pandera's ``Timestamp`` subclasses ``Date``)."""
+    from pandera import dtypes
+
+    return isinstance(dtype, dtypes.Date) and not isinstance(dtype, dtypes.Timestamp)
 
 
 def value_kind(target: Any) -> str | None:
