@@ -216,7 +216,9 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket, bound before the app starts, so ``port=0`` reports the real port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(
+        family, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # so asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
