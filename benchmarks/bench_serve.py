@@ -46,12 +46,6 @@ SECTION = "bench-serve"
 RESULT = "BENCH_RESULT "
 BAD_EVERY = 100  # one malformed amount in 100 records
 SCENARIOS = [(1, 1), (1, 8), (100, 1), (100, 8)]  # (records per request, connections)
-SHIM = """import asyncio.base_events, socket
-def _set_nodelay(sock):
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-asyncio.base_events._set_nodelay = _set_nodelay
-"""
 COUNTRIES = ["FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "CH", "SE"]
 
 
@@ -171,13 +165,9 @@ async def load(url: str, path: str, size: int, conns: int, n: int, warm: int) ->
 class Server:
     """One server process: ``sdk`` or ``bare``; its URL, its log, its peak RSS."""
 
-    def __init__(self, kind: str, folder: Path, tag: str, shim: bool = False) -> None:
+    def __init__(self, kind: str, folder: Path, tag: str) -> None:
         self.kind, self.log = kind, folder / f"{kind}-{tag}.log"
         paths = [str(ROOT), str(TESTS)]
-        if shim:  # diagnostic: TCP_NODELAY on every accepted connection, whatever its proto
-            (folder / "shim").mkdir(exist_ok=True)
-            (folder / "shim" / "sitecustomize.py").write_text(SHIM)
-            paths.insert(0, str(folder / "shim"))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
         if kind == "sdk":
             command = [sys.executable, "-m", "sdk", "run", f"{TESTS}/scoring.py:scoring"]
@@ -370,12 +360,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="300 / 40 requests, one round")
     parser.add_argument("--out", type=Path)
-    parser.add_argument(
-        "--nodelay-shim",
-        action="store_true",
-        help="diagnostic, never written to --out: start the sdk server with a sitecustomize "
-        "that sets TCP_NODELAY on its connections",
-    )
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -395,10 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checked = ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeat):
-            servers = {
-                kind: Server(kind, Path(tmp), str(r), args.nodelay_shim and kind == "sdk")
-                for kind in ("sdk", "bare")
-            }
+            servers = {kind: Server(kind, Path(tmp), str(r)) for kind in ("sdk", "bare")}
             try:
                 for server in servers.values():
                     server.wait_ready()
@@ -445,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     section = render(cells, info)
     print(section)
-    if args.out and not args.nodelay_shim:
+    if args.out:
         write_section(args.out, SECTION, section)
     return 0
 
