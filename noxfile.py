@@ -11,7 +11,7 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (services are found through SDK_TEST_* variables)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", "-e", "plugins/sdk-serve[test]")
     session.run("pytest", *session.posargs)
 
 
@@ -20,7 +20,8 @@ def oldest(session: nox.Session) -> None:
     """Run the whole test suite against the oldest versions that pyproject.toml allows.
 
     A declared floor is a promise: every floor in ``dependencies`` and the ``ml`` and ``redis``
-    extras is pinned here exactly, with numpy at the oldest release that pandas 3.1 accepts.
+    extras is pinned here exactly, with numpy at the oldest release that pandas 3.1 accepts, and
+    so are the floors of the sdk-serve plugin.
     When this session fails, fix the code or raise the floor. It is slow (a fresh environment
     and the whole suite), so it is not among the default sessions: ``nox -s oldest``.
     """
@@ -39,6 +40,14 @@ def oldest(session: nox.Session) -> None:
         "scikit-learn==1.6.0",
         "skops==0.12.0",
         "redis==5.0.0",
+        "-e",
+        "plugins/sdk-serve[test]",  # and the serve plugin's floors
+        "fastapi==0.115.0",
+        "uvicorn==0.30.0",
+        "prometheus-client==0.20.0",
+        "orjson==3.9.0",
+        "httpx==0.27.0",
+        "schemathesis==4.0.0",
     )
     session.run("pytest", *session.posargs)
 
@@ -46,9 +55,9 @@ def oldest(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff and mypy over the library, tests and benchmarks."""
-    session.install("-e", ".[lint]")
-    session.run("ruff", "check", "sdk", "tests", "benchmarks", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "sdk")
+    session.install("-e", ".[lint]", "-e", "plugins/sdk-serve")
+    session.run("ruff", "check", "sdk", "tests", "benchmarks", "examples", "noxfile.py", "plugins")
+    session.run("ruff", "format", "--check", "sdk", "plugins/sdk-serve/sdk_serve")
     session.run("mypy")
 
 
