@@ -340,3 +340,23 @@ def test_an_unexpected_fault_is_a_500_with_the_request_id_only(serve: Any) -> No
     assert logged["request_id"] == "r-500"
     assert "RuntimeError: boom" in logged["exc_info"]
     assert server.post([record()]).status_code == 200  # and it serves on
+
+
+def test_strict_refuses_a_pipeline_that_breaks_the_policy(serve: Any) -> None:
+    server = serve("scoring:slow", extra=["--strict"], ready=False)
+    assert server.process.wait(60) == 3
+    server.reader.join(10)
+    text = "".join(server.lines)
+    assert "strict mode refuses" in text and "import of time" in text
+    assert not server.events("serve_started")
+
+
+def test_destinations_are_refused_and_tabular_inputs_ignored(serve: Any) -> None:
+    refused = serve(TARGET, extra=["--output", "scored=out.csv"], ready=False)
+    assert refused.process.wait(60) == 2
+    refused.reader.join(10)
+    assert "writes no outputs destination; drop --output" in "".join(refused.lines)
+    server = serve(TARGET, extra=["--input", "features=examples/fraud/transactions.csv"])
+    (ignored,) = server.events("serve_input_ignored")
+    assert ignored["dataset"] == "features"
+    assert server.post([record()]).status_code == 200
