@@ -164,7 +164,15 @@ class RedisAppender:
         if not frame.shape[1]:  # rows without fields: an entry needs one
             frame = pd.DataFrame({"json": ["{}"] * len(frame)})
         columns = json.dumps([str(c) for c in frame.columns], ensure_ascii=False)
-        texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
+        if all(str(dtype) == "object" for dtype in frame.dtypes):  # text (quarantine): at once
+            block = frame.to_numpy(dtype=object)
+            missing = pd.isna(block)
+            texts = [
+                [None if gone else str(value) for value, gone in zip(*pair, strict=True)]
+                for pair in zip(block.T.tolist(), missing.T.tolist(), strict=True)
+            ]
+        else:
+            texts = [_texts(frame.iloc[:, i]) for i in range(frame.shape[1])]
         rows = [value for row in zip(*texts, strict=True) for value in row]  # row-major
         maxlen, width = "" if self.target.maxlen is None else self.target.maxlen, frame.shape[1]
         for start in range(0, len(frame), _ROWS_PER_CALL):

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sdk.io import redact
@@ -126,10 +127,11 @@ class Sinks:
         produced, outputs = outputs, {n: f for n, f in outputs.items() if n in request.outputs}
         records = quarantine if quarantine is not None else pd.DataFrame()
         if len(records):  # every column as text (values and rows are text already)
-            records = pd.DataFrame(
-                {c: list(map(to_text, records[c].tolist())) for c in QUARANTINE_COLUMNS},
-                dtype=object,
-            )
+            if tuple(records.columns) != QUARANTINE_COLUMNS:
+                records = records[list(QUARANTINE_COLUMNS)]
+            block = records.to_numpy(dtype=object)
+            texts = _to_texts(block) if block.size else block  # one 2-D block, one frame
+            records = pd.DataFrame(texts, columns=list(QUARANTINE_COLUMNS), dtype=object)
         if self.transaction is not None:
             frames = dict(outputs)
             if request.quarantine is not None:
@@ -161,6 +163,10 @@ class Sinks:
         for name, parts in self.kept.items():
             frame = pd.concat(parts, ignore_index=True)
             self.session.datasets[name] = Data(frame, Sources.from_index(frame.index))
+
+
+_to_texts = np.frompyfunc(to_text, 1, 1)
+""":func:`sdk.quarantine.to_text` of every element of an array (an array of objects)."""
 
 
 def _source_key(source: StreamSource) -> str:
