@@ -331,7 +331,7 @@ def test_the_run_ends_with_a_manifest_on_sigterm(server: Any) -> None:
 
 
 def test_an_unexpected_fault_is_a_500_with_the_request_id_only(serve: Any) -> None:
-    server = serve("faulty:scoring")
+    server = serve("faulty:scoring")  # the answer to three records cannot be rendered
     response = server.post([record(), record(), record()], headers={"X-Request-ID": "r-500"})
     body = _problem(response, 500, "internal-error")
     assert "r-500" in body["detail"]
