@@ -182,7 +182,10 @@ def _parse_floats(series: pd.Series, target: Any) -> tuple[pd.Series, np.ndarray
             odd = pd.Series(text.take(pa.array(rest, type=pa.int64())).to_pylist(), dtype=object)
             parsed[rest] = pd.to_numeric(odd, errors="coerce").to_numpy(dtype="float64")
     else:
-        numbers = pd.to_numeric(series, errors="coerce")
+        try:
+            numbers = pd.to_numeric(series, errors="coerce")
+        except OverflowError:  # a Python int beyond any float (10**400): that value is refused
+            numbers = series.map(_float_or_nan, na_action="ignore")
         parsed = numbers.astype("float64").to_numpy(dtype="float64", na_value=np.nan)
     unread = np.flatnonzero(notna & np.isnan(parsed))
     nan_text = np.zeros(len(series), dtype=bool)
@@ -211,6 +214,14 @@ def _has_offset(text: pd.Series, kwargs: dict[str, Any], *, by_pattern: bool) ->
         return text.str.strip().str.contains(_ISO_OFFSET, regex=True).fillna(False).to_numpy(bool)
     parsed = [pd.to_datetime(v, errors="coerce", **kwargs) for v in text.tolist()]
     return np.array([getattr(v, "tzinfo", None) is not None for v in parsed], dtype=bool)
+
+
+def _float_or_nan(value: Any) -> float:
+    """One value as a float, NaN where it is none (not a number, or beyond a float's range)."""
+    try:
+        return float(pd.to_numeric(value))
+    except (ValueError, TypeError, OverflowError):
+        return np.nan
 
 
 def _parse_datetimes(series: pd.Series, dtype: Any) -> tuple[pd.Series, np.ndarray]:

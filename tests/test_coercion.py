@@ -232,6 +232,14 @@ def test_int64_limits_pass_and_one_beyond_is_quarantined():
     ]
 
 
+def test_python_integers_beyond_any_float_are_quarantined_not_a_crash():
+    """A frame (JSON read by the standard library) holding a Python int too large for a float
+    quarantines that value in a float column; it raised OverflowError out of the run."""
+    result = run(KeepFloats(), "x", [10**400, 2.5, 10**20])  # type: ignore[list-item]
+    assert result.outputs["out"]["x"].tolist() == [2.5, 1e20]
+    assert quarantined(result) == [("coerce_dtype('float64')", "1" + "0" * 400, "0")]
+
+
 def test_integral_text_forms_are_read_exactly():
     """'12.0', '+4', ' 3 ', '1e3' and a long '…993.000' are read exactly; '12.5' and '0x1F' are
     quarantined."""
