@@ -26,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
 
 import sdk
@@ -119,7 +120,11 @@ def build_app(service: Service) -> Gate:
         request.scope["sdk_rows"] = {"rows": answer.rows_in, "quarantined": answer.quarantined}
         return Response(answer.body, status_code=answer.status, media_type="application/json")
 
-    @app.get("/v1/pipeline", summary="Describe the pipeline")
+    denied: dict[int | str, dict[str, Any]] | None = (
+        {401: _PROBLEM_RESPONSE} if service.token is not None else None
+    )
+
+    @app.get("/v1/pipeline", summary="Describe the pipeline", responses=denied)
     async def describe() -> dict[str, Any]:
         """Steps, datasets, models, scopes, params and artifacts (what ``sdk describe`` says)."""
         return describe_pipeline(service)
@@ -129,14 +134,19 @@ def build_app(service: Service) -> Gate:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness")
+    @app.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready yet"}})
     async def readyz() -> Response:
         """The pipeline is loaded and its self-test passed (503 until then)."""
         ready = dict(service.ready)
         status = 200 if ready.get("status") == "ready" else 503
         return Response(json.dumps(ready), status_code=status, media_type="application/json")
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def prometheus() -> Response:
         """Requests, durations, rows and quarantined rows by step and check."""
         return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -164,6 +174,12 @@ def build_app(service: Service) -> Gate:
 
     app.openapi = lambda: openapi_document(app, service)  # type: ignore[method-assign]
     return Gate(app, service, metrics)
+
+
+_PROBLEM_RESPONSE: dict[str, Any] = {
+    "description": "No or wrong bearer token (SDK_SERVE_TOKEN)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 
 
 def _too_large(limit: int) -> Problem:

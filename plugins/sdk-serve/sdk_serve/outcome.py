@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
+import math
 from typing import Any
 
 import attrs
@@ -83,16 +85,23 @@ class Outcome:
         """200 with outputs and quarantine; 422 (same shape) when no record came through."""
         quarantine = [r.quarantine for _, r in self.results if len(r.quarantine)]
         records = _records(pd.concat(quarantine, ignore_index=True)) if quarantine else []
-        for record in records:  # the row as received: JSON text already, embedded as it is
-            row = record["row"]
-            record["row"] = orjson.Fragment(row) if isinstance(row, str) else {}
+        rows = [record["row"] if isinstance(record["row"], str) else "{}" for record in records]
+        for record, row in zip(records, rows, strict=True):  # JSON text already: embedded
+            record["row"] = orjson.Fragment(row)
         document = {
             "run_id": run_id,
             "request_id": request_id,
             "outputs": {name: _records(self.frames.get(name)) for name in self.outputs},
             "quarantine": records,
         }
-        body = orjson.dumps(document, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            body = orjson.dumps(document, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:  # an integer beyond 64 bits (passed through from the request)
+            for record, row in zip(records, rows, strict=True):
+                record["row"] = json.loads(row)
+            body = json.dumps(
+                _finite(document), default=_jsonable, allow_nan=False, separators=(",", ":")
+            ).encode()
         rows_in, quarantined = self.rows_in, self.quarantined
         status = 422 if rows_in == 0 or quarantined >= rows_in else 200
         rows_out = sum(len(f) for f in self.frames.values())
@@ -104,13 +113,36 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     if frame is None or not len(frame):
         return []
     columns = [str(c) for c in frame.columns]
-    values = [frame.iloc[:, i].tolist() for i in range(len(columns))]
+    values = [_values(frame.iloc[:, i]) for i in range(len(columns))]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """A column's values; infinities as the text ``"inf"``/``"-inf"`` (JSON has no number for
+    them: the convention of the quarantine's rows and the JSON lines sink), NaN as null."""
+    values = column.tolist()
+    if pd.api.types.is_float_dtype(column.dtype):
+        infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+        for i in np.flatnonzero(infinite):
+            values[i] = "inf" if values[i] > 0 else "-inf"
+    return values
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN as None and infinities as text, all the way down (what orjson does
+    itself, for the standard library's writer)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
     """What ``orjson`` does not know: missing markers, timestamps, decimals, numpy values.
-    Floats are written exactly (shortest round-trip form); NaN and infinities as null."""
+    Floats are written exactly (shortest round-trip form); NaN as null."""
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp | pd.Timedelta | dt.date | dt.time):

@@ -134,6 +134,7 @@ def _column_schema(column: Any) -> dict[str, Any]:
             _add(prop, _check_keywords(check, column.nullable))
         except _Inexpressible:
             unexpressed.append(_label(check))
+    _allow_infinity(prop)
     if column.title:
         prop["title"] = column.title
     notes = [column.description] if column.description else []
@@ -142,6 +143,21 @@ def _column_schema(column: Any) -> dict[str, Any]:
     if notes:
         prop["description"] = "; ".join(notes)
     return prop
+
+
+def _allow_infinity(prop: dict[str, Any]) -> None:
+    """A float column the checks leave unbounded takes infinities, which JSON writes as the
+    text ``"inf"``/``"-inf"`` (the server reads and answers them so): ``pattern`` applies to
+    that text only, ``minimum``/``maximum`` to numbers only."""
+    kinds = prop.get("type")
+    if "number" not in (kinds if isinstance(kinds, list) else [kinds]):
+        return
+    up = "maximum" not in prop and "exclusiveMaximum" not in prop
+    down = "minimum" not in prop and "exclusiveMinimum" not in prop
+    if not (up or down) or "enum" in prop or "const" in prop:
+        return
+    prop["type"] = [*(kinds if isinstance(kinds, list) else [kinds]), "string"]
+    prop["pattern"] = "^-?inf$" if up and down else ("^inf$" if up else "^-inf$")
 
 
 def _json_type(dtype: Any) -> tuple[str, str | None] | None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -158,12 +160,7 @@ class Service:
 
     def parse(self, body: bytes) -> tuple[dict[str, list[Any]], dict[str, Any]]:
         """The records of each input dataset and the param overrides of a request body."""
-        try:
-            document = orjson.loads(body)  # strict: no NaN literals; nesting at most 1,024 deep
-        except orjson.JSONDecodeError as exc:
-            raise Problem(
-                400, "malformed-json", "Malformed JSON", f"the body is not JSON: {exc}"
-            ) from None
+        document = _loads(body)
         if isinstance(document, list):
             if len(self.inputs) != 1:
                 raise Problem(
@@ -185,7 +182,7 @@ class Service:
                     f"unknown field(s) {', '.join(map(repr, unknown))}; a request is an array "
                     f'of records or {{"inputs": {{...}}, "params": {{...}}}}',
                 )
-            inputs, params = document.get("inputs", {}), document.get("params") or {}
+            inputs, params = document.get("inputs", {}), document.get("params", {})
             if not isinstance(inputs, dict) or not all(
                 isinstance(v, list) for v in inputs.values()
             ):
@@ -300,7 +297,8 @@ class Service:
         if len(objects) < len(records):
             outcome.add_rejected(self.rejected(variant, name, label, records, objects))
             records = [records[i] for i in objects]
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+        # pd.DataFrame, not from_records: a record {} is a row (all missing), not no row
+        frame = pd.DataFrame(records) if records else pd.DataFrame(columns=columns)
         absent = [c for c in columns if c not in frame.columns]
         if absent:  # a column no record has is missing in each row, quarantined row by row
             frame = frame.assign(**dict.fromkeys(absent))
@@ -337,6 +335,45 @@ class Service:
             counts={(step.name, "input", name): counts},
             steps={step.name: sdk.StepTotals(rows_in={name: k})},
         )
+
+
+_LONG_INTEGER = re.compile(rb"\d{19,}")
+"""A run of digits that may be an integer orjson cannot hold exactly (beyond 64 bits)."""
+
+
+def _loads(body: bytes) -> Any:
+    """The request's JSON, strictly: NaN and Infinity literals are refused, nesting is at most
+    1,024 deep. orjson reads integers beyond 64 bits as floats and refuses numbers beyond a
+    double's range; a body that holds such a number is read by the standard library instead,
+    so such a value reaches validation (and the quarantine) as it was sent."""
+    try:
+        if not _LONG_INTEGER.search(body):
+            return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "number" not in str(exc):
+            raise _malformed(exc) from None
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant, parse_float=_float)
+        json.dumps(document, ensure_ascii=False).encode()  # no lone surrogate: answerable
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and Unicode errors too
+        raise _malformed(exc) from None
+    return document
+
+
+def _float(text: str) -> float | str:
+    """A JSON number as a float; one beyond a float's range (1e400) stays text, which
+    validation refuses as it refuses that text in a CSV file (not infinity)."""
+    value = float(text)
+    return text if math.isinf(value) else value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _malformed(exc: BaseException) -> Problem:
+    reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
+    return Problem(400, "malformed-json", "Malformed JSON", f"the body is not JSON: {reason}")
 
 
 def _json_type(value: Any) -> str:
