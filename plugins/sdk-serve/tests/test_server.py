@@ -17,20 +17,10 @@ from scoring import record
 from serve_harness import serve  # noqa: F401 (the fixture)
 
 from examples.fraud.pipeline import Features, Score
-from sdk import Pipeline
+from sdk import QUARANTINE_COLUMNS, Pipeline
 
 TARGET = "scoring:scoring"
-QUARANTINE_KEYS = [
-    "run_id",
-    "step",
-    "boundary",
-    "dataset",
-    "source",
-    "column",
-    "check",
-    "value",
-    "row",
-]
+QUARANTINE_KEYS = list(QUARANTINE_COLUMNS)  # each answer's records: the core's columns, in order
 
 
 def _score(amount: float, weight: float = 0.7) -> float:
