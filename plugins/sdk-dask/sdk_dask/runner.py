@@ -1,0 +1,342 @@
+"""The ``dask`` runner: the shared plan's units as Dask tasks, data kept on the workers.
+
+It decides only how each stage's data is cut and where units run; the base (``sdk.Runner``)
+validates, counts, quarantines, budgets, logs step events and publishes, as for every runner.
+
+- ``rows`` stage: one unit per part of its input.
+- ``inputs`` stage: each part of each input validated (one unit each), then every validated
+  part cut by a hash of the step's key and the pieces of each bucket joined on a worker, so
+  every key lives in exactly one bucket.
+- ``partition`` stage: one unit per bucket.
+- ``global`` stage: its inputs' estimated size logged (``materialized``) and refused over
+  ``memory_limit``, then one unit on one worker, its inputs' parts joined there.
+
+The client receives each unit's result without its frames, commits the units in order (so a
+run is deterministic), and keeps each output as futures (:class:`DaskDataset`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sdk
+from sdk_dask import tasks
+from sdk_dask.data import DaskDataset
+from sdk_dask.reading import scatter_input
+
+__all__ = ["DaskRunner", "parse_bytes"]
+
+logger = sdk.get_logger("sdk.run")
+
+PARTITION_ROWS = 100_000
+"""Rows per part when the runner cuts a pipeline input (option ``partition_rows``)."""
+
+
+def parse_bytes(value: int | str | None) -> int | None:
+    """``"2GB"``, ``"512MB"``, ``1073741824`` -> bytes (``None`` stays ``None``).
+
+    Raises:
+        ResourceLimitError: the text is not a size.
+    """
+    if value is None or isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B?)\s*", value, flags=re.IGNORECASE)
+    if not match:
+        raise sdk.ResourceLimitError(
+            f"memory_limit {value!r} is not a size; write e.g. 2GB or 512MB"
+        )
+    unit = match.group(2).upper().rstrip("B").rstrip("I")
+    return int(float(match.group(1)) * 1024 ** "_KMGT".index(unit or "_"))
+
+
+def _default_memory_limit() -> int:
+    """A quarter of this machine's memory, as the batch runner's default."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 2 * 2**30
+
+
+class Work:
+    """The dask runner's state of one run (``session.work``)."""
+
+    def __init__(self, cluster: Any, labels: tasks.Labels) -> None:
+        self.cluster = cluster
+        self.client = cluster.client
+        self.labels = labels
+        self.artifacts: dict[str, tuple[int, Any]] = {}
+
+    def artifact_futures(self, session: sdk.RunSession, stage: sdk.Stage) -> dict[str, Any]:
+        """The artifacts ``stage`` takes, each scattered to every worker once per run."""
+        futures: dict[str, Any] = {}
+        for name, obj in session.artifacts.given(stage).items():
+            kept = self.artifacts.get(name)
+            if kept is None or kept[0] != id(obj):
+                future = self.client.scatter(obj, broadcast=True, hash=False)
+                kept = self.artifacts[name] = (id(obj), future)
+                logger.debug("artifact_scattered", extra={"artifact": name})
+            futures[name] = kept[1]
+        return futures
+
+
+class DaskRunner(sdk.Runner):
+    """Runs the plan on a Dask distributed cluster, honouring each step's scope.
+
+    Options (besides ``run_dir``, ``on_step_error``, ``progress``):
+        address: a running scheduler (``tcp://host:8786``); default: a local cluster of
+            ``n_workers`` processes, started for the run and closed at its end.
+        n_workers: worker processes of that local cluster (one thread each).
+        partition_rows: rows per part when a pipeline input is cut (default 100,000).
+        memory_limit: the largest estimated input a global step may load (bytes or ``"2GB"``;
+            default a quarter of this machine's memory), as in the batch runner; Dask's own
+            worker memory limit is the cluster's business.
+    """
+
+    name = "dask"
+    options = (
+        *sdk.BASE_OPTIONS,
+        sdk.RunnerOption(
+            "address", str | None, None, "scheduler address; default: a local cluster"
+        ),
+        sdk.RunnerOption("n_workers", int, 2, "worker processes of the local cluster"),
+        sdk.RunnerOption(
+            "partition_rows", int | None, None, "rows per part of an input (default 100,000)"
+        ),
+        sdk.RunnerOption(
+            "memory_limit",
+            int | str | None,
+            None,
+            "largest estimated size a global step may load, e.g. 2GB (default: RAM / 4)",
+        ),
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for option in ("n_workers", "partition_rows"):
+            value = self.config[option]
+            if value is not None and value < 1:
+                raise sdk.ResourceLimitError(f"{option}={value!r} must be a positive number")
+        self.memory_limit = parse_bytes(self.config["memory_limit"]) or _default_memory_limit()
+
+    def settings(self, request: sdk.RunRequest) -> dict[str, Any]:
+        """The rows per part decide the units: recorded in ``run.json``."""
+        return {"partition_rows": self.config["partition_rows"] or PARTITION_ROWS}
+
+    # -- the run's cluster: open for execute and close (which publishes from the workers) -
+    def execute(self, session: sdk.RunSession) -> None:
+        """Connect (or start a local cluster), then run the plan."""
+        from sdk_dask.cluster import open_cluster
+
+        cluster = open_cluster(self.config)
+        session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
+        super().execute(session)
+        cluster.flush_logs()
+
+    def close(self, session: sdk.RunSession, started: float) -> sdk.RunResult:
+        """Publish (outputs come from the workers), then close the cluster."""
+        try:
+            return super().close(session, started)
+        finally:
+            self._shutdown(session)
+
+    def abandon(self, session: sdk.RunSession, exc: BaseException, started: float) -> None:
+        """Record the failed run, then close the cluster."""
+        try:
+            super().abandon(session, exc, started)
+        finally:
+            self._shutdown(session)
+
+    @staticmethod
+    def _shutdown(session: sdk.RunSession) -> None:
+        work = session.work
+        if isinstance(work, Work):
+            session.work = None
+            work.cluster.close()
+
+    # -- stages ----------------------------------------------------------------------------
+    def run_stage(self, session: sdk.RunSession, stage: sdk.Stage) -> None:
+        """Cut the stage by its kind (module docstring), run its units, commit them in order."""
+        work: Work = session.work
+        inputs = {name: self._dataset(session, work, name) for name in stage.inputs}
+        if stage.kind == "rows" and len(inputs) == 1:
+            ((name, data),) = inputs.items()
+            units = [
+                (f"s{stage.number:02d}-rows-{i:06d}", {name: part})
+                for i, part in enumerate(_kept(data))
+            ]
+            self._run(session, work, stage, units)
+        elif stage.kind == "inputs":
+            self._inputs(session, work, stage, inputs)
+        elif stage.kind == "partition":
+            buckets = len(next(iter(inputs.values())).parts)
+            groups = [{n: d.parts[b] for n, d in inputs.items()} for b in range(buckets)]
+            sizes = [sum(d.sizes[b] for d in inputs.values()) for b in range(buckets)]
+            kept = [g for g, n in zip(groups, sizes, strict=True) if n] or groups[:1]
+            units = [(f"s{stage.number:02d}-part-{i:06d}", g) for i, g in enumerate(kept)]
+            self._run(session, work, stage, units)
+        else:  # global (or a rows stage joining several inputs: whole, to pair rows as local)
+            self._global(session, work, stage, inputs)
+
+    def _dataset(self, session: sdk.RunSession, work: Work, name: str) -> DaskDataset:
+        kept = session.datasets.get(name)
+        if isinstance(kept, DaskDataset):
+            return kept
+        rows = session.settings["partition_rows"]
+        dataset = session.datasets[name] = scatter_input(work.client, session, name, rows)
+        return dataset
+
+    def _run(
+        self,
+        session: sdk.RunSession,
+        work: Work,
+        stage: sdk.Stage,
+        units: Sequence[tuple[str, Mapping[str, Any]]],
+        keep: Callable[[str], bool] = lambda name: True,
+    ) -> dict[str, DaskDataset]:
+        """Submit ``units``, commit their results in order, keep their outputs (those
+        ``keep`` accepts) in ``session.datasets``; return every output, by name."""
+        client = work.client
+        artifacts = work.artifact_futures(session, stage)
+        results = [
+            client.submit(
+                tasks.run_part,
+                stage,
+                frames,
+                session.context,
+                artifacts,
+                unit,
+                work.labels,
+                key=f"sdk-{unit}-{session.info.run_id}",
+            )
+            for unit, frames in units
+        ]
+        names = [] if stage.produces_artifact else stage.outputs
+        outputs = {
+            name: [client.submit(tasks.output_of, r, name, pure=False) for r in results]
+            for name in names
+        }
+        sizes = {
+            name: client.submit(tasks.sizes_of, parts, pure=False)
+            for name, parts in outputs.items()
+        }
+        summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results]
+        del results  # the frames stay on the workers only as the outputs' parts
+        gathered = _gather(client, summaries)
+        work.cluster.flush_logs()  # the units' records before the stage's step events
+        for (unit, _), result in zip(units, gathered, strict=True):
+            self.commit(session, stage, unit, result)
+        counts = _gather(client, list(sizes.values()))
+        produced = {
+            name: DaskDataset(client, outputs[name], n)
+            for name, n in zip(sizes, counts, strict=True)
+        }
+        session.datasets.update((n, d) for n, d in produced.items() if keep(n))
+        return produced
+
+    def _inputs(
+        self,
+        session: sdk.RunSession,
+        work: Work,
+        stage: sdk.Stage,
+        inputs: dict[str, DaskDataset],
+    ) -> None:
+        """Validate every part of every input, then shuffle the validated parts by key."""
+        step, client = stage.steps[0], work.client
+        units = [
+            (f"s{stage.number:02d}-spill-{dataset}-{i:06d}", {dataset: part})
+            for dataset, data in inputs.items()
+            for i, part in enumerate(_kept(data))
+        ]
+        validated = self._run(session, work, stage, units, keep=lambda name: False)
+        buckets = max([len(d.parts) for d in inputs.values()] + [_workers(client)])
+        key = list(stage.key or ())
+        for dataset, data in inputs.items():
+            name = sdk.validated_name(step.name, dataset)
+            own = [
+                part
+                for (unit, frames), part in zip(units, validated[name].parts, strict=True)
+                if dataset in frames
+            ]
+            splits = [
+                client.submit(tasks.split_by_key, part, key, buckets, pure=False) for part in own
+            ]
+            pieces = [
+                client.submit(tasks.concat, [_item(client, s, b) for s in splits], pure=False)
+                for b in range(buckets)
+            ]
+            sizes = _gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
+            session.datasets[name] = DaskDataset(client, pieces, sizes)
+            del data
+
+    def _global(
+        self,
+        session: sdk.RunSession,
+        work: Work,
+        stage: sdk.Stage,
+        inputs: dict[str, DaskDataset],
+    ) -> None:
+        """Check the memory limit, then run the stage whole on one worker."""
+        client = work.client
+        step = stage.steps[0]
+        estimates = [
+            client.submit(tasks.estimate_bytes, p, pure=False)
+            for d in inputs.values()
+            for p in d.parts
+        ]
+        estimate = sum(_gather(client, estimates))
+        logger.info(
+            "materialized",
+            extra={
+                "step": step.name,
+                "estimated_bytes": estimate,
+                "memory_limit": self.memory_limit,
+            },
+        )
+        if estimate > self.memory_limit:
+            raise sdk.ResourceLimitError(
+                f"step {step.name!r} (scope {step.scope_label}) needs its whole input on one "
+                f"worker, estimated {estimate / 2**20:.0f} MB, over the memory limit of "
+                f"{self.memory_limit / 2**20:.0f} MB; declare scope = 'rows' or partition_by "
+                f"if the step allows it, or raise the runner option memory_limit"
+            )
+        frames = {name: list(data.parts) for name, data in inputs.items()}
+        self._run(session, work, stage, [(f"s{stage.number:02d}-global", frames)])
+
+
+def _kept(data: DaskDataset) -> list[Any]:
+    """The parts worth a unit: the non-empty ones, or the first when all are empty."""
+    return [p for p, n in zip(data.parts, data.sizes, strict=True) if n] or data.parts[:1]
+
+
+def _item(client: Any, future: Any, index: int) -> Any:
+    return client.submit(tasks.item, future, index, pure=False)
+
+
+def _workers(client: Any) -> int:
+    return max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+
+
+def _gather(client: Any, futures: list[Any]) -> list[Any]:
+    """Gather small results; a worker that cannot import a step's code, or a unit that
+    killed its workers, fails the run with an error that says so."""
+    try:
+        return list(client.gather(futures))
+    except ImportError as exc:  # ModuleNotFoundError included
+        module = exc.name or str(exc)
+        raise sdk.PipelineError(
+            f"a Dask worker cannot import module {module!r}, which holds a step of the "
+            f"pipeline (or what it uses): install the same environment on the workers as on "
+            f"the client (the pipeline's package included), or ship the module with "
+            f"client.upload_file('{module.replace('.', '/')}.py'); steps defined in __main__ "
+            f"or a notebook travel by value"
+        ) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "KilledWorker":
+            raise sdk.PipelineError(
+                f"a unit killed the Dask workers that ran it, retried until Dask gave up "
+                f"({exc}); nothing was published. Check the workers' memory and logs"
+            ) from exc
+        raise

@@ -1,0 +1,132 @@
+"""What runs on the workers: units, and the small data moves between stages.
+
+Every function here is a Dask task. They import only ``sdk``, pandas and numpy (never
+``distributed``), take and return picklable values (``sdk.Data``, ``sdk.UnitResult``), and
+leave the frames on the worker: the client receives a unit's result without its frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+import sdk
+
+__all__ = [
+    "concat",
+    "estimate_bytes",
+    "frame_of",
+    "item",
+    "output_of",
+    "rows_of",
+    "run_part",
+    "sizes_of",
+    "split_by_key",
+    "summary_of",
+]
+
+
+@attrs.frozen
+class Labels:
+    """The run context a task logs under (besides the unit id, its ``partition``)."""
+
+    run_id: str
+    pipeline: str
+    runner: str = "dask"
+
+
+def run_part(
+    stage: sdk.Stage,
+    frames: Mapping[str, sdk.Data | Sequence[sdk.Data]],
+    context: sdk.UnitContext,
+    artifacts: Mapping[str, Any],
+    unit: str,
+    labels: Labels,
+) -> sdk.UnitResult:
+    """Run ``stage`` on one unit, on a worker, under the run's log context.
+
+    Args:
+        stage: the stage (its steps travel with it: by reference, or by value when they were
+            defined in ``__main__`` or a notebook).
+        frames: each input as one part, or as several parts joined here (a global stage).
+        context: the run's unit context.
+        artifacts: the artifacts the stage takes (broadcast once to every worker).
+        unit: the unit's id, logged as ``partition``.
+        labels: run id and pipeline, for the log records.
+    """
+    joined = {
+        name: value if isinstance(value, sdk.Data) else concat(list(value))
+        for name, value in frames.items()
+    }
+    with sdk.run_context(
+        run_id=labels.run_id, pipeline=labels.pipeline, runner=labels.runner, partition=unit
+    ):
+        return sdk.run_unit(stage, joined, context, dict(artifacts))
+
+
+def summary_of(result: sdk.UnitResult) -> sdk.UnitResult:
+    """The result without its output frames: what the client needs to commit the unit
+    (counts, quarantine records, step totals, artifacts, the error)."""
+    return attrs.evolve(result, outputs={})
+
+
+def output_of(result: sdk.UnitResult, name: str) -> sdk.Data:
+    """One output of a unit (an empty frame when the unit failed before producing it)."""
+    if name in result.outputs:
+        return result.outputs[name]
+    empty = pd.DataFrame()
+    return sdk.Data(empty, sdk.Sources.from_index(empty.index))
+
+
+def rows_of(data: sdk.Data) -> int:
+    """The rows of a part."""
+    return len(data.frame)
+
+
+def sizes_of(parts: Sequence[sdk.Data]) -> list[int]:
+    """The rows of each part."""
+    return [len(p.frame) for p in parts]
+
+
+def item(items: Sequence[sdk.Data], index: int) -> sdk.Data:
+    """One of a split's buckets (run where the split is, so only that bucket moves)."""
+    return items[index]
+
+
+def frame_of(data: sdk.Data) -> pd.DataFrame:
+    """A part's frame, without its sources (what a published output needs)."""
+    return data.frame
+
+
+def estimate_bytes(data: sdk.Data) -> int:
+    """A part's size in memory (values included), for the ``memory_limit`` of global steps."""
+    return int(data.frame.memory_usage(deep=True).sum())
+
+
+def split_by_key(data: sdk.Data, key: Sequence[str], buckets: int) -> list[sdk.Data]:
+    """``data`` cut into ``buckets`` parts by a hash of the ``key`` columns, so rows with equal
+    keys land in the same bucket whatever part they came from (equal dtypes hash alike)."""
+    hashed = pd.util.hash_pandas_object(data.frame[list(key)], index=False).to_numpy()
+    codes = hashed % np.uint64(buckets)
+    return [
+        sdk.Data(data.frame.iloc[positions], data.sources.take(positions))
+        for positions in (np.flatnonzero(codes == b) for b in range(buckets))
+    ]
+
+
+def concat(parts: Sequence[sdk.Data]) -> sdk.Data:
+    """Parts as one dataset; each row keeps its own source (parts may come from different
+    chunks of an input, each with its own sources)."""
+    kept = [p for p in parts if len(p.frame)] or list(parts[:1])
+    if len(kept) == 1:
+        return kept[0]
+    root, add = sdk.Sources.chunked()
+    offset = 0
+    for part in kept:
+        add(offset, part.sources)
+        offset += len(part.frame)
+    return sdk.Data(pd.concat([p.frame for p in kept]), root)
