@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         StepError,
     )
     from sdk.hookspecs import hookimpl
-    from sdk.io import IOScheme, Loaded
+    from sdk.io import IOScheme, Loaded, Part, read_part, read_parts
     from sdk.logs import configure_logging, get_logger, run_context
     from sdk.params import Params
     from sdk.pipeline import Pipeline
@@ -78,7 +78,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "StepError",
     ),
     "sdk.hookspecs": ("hookimpl",),
-    "sdk.io": ("IOScheme", "Loaded"),
+    "sdk.io": ("IOScheme", "Loaded", "Part", "read_part", "read_parts"),
     "sdk.logs": ("configure_logging", "get_logger", "run_context"),
     "sdk.params": ("Params",),
     "sdk.pipeline": ("Pipeline",),
@@ -127,6 +127,7 @@ __all__ = [
     "Metrics",
     "Params",
     "ParamsError",
+    "Part",
     "Pipeline",
     "PipelineError",
     "PluginError",
@@ -160,6 +161,8 @@ __all__ = [
     "inject_faults",
     "needed_datasets",
     "plan",
+    "read_part",
+    "read_parts",
     "run_context",
     "run_unit",
     "synthesize",

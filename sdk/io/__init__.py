@@ -6,13 +6,16 @@ Steps never read or write; runners do, through schemes registered with the
 capabilities, each a :class:`typing.Protocol` checked with ``isinstance``:
 
 * :class:`SupportsReadChunks` — ``read_chunks(uri, chunk_rows)``: bounded-memory reads;
+* :class:`SupportsReadParts` — ``read_parts(uri, part_rows)`` and ``read_part(part)``: a
+  dataset split into independent :class:`Part` objects, each read anywhere (a worker process);
 * :class:`SupportsOpenWriter` — ``open_writer(uri, schema)``: a :class:`Writer` that appends
   chunk by chunk;
 * :class:`SupportsExists` — ``exists(uri)``: whether a destination is taken already.
 
-Runners go through :func:`iter_chunks`, :func:`open_writer` and :func:`exists`, which fall back
-to ``read`` (sliced into chunks), a buffering writer (one ``write`` at commit) and "cannot tell"
-for schemes without a capability.
+Runners go through :func:`iter_chunks`, :func:`read_parts` / :func:`read_part`,
+:func:`open_writer` and :func:`exists`, which fall back to ``read`` (sliced into chunks; one part
+that is the whole dataset), a buffering writer (one ``write`` at commit) and "cannot tell" for
+schemes without a capability.
 
 Every writer publishes atomically: nothing is visible before ``commit``, and ``abort`` leaves
 the destination as it was. Files are written through :func:`atomic_path` (or
@@ -43,10 +46,12 @@ if TYPE_CHECKING:
 __all__ = [
     "IOScheme",
     "Loaded",
+    "Part",
     "StagedFile",
     "SupportsExists",
     "SupportsOpenWriter",
     "SupportsReadChunks",
+    "SupportsReadParts",
     "Writer",
     "atomic_bytes",
     "atomic_path",
@@ -56,6 +61,9 @@ __all__ = [
     "iter_chunks",
     "open_writer",
     "positioned",
+    "read_part",
+    "read_parts",
+    "read_whole",
     "redact",
 ]
 
@@ -66,6 +74,23 @@ class Loaded:
 
     frame: pd.DataFrame
     sources: Sources
+
+
+@attrs.frozen
+class Part:
+    """One independent part of a dataset, planned by ``read_parts`` and read by ``read_part``
+    (in another process, possibly on another machine: parts pickle).
+
+    ``offset`` is the position of its first row in the whole dataset, ``rows`` its number of
+    rows (``None``: not known before reading), ``locator`` what the scheme needs to read only
+    this part (``None``: the whole dataset, read with ``read``).
+    """
+
+    uri: str
+    index: int
+    offset: int
+    rows: int | None
+    locator: object = None
 
 
 @runtime_checkable
@@ -113,6 +138,20 @@ class SupportsReadChunks(Protocol):
 
         At least one chunk, empty for an empty dataset; its sources render that chunk's rows.
         """
+        ...
+
+
+@runtime_checkable
+class SupportsReadParts(Protocol):
+    """A scheme that splits a dataset into parts read independently (by workers)."""
+
+    def read_parts(self, uri: str, part_rows: int) -> list[Part]:
+        """Parts of about ``part_rows`` rows, in order; cheap (run where the run is planned)."""
+        ...
+
+    def read_part(self, part: Part) -> Loaded:
+        """The rows of ``part`` alone, indexed by their positions in the whole dataset, with
+        sources that render as reading the whole dataset would."""
         ...
 
 
@@ -189,6 +228,47 @@ def iter_chunks(scheme: IOScheme, uri: str, chunk_rows: int) -> Iterator[Loaded]
         yield Loaded(frame.iloc[start:stop], loaded.sources.take(positions))
         if stop >= len(frame):
             break
+
+
+def read_parts(uri: str, part_rows: int) -> list[Part]:
+    """Split ``uri`` into independent parts of about ``part_rows`` rows, through the scheme
+    that handles it; one part, the whole dataset, for a scheme without
+    :class:`SupportsReadParts`.
+
+    Raises:
+        ValueError: ``part_rows`` is not positive.
+        PluginError: no scheme handles ``uri``.
+    """
+    from sdk.plugins import resolve_scheme
+
+    if part_rows < 1:
+        raise ValueError(f"part_rows must be at least 1, not {part_rows}")
+    scheme = resolve_scheme(uri)
+    if isinstance(scheme, SupportsReadParts):
+        return scheme.read_parts(uri, part_rows)
+    return [Part(uri, 0, 0, None)]
+
+
+def read_part(part: Part) -> Loaded:
+    """Read one part of :func:`read_parts`, anywhere: its frame is indexed by its rows'
+    positions in the whole dataset (from ``part.offset``), and its sources render its rows
+    (positions ``0..len-1`` of the part) exactly as reading the whole dataset would.
+
+    Raises:
+        PluginError: no scheme handles ``part.uri``.
+    """
+    from sdk.plugins import resolve_scheme
+
+    scheme = resolve_scheme(part.uri)
+    if part.locator is not None and isinstance(scheme, SupportsReadParts):
+        return scheme.read_part(part)
+    return read_whole(scheme, part.uri)
+
+
+def read_whole(scheme: IOScheme, uri: str) -> Loaded:
+    """``uri`` read with ``scheme.read`` as one part: the frame indexed from 0."""
+    loaded = scheme.read(uri)
+    return Loaded(positioned(loaded.frame, 0), loaded.sources)
 
 
 def open_writer(uri: str, schema: type[pa.DataFrameModel] | None = None) -> Writer:

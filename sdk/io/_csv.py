@@ -19,7 +19,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import attrs
 import numpy as np
@@ -305,7 +305,12 @@ def _parse_header(uri: str, text: str, line: int) -> list[str]:
 
 
 class CsvReader:
-    """One pass over a CSV file: its header, then its rows in pieces (see the module)."""
+    """One pass over a CSV file: its header, then its rows in pieces (see the module).
+
+    Given ``handle``, ``line`` and ``header``, it reads the records of ``handle`` alone: a part
+    of the file that starts on a record boundary, on physical line ``line`` (see
+    :mod:`sdk.io.parts`).
+    """
 
     def __init__(
         self,
@@ -313,6 +318,9 @@ class CsvReader:
         uri: str,
         block: int | None = None,
         simple: dict[tuple[int, int], tuple[int, int, int]] | None = None,
+        handle: BinaryIO | None = None,
+        line: int = 1,
+        header: list[str] | None = None,
     ) -> None:
         self.uri, self.block = uri, block or _BLOCK
         self.troubled = False
@@ -321,13 +329,16 @@ class CsvReader:
         """Blocks known to hold only well-formed rows on lines of their own, by (offset, size):
         their (bytes, rows, line ends). :meth:`has_trouble` finds them; a later reader of the
         same file skips their scan."""
-        self._fh = path.open("rb")
+        self._fh = path.open("rb") if handle is None else handle
         self._buf = b""
         self._offset = 0
-        self._line = 1
+        self._line = line
         self._eof = False
         self._slow: Iterator[Piece] | None = None
         self._pending: tuple[_Scan, int] | None = None
+        self.header: list[str] = header or []
+        if header is not None:
+            return
         try:
             header = self._read_header()
             if header is None:
@@ -338,7 +349,7 @@ class CsvReader:
         except BaseException:
             self._fh.close()
             raise
-        self.header: list[str] = header
+        self.header = header
 
     def close(self) -> None:
         """Close the file."""

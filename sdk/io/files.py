@@ -21,9 +21,17 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, StagedFile, Writer, atomic_path, positioned
+from sdk.io import IOScheme, Loaded, Part, StagedFile, Writer, atomic_path, positioned
 from sdk.io._csv import CsvReader, Piece
 from sdk.io._csv import sources as csv_sources
+from sdk.io.parts import (
+    _joined,
+    _not_parquet,
+    csv_parts,
+    parquet_parts,
+    read_csv_part,
+    read_parquet_part,
+)
 from sdk.quarantine import Sources
 from sdk.validation import MALFORMED
 
@@ -47,31 +55,6 @@ def _existing(uri: str) -> Path:
     if path.is_dir():
         raise IOSchemeError(f"input {uri!r} is a directory, not a file; give the file's path")
     return path
-
-
-def _joined(
-    pieces: list[Piece], header: list[str], marked: bool
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """One frame of ``pieces`` (with the malformed column when ``marked``), and its lines."""
-    columns = [*header, MALFORMED] if marked else header
-    frames = [_with_columns(p.frame, columns) for p in pieces if len(p.frame)]
-    if not frames:
-        return _with_columns(pieces[0].frame if pieces else _empty(header), columns), np.zeros(
-            0, dtype=np.int64
-        )
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return frame, np.concatenate([p.lines for p in pieces if len(p.frame)])
-
-
-def _with_columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        frame = frame.assign(**{c: pd.array([None] * len(frame), dtype="str") for c in missing})
-    return frame
-
-
-def _empty(header: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.array([], dtype="str") for name in header})
 
 
 def _rechunked(
@@ -323,6 +306,15 @@ class CsvScheme:
         finally:
             reader.close()
 
+    def read_parts(self, uri: str, part_rows: int) -> list[Part]:
+        """Parts of ``part_rows`` records, split at record boundaries (see
+        :mod:`sdk.io.parts`); one part for a file whose quoting is irregular."""
+        return csv_parts(_existing(uri), uri, part_rows)
+
+    def read_part(self, part: Part) -> Loaded:
+        """The rows and sources of one part, as :meth:`read` gives them."""
+        return read_csv_part(self, part, _existing(part.uri))
+
     def exists(self, uri: str) -> bool:
         """Whether the file exists."""
         return _path(uri).exists()
@@ -338,13 +330,6 @@ class CsvScheme:
         writer = self.open_writer(uri, None)
         writer.append(frame)
         writer.commit()
-
-
-def _not_parquet(uri: str, exc: Exception) -> IOSchemeError:
-    reason = " ".join(str(exc).split())  # pyarrow's messages may span lines
-    return IOSchemeError(
-        f"{uri}: cannot be read as Parquet ({reason}); check that it is a complete Parquet file"
-    )
 
 
 class ParquetScheme:
@@ -380,6 +365,15 @@ class ParquetScheme:
             raise _not_parquet(uri, exc) from None
         if start == 0:
             yield self.read(uri)
+
+    def read_parts(self, uri: str, part_rows: int) -> list[Part]:
+        """Parts of whole row groups, at least ``part_rows`` rows each (see
+        :mod:`sdk.io.parts`)."""
+        return parquet_parts(_existing(uri), uri, part_rows)
+
+    def read_part(self, part: Part) -> Loaded:
+        """The rows of one part's row groups; sources ``path#row`` as :meth:`read` gives."""
+        return read_parquet_part(self, part, _existing(part.uri))
 
     def exists(self, uri: str) -> bool:
         """Whether the file exists."""
