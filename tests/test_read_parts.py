@@ -262,16 +262,23 @@ def parquet(tmp_path: Path, sizes: list[int], name: str = "in.parquet") -> str:
 
 @pytest.mark.parametrize(
     ("part_rows", "groups"),
-    [(1, [(0,), (1,), (2,), (3,)]), (5, [(0, 1), (2, 3)]), (3, [(0,), (1,), (2, 3)]),
-     (100, [(0, 1, 2, 3)])],
+    [(1, [(0,), (1,), (2,), (3,)]), (5, [(0,), (1, 2), (3,)]), (3, [(0,), (1,), (2, 3)]),
+     (6, [(0, 1), (2, 3)]), (100, [(0, 1, 2, 3)])],
 )  # fmt: skip
 def test_parquet_parts_are_whole_row_groups(
     tmp_path: Path, part_rows: int, groups: list[tuple[int, ...]]
 ) -> None:
+    """Consecutive row groups while a part keeps at most ``part_rows`` rows."""
     uri = parquet(tmp_path, [3, 3, 2, 1])
     parts = assert_parts_are_whole(uri, part_rows, ParquetScheme())
     assert [p.locator.groups for p in parts if isinstance(p.locator, RowGroups)] == groups
     assert rendered(read_part(parts[-1]))[-1] == f"{uri}#8"
+
+
+def test_a_row_group_larger_than_part_rows_is_a_part_of_its_own(tmp_path: Path) -> None:
+    uri = parquet(tmp_path, [2, 7, 1, 1])
+    parts = assert_parts_are_whole(uri, 3, ParquetScheme())
+    assert [(p.offset, p.rows) for p in parts] == [(0, 2), (2, 7), (9, 2)]
 
 
 def test_parquet_without_rows_is_one_empty_part(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ planned, each part read on its own by a worker, with the rows and sources of a w
   (``field_count``) included. Whether rows carry :data:`sdk.validation.MALFORMED` is decided
   for the whole file, as a whole read decides it. A file whose quoting is irregular (where the
   reader falls back to the ``csv`` module from the irregular record on) is one part.
-* **Parquet**: parts are whole row groups; consecutive row groups are joined until a part has
-  at least ``part_rows`` rows, so a row group larger than that is a part of its own.
+* **Parquet**: parts are whole row groups; consecutive row groups are joined while a part keeps
+  at most ``part_rows`` rows, so a row group larger than that is a part of its own.
 
 A part remembers the file's size when it was planned; reading it from a file of another size,
 or finding another number of rows than planned, is an :class:`sdk.IOSchemeError`.
@@ -252,8 +252,8 @@ def read_csv_part(scheme: IOScheme, part: Part, path: Path) -> Loaded:
 
 
 def parquet_parts(path: Path, uri: str, part_rows: int) -> list[Part]:
-    """The parts of the Parquet file ``path``: consecutive whole row groups, at least
-    ``part_rows`` rows each (the last may have fewer; one empty part without row groups).
+    """The parts of the Parquet file ``path``: consecutive whole row groups, at most
+    ``part_rows`` rows each unless one row group has more (one empty part without any).
 
     Raises:
         IOSchemeError: the file is not Parquet.
@@ -269,12 +269,14 @@ def parquet_parts(path: Path, uri: str, part_rows: int) -> list[Part]:
     parts: list[Part] = []
     groups: list[int] = []
     offset = rows = 0
-    for group in range(meta.num_row_groups):
-        groups.append(group)
-        rows += meta.row_group(group).num_rows
-        if rows >= part_rows or group + 1 == meta.num_row_groups:
+    for group in range(meta.num_row_groups + 1):
+        more = meta.row_group(group).num_rows if group < meta.num_row_groups else None
+        if groups and (more is None or rows + more > part_rows):
             parts.append(Part(uri, len(parts), offset, rows, RowGroups(tuple(groups), size)))
             offset, rows, groups = offset + rows, 0, []
+        if more is not None:
+            groups.append(group)
+            rows += more
     return parts or [Part(uri, 0, 0, 0, RowGroups((), size))]
 
 
