@@ -17,6 +17,7 @@ run is deterministic), and keeps each output as futures (:class:`DaskDataset`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -251,25 +252,16 @@ class DaskRunner(sdk.Runner):
             for i, part in enumerate(_kept(data))
         ]
         validated = self._run(session, work, stage, units, keep=lambda name: False)
-        buckets = max([len(d.parts) for d in inputs.values()] + [_workers(client)])
-        key = list(stage.key or ())
-        for dataset, data in inputs.items():
+        rows = sum(d.rows for d in validated.values())
+        buckets = max(_workers(client), math.ceil(rows / session.settings["partition_rows"]))
+        for dataset in inputs:
             name = sdk.validated_name(step.name, dataset)
             own = [
                 part
-                for (unit, frames), part in zip(units, validated[name].parts, strict=True)
+                for (_, frames), part in zip(units, validated[name].parts, strict=True)
                 if dataset in frames
             ]
-            splits = [
-                client.submit(tasks.split_by_key, part, key, buckets, pure=False) for part in own
-            ]
-            pieces = [
-                client.submit(tasks.concat, [_item(client, s, b) for s in splits], pure=False)
-                for b in range(buckets)
-            ]
-            sizes = _gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
-            session.datasets[name] = DaskDataset(client, pieces, sizes)
-            del data
+            session.datasets[name] = _shuffle(client, own, list(stage.key or ()), buckets)
 
     def _global(
         self,
@@ -311,8 +303,39 @@ def _kept(data: DaskDataset) -> list[Any]:
     return [p for p, n in zip(data.parts, data.sizes, strict=True) if n] or data.parts[:1]
 
 
-def _item(client: Any, future: Any, index: int) -> Any:
-    return client.submit(tasks.item, future, index, pure=False)
+def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> DaskDataset:
+    """``parts`` regrouped into ``buckets`` by a hash of ``key``, on the workers.
+
+    The parts each worker holds are split together there (so the tasks grow with workers
+    times buckets, not parts times buckets), then each bucket's pieces are joined.
+    """
+    where = client.who_has(parts)
+    held: dict[str, list[Any]] = {}
+    for part in parts:
+        holders = where.get(part.key) or ("",)
+        held.setdefault(holders[0], []).append(part)
+    splits = [
+        client.submit(
+            tasks.split_by_key,
+            group,
+            key,
+            buckets,
+            workers=[worker] if worker else None,
+            allow_other_workers=True,
+            pure=False,
+        )
+        for worker, group in held.items()
+    ]
+    pieces = [
+        client.submit(
+            tasks.concat,
+            [client.submit(tasks.item, split, b, pure=False) for split in splits],
+            pure=False,
+        )
+        for b in range(buckets)
+    ]
+    sizes = _gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
+    return DaskDataset(client, pieces, sizes)
 
 
 def _workers(client: Any) -> int:

@@ -107,9 +107,11 @@ def estimate_bytes(data: sdk.Data) -> int:
     return int(data.frame.memory_usage(deep=True).sum())
 
 
-def split_by_key(data: sdk.Data, key: Sequence[str], buckets: int) -> list[sdk.Data]:
-    """``data`` cut into ``buckets`` parts by a hash of the ``key`` columns, so rows with equal
-    keys land in the same bucket whatever part they came from (equal dtypes hash alike)."""
+def split_by_key(parts: Sequence[sdk.Data], key: Sequence[str], buckets: int) -> list[sdk.Data]:
+    """``parts`` joined, then cut into ``buckets`` by a hash of the ``key`` columns, so rows
+    with equal keys land in the same bucket whatever part they came from (equal dtypes hash
+    alike)."""
+    data = concat(parts)
     hashed = pd.util.hash_pandas_object(data.frame[list(key)], index=False).to_numpy()
     codes = hashed % np.uint64(buckets)
     return [
