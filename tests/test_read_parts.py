@@ -281,6 +281,20 @@ def test_a_row_group_larger_than_part_rows_is_a_part_of_its_own(tmp_path: Path) 
     assert [(p.offset, p.rows) for p in parts] == [(0, 2), (2, 7), (9, 2)]
 
 
+def test_parquet_categories_and_a_stored_index_as_the_whole_read(tmp_path: Path) -> None:
+    """A categorical column whose row groups hold other categories, and an index stored as a
+    column (which the whole read drops): parts convert them as the whole read does."""
+    frame = pd.DataFrame(
+        {"c": pd.Categorical(list("abacdd")), "i": range(6), "key": list("uvwxyz")}
+    ).set_index("key")
+    table = pa.Table.from_pandas(frame)
+    path = tmp_path / "cat.parquet"
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start in (0, 2, 4):
+            writer.write_table(table.slice(start, 2))
+    assert len(assert_parts_are_whole(str(path), 2, ParquetScheme())) == 3
+
+
 def test_parquet_without_rows_is_one_empty_part(tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
     pd.DataFrame({"id": pd.array([], dtype="int64")}).to_parquet(path, index=False)
