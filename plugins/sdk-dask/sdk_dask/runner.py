@@ -133,6 +133,7 @@ class DaskRunner(sdk.Runner):
 
         cluster = open_cluster(self.config)
         session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
+        _check_code(cluster.client, session.stages)
         super().execute(session)
         cluster.flush_logs()
 
@@ -342,20 +343,44 @@ def _workers(client: Any) -> int:
     return max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
 
 
-def _gather(client: Any, futures: list[Any]) -> list[Any]:
-    """Gather small results; a worker that cannot import a step's code, or a unit that
-    killed its workers, fails the run with an error that says so."""
-    try:
-        return list(client.gather(futures))
-    except ImportError as exc:  # ModuleNotFoundError included
-        module = exc.name or str(exc)
+def _check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
+    """Make sure every worker can load the pipeline's steps, before any unit is sent.
+
+    A task whose code a worker cannot import fails while the worker reads the task, which
+    breaks that worker's connection to the scheduler rather than failing the task; so the
+    steps are sent once as bytes and loaded inside a function that reports what is missing.
+
+    Raises:
+        PipelineError: naming the module a worker cannot import and how to ship code, or
+            the step class it cannot rebuild.
+    """
+    import cloudpickle
+
+    payload = cloudpickle.dumps([stage.steps for stage in stages])
+    problems = sorted({p for p in client.run(tasks.load_problem, payload).values() if p})
+    modules = [name for kind, name in problems if kind == "module"]
+    if modules:
+        module = modules[0]
         raise sdk.PipelineError(
             f"a Dask worker cannot import module {module!r}, which holds a step of the "
             f"pipeline (or what it uses): install the same environment on the workers as on "
             f"the client (the pipeline's package included), or ship the module with "
-            f"client.upload_file('{module.replace('.', '/')}.py'); steps defined in __main__ "
-            f"or a notebook travel by value"
-        ) from exc
+            f"client.upload_file('{module.replace('.', '/')}.py')"
+        )
+    if problems:
+        raise sdk.PipelineError(
+            f"a Dask worker cannot rebuild a step class sent by value (a step defined in "
+            f"__main__ or a notebook): {problems[0][1]}. This version cannot send such steps; "
+            f"move them into a module the workers can import (same environment, or "
+            f"client.upload_file)"
+        )
+
+
+def _gather(client: Any, futures: list[Any]) -> list[Any]:
+    """Gather small results; a unit that killed its workers fails the run with an error
+    that says so."""
+    try:
+        return list(client.gather(futures))
     except Exception as exc:
         if type(exc).__name__ == "KilledWorker":
             raise sdk.PipelineError(

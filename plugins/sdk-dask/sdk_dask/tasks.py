@@ -21,6 +21,7 @@ __all__ = [
     "estimate_bytes",
     "frame_of",
     "item",
+    "load_problem",
     "output_of",
     "rows_of",
     "run_part",
@@ -66,6 +67,20 @@ def run_part(
         run_id=labels.run_id, pipeline=labels.pipeline, runner=labels.runner, partition=unit
     ):
         return sdk.run_unit(stage, joined, context, dict(artifacts))
+
+
+def load_problem(payload: bytes) -> tuple[str, str] | None:
+    """On a worker: load pickled steps; what stops it (``("module", name)`` for a module it
+    cannot import, ``("class", message)`` for a step class it cannot rebuild), or ``None``."""
+    import pickle
+
+    try:
+        pickle.loads(payload)
+    except ImportError as exc:  # ModuleNotFoundError included
+        return ("module", exc.name or str(exc))
+    except sdk.SdkError as exc:
+        return ("class", str(exc))
+    return None
 
 
 def summary_of(result: sdk.UnitResult) -> sdk.UnitResult:
