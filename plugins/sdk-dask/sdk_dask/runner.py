@@ -26,6 +26,7 @@ from typing import Any
 import sdk
 from sdk_dask import tasks
 from sdk_dask.data import DaskDataset
+from sdk_dask.failures import check_code, gather
 from sdk_dask.reading import scatter_input
 
 __all__ = ["DaskRunner", "parse_bytes"]
@@ -133,7 +134,7 @@ class DaskRunner(sdk.Runner):
 
         cluster = open_cluster(self.config)
         session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
-        _check_code(cluster.client, session.stages)
+        check_code(cluster.client, session.stages)
         super().execute(session)
         cluster.flush_logs()
 
@@ -226,11 +227,11 @@ class DaskRunner(sdk.Runner):
         }
         summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results]
         del results  # the frames stay on the workers only as the outputs' parts
-        gathered = _gather(client, summaries)
+        gathered = gather(client, summaries)
         work.cluster.flush_logs()  # the units' records before the stage's step events
         for (unit, _), result in zip(units, gathered, strict=True):
             self.commit(session, stage, unit, result)
-        counts = _gather(client, list(sizes.values()))
+        counts = gather(client, list(sizes.values()))
         produced = {
             name: DaskDataset(client, outputs[name], n)
             for name, n in zip(sizes, counts, strict=True)
@@ -279,7 +280,7 @@ class DaskRunner(sdk.Runner):
             for d in inputs.values()
             for p in d.parts
         ]
-        estimate = sum(_gather(client, estimates))
+        estimate = sum(gather(client, estimates))
         logger.info(
             "materialized",
             extra={
@@ -335,56 +336,9 @@ def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> Das
         )
         for b in range(buckets)
     ]
-    sizes = _gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
+    sizes = gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
     return DaskDataset(client, pieces, sizes)
 
 
 def _workers(client: Any) -> int:
     return max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
-
-
-def _check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
-    """Make sure every worker can load the pipeline's steps, before any unit is sent.
-
-    A task whose code a worker cannot import fails while the worker reads the task, which
-    breaks that worker's connection to the scheduler rather than failing the task; so the
-    steps are sent once as bytes and loaded inside a function that reports what is missing.
-
-    Raises:
-        PipelineError: naming the module a worker cannot import and how to ship code, or
-            the step class it cannot rebuild.
-    """
-    import cloudpickle
-
-    payload = cloudpickle.dumps([stage.steps for stage in stages])
-    problems = sorted({p for p in client.run(tasks.load_problem, payload).values() if p})
-    modules = [name for kind, name in problems if kind == "module"]
-    if modules:
-        module = modules[0]
-        raise sdk.PipelineError(
-            f"a Dask worker cannot import module {module!r}, which holds a step of the "
-            f"pipeline (or what it uses): install the same environment on the workers as on "
-            f"the client (the pipeline's package included), or ship the module with "
-            f"client.upload_file('{module.replace('.', '/')}.py')"
-        )
-    if problems:
-        raise sdk.PipelineError(
-            f"a Dask worker cannot rebuild a step class sent by value (a step defined in "
-            f"__main__ or a notebook): {problems[0][1]}. This version cannot send such steps; "
-            f"move them into a module the workers can import (same environment, or "
-            f"client.upload_file)"
-        )
-
-
-def _gather(client: Any, futures: list[Any]) -> list[Any]:
-    """Gather small results; a unit that killed its workers fails the run with an error
-    that says so."""
-    try:
-        return list(client.gather(futures))
-    except Exception as exc:
-        if type(exc).__name__ == "KilledWorker":
-            raise sdk.PipelineError(
-                f"a unit killed the Dask workers that ran it, retried until Dask gave up "
-                f"({exc}); nothing was published. Check the workers' memory and logs"
-            ) from exc
-        raise

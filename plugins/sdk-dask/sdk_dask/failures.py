@@ -1,0 +1,65 @@
+"""How failures on the cluster become SDK errors that say what happened and what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sdk
+from sdk_dask import tasks
+
+__all__ = ["check_code", "gather"]
+
+
+def check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
+    """Make sure every worker can load the pipeline's steps, before any unit is sent.
+
+    A task whose code a worker cannot import fails while the worker reads the task, which
+    breaks that worker's connection to the scheduler rather than failing the task; so the
+    steps are sent once as bytes and loaded inside a function that reports what is missing.
+
+    Raises:
+        PipelineError: naming the module a worker cannot import and how to ship code, or
+            the step class it cannot rebuild.
+    """
+    import cloudpickle
+
+    payload = cloudpickle.dumps([stage.steps for stage in stages])
+    problems = sorted({p for p in client.run(tasks.load_problem, payload).values() if p})
+    modules = [name for kind, name in problems if kind == "module"]
+    if modules:
+        module = modules[0]
+        raise sdk.PipelineError(
+            f"a Dask worker cannot import module {module!r}, which holds a step of the "
+            f"pipeline (or what it uses): install the same environment on the workers as on "
+            f"the client (the pipeline's package included), or ship the module with "
+            f"client.upload_file('{module.replace('.', '/')}.py')"
+        )
+    if problems:
+        raise sdk.PipelineError(
+            f"a Dask worker cannot rebuild a step class sent by value (a step defined in "
+            f"__main__ or a notebook): {problems[0][1]}. This version cannot send such steps; "
+            f"move them into a module the workers can import (same environment, or "
+            f"client.upload_file)"
+        )
+
+
+def gather(client: Any, futures: list[Any]) -> list[Any]:
+    """Gather small results; a unit that killed its workers fails the run with an error
+    that says so."""
+    try:
+        return list(client.gather(futures))
+    except Exception as exc:
+        kind = type(exc).__name__
+        if kind == "KilledWorker":
+            raise sdk.PipelineError(
+                f"a unit killed the Dask workers that ran it, retried until Dask gave up "
+                f"({exc}); nothing was published. Check the workers' memory and logs"
+            ) from exc
+        if kind == "FutureCancelledError":
+            raise sdk.PipelineError(
+                f"parts of the run were lost on the Dask cluster ({exc}): a worker holding "
+                f"them died or left, and scattered inputs cannot be recomputed; nothing was "
+                f"published. Run again"
+            ) from exc
+        raise
