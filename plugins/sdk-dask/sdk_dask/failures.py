@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sdk
 from sdk_dask import tasks
 
-__all__ = ["check_code", "gather"]
+__all__ = ["check_code", "cluster_errors", "gather"]
 
 
 def check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
@@ -45,10 +46,29 @@ def check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
 
 
 def gather(client: Any, futures: list[Any]) -> list[Any]:
-    """Gather small results; a unit that killed its workers fails the run with an error
-    that says so."""
-    try:
+    """Gather small results (see :func:`cluster_errors` for what a lost worker raises)."""
+    with cluster_errors():
         return list(client.gather(futures))
+
+
+LOST = frozenset({"FutureCancelledError", "CancelledError", "CommClosedError", "StreamClosedError"})
+"""Dask's errors for work or connections lost with a worker (matched by name: distributed's
+exception classes move between its modules)."""
+
+
+@contextmanager
+def cluster_errors() -> Iterator[None]:
+    """Turn the cluster's failures into a ``PipelineError`` that says what happened.
+
+    Raises:
+        PipelineError: a unit killed its workers until Dask gave up (``KilledWorker``), or a
+            worker (or the connection to one) was lost with parts of the run: scattered inputs
+            cannot be recomputed.
+    """
+    try:
+        yield
+    except sdk.SdkError:
+        raise
     except Exception as exc:
         kind = type(exc).__name__
         if kind == "KilledWorker":
@@ -56,10 +76,10 @@ def gather(client: Any, futures: list[Any]) -> list[Any]:
                 f"a unit killed the Dask workers that ran it, retried until Dask gave up "
                 f"({exc}); nothing was published. Check the workers' memory and logs"
             ) from exc
-        if kind == "FutureCancelledError":
+        if kind in LOST:
             raise sdk.PipelineError(
-                f"parts of the run were lost on the Dask cluster ({exc}): a worker holding "
-                f"them died or left, and scattered inputs cannot be recomputed; nothing was "
-                f"published. Run again"
+                f"the run lost a Dask worker or its connection to one ({kind}: {exc}); parts "
+                f"of the run were on it and scattered inputs cannot be recomputed, so nothing "
+                f"was published. Run again"
             ) from exc
         raise

@@ -26,7 +26,7 @@ from typing import Any
 import sdk
 from sdk_dask import tasks
 from sdk_dask.data import DaskDataset
-from sdk_dask.failures import check_code, gather
+from sdk_dask.failures import check_code, cluster_errors, gather
 from sdk_dask.reading import scatter_input
 
 __all__ = ["DaskRunner", "parse_bytes"]
@@ -134,14 +134,16 @@ class DaskRunner(sdk.Runner):
 
         cluster = open_cluster(self.config)
         session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
-        check_code(cluster.client, session.stages)
-        super().execute(session)
+        with cluster_errors():
+            check_code(cluster.client, session.stages)
+            super().execute(session)
         cluster.flush_logs()
 
     def close(self, session: sdk.RunSession, started: float) -> sdk.RunResult:
         """Publish (outputs come from the workers), then close the cluster."""
         try:
-            return super().close(session, started)
+            with cluster_errors():  # outputs are brought from the workers here
+                return super().close(session, started)
         finally:
             self._shutdown(session)
 

@@ -153,3 +153,21 @@ def customers() -> pd.DataFrame:
     return pd.DataFrame(
         {"customer_id": ["0", "1", "2", "3", "4"], "limit": ["100", "-5", "300", "400", "50"]}
     )
+
+
+class SlowPrice(Step):
+    """Add the amount in cents, slowly (a unit lasts long enough to kill its worker)."""
+
+    output = "priced"
+    scope = "rows"
+
+    def run(self, transactions: DataFrame[Transactions]) -> DataFrame[Priced]:
+        """Wait, then add ``cents``."""
+        import time
+
+        self.log.info("slow_started", extra={"rows": len(transactions)})
+        time.sleep(0.4)
+        return transactions.assign(cents=(transactions["amount"] * 100).round().astype("int64"))
+
+
+slow = Pipeline([SlowPrice(), CustomerTotals()], name="slow")
