@@ -19,9 +19,20 @@ from dask_pipelines import keyed, slow, transactions
 
 import sdk
 from examples.fraud.pipeline import pipeline as fraud
-from sdk.testing import assert_equivalent
+from sdk.testing import assert_equivalent, capture_logs
 
 FRAUD_CSV = ROOT / "examples" / "fraud" / "transactions.csv"
+
+
+def test_without_an_address_a_local_cluster_is_started_and_closed() -> None:
+    """No address: the runner starts its own local cluster (here of 1 worker), runs, and
+    closes it; the result equals local's."""
+    frame = transactions()
+    with capture_logs() as logs:
+        dasked = run(keyed, "dask", {"n_workers": 1}, transactions=frame)
+    assert_equivalent(run(keyed, "local", transactions=frame), dasked)
+    (connected,) = logs.events("dask_connected")
+    assert connected["local_cluster"] is True and connected["workers"] == 1
 
 
 class KillOnFirst(logging.Handler):

@@ -93,6 +93,27 @@ def test_a_model_is_loaded_once_and_scattered_once(dask_address: str, tmp_path: 
     assert len(units) == 6  # 40 rows in parts of 7, all given the one scattered model
 
 
+def test_a_model_trained_in_the_run_is_evaluated_on_the_cluster(
+    dask_address: str, tmp_path: Path
+) -> None:
+    """The spaceflights training pipeline (rows, global steps, a model returned by one step and
+    taken by the next): the same metrics and quarantine as local."""
+    inputs = {
+        name: str(SPACEFLIGHTS / f"{name}.csv") for name in ("companies", "shuttles", "reviews")
+    }
+    runs = {"run_dir": str(tmp_path / "runs")}
+    dasked = run(training, "dask", {"address": dask_address, "partition_rows": 50, **runs},
+                 **inputs)  # fmt: skip
+    local = run(training, "local", runs, **inputs)
+    assert dasked.metrics.keys() == local.metrics.keys() and dasked.metrics
+    for name, values in local.metrics.items():
+        assert dasked.metrics[name] == pytest.approx(values, rel=1e-9), name
+    columns = [c for c in local.quarantine.columns if c != "run_id"]
+    assert sorted(map(tuple, dasked.quarantine[columns].astype(str).values)) == sorted(
+        map(tuple, local.quarantine[columns].astype(str).values)
+    )
+
+
 def test_a_worker_that_cannot_import_a_step_fails_the_run_clearly(
     dask_address: str, tmp_path: Path
 ) -> None:
