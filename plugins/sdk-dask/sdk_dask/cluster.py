@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,8 @@ logger = sdk.get_logger("sdk.dask")
 
 BARRIER = "sdk.dask.barrier"
 """The logger of the records that mark the end of a worker's records so far (never shown)."""
+FORWARDED = "forwarded-log-record"
+"""The prefix of the topic ``Client.forward_logging`` sends records on (``distributed.client``)."""
 FLUSH_SECONDS = 10.0
 """How long the client waits for the workers' records before going on without them."""
 
@@ -107,14 +109,18 @@ class _Arrivals(logging.Filter):
         return False
 
 
+_ARRIVALS = _Arrivals()
+"""One for the process: the first filter that drops a record hides it from the next ones, so
+runs at once in one process share it (their tokens differ)."""
+
+
 class Cluster:
     """The client of one run, and the local cluster it started, if any."""
 
     def __init__(self, client: Client, local: LocalCluster | None) -> None:
         self.client = client
         self.local = local
-        self._arrivals = _Arrivals()
-        logging.getLogger(BARRIER).addFilter(self._arrivals)
+        logging.getLogger(BARRIER).addFilter(_ARRIVALS)  # once per process (idempotent)
 
     def flush_logs(self) -> None:
         """Wait until the records every worker sent so far have reached the client."""
@@ -123,38 +129,52 @@ class Cluster:
             answered = self.client.run(_mark, token)
         except Exception:  # a worker that cannot answer cannot send records either
             return
-        with self._arrivals.changed:
-            self._arrivals.changed.wait_for(
-                lambda: len(self._arrivals.seen.get(token, ())) >= len(answered),
+        with _ARRIVALS.changed:
+            _ARRIVALS.changed.wait_for(
+                lambda: len(_ARRIVALS.seen.get(token, ())) >= len(answered),
                 timeout=FLUSH_SECONDS,
             )
-            self._arrivals.seen.pop(token, None)
+            _ARRIVALS.seen.pop(token, None)
 
     def close(self) -> None:
         """Flush the logs, then close the client (and the local cluster)."""
         try:
             self.flush_logs()
         finally:
-            logging.getLogger(BARRIER).removeFilter(self._arrivals)
             self.client.close()
             if self.local is not None:
                 self.local.close()
 
 
 @contextmanager
-def connect(config: Mapping[str, Any]) -> Iterator[Cluster]:
+def connect(config: Mapping[str, Any], run_id: str) -> Iterator[Cluster]:
     """A client on ``config["address"]``, or on a new local cluster of ``n_workers`` worker
     processes (one thread each, no dashboard), closed when the block ends; with the SDK's log
     level set on the workers and their ``sdk`` records forwarded to this process."""
-    cluster = open_cluster(config)
+    cluster = open_cluster(config, run_id)
     try:
         yield cluster
     finally:
         cluster.close()
 
 
-def open_cluster(config: Mapping[str, Any]) -> Cluster:
-    """Open the run's client (see :func:`connect`); the caller closes it."""
+def _handler(run_id: str) -> Callable[[tuple[float, dict[str, Any]]], None]:
+    """Handles the forwarded records of run ``run_id`` (and those logged outside any run) as
+    ``forward_logging``'s own handler does: every client forwarding ``sdk`` from a shared
+    cluster receives every worker's records, so another run's are left out."""
+
+    def handle(event: tuple[float, dict[str, Any]]) -> None:
+        _, fields = event
+        if fields.get("run_id") not in (None, run_id):
+            return
+        record = logging.makeLogRecord(fields)
+        logging.getLogger(record.name).handle(record)
+
+    return handle
+
+
+def open_cluster(config: Mapping[str, Any], run_id: str) -> Cluster:
+    """Open run ``run_id``'s client (see :func:`connect`); the caller closes it."""
     local = None
     if config["address"]:
         client = Client(config["address"])
@@ -169,6 +189,7 @@ def open_cluster(config: Mapping[str, Any]) -> Cluster:
     try:
         level = logging.getLogger("sdk").getEffectiveLevel()
         client.forward_logging("sdk", level=level)
+        client.subscribe_topic(f"{FORWARDED}-forward-logging-sdk", _handler(run_id))
         client.register_plugin(SdkLogLevel(level), name="sdk-log-level")
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         logger.info(

@@ -132,7 +132,7 @@ class DaskRunner(sdk.Runner):
         """Connect (or start a local cluster), then run the plan."""
         from sdk_dask.cluster import open_cluster
 
-        cluster = open_cluster(self.config)
+        cluster = open_cluster(self.config, session.info.run_id)
         session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
         with cluster_errors():
             check_code(cluster.client, session.stages)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 import sdk_dask
 from dask_harness import HERE, ROOT, dask_address, run, sdk_command
-from dask_pipelines import exploding, three_scopes, transactions, whole
+from dask_pipelines import exploding, rows_only, three_scopes, transactions, whole
 
 import sdk
 from examples.spaceflights.pipeline import Features, serving, training
@@ -243,6 +244,21 @@ def test_worker_records_reach_the_client_with_the_run_context(dask_address: str)
     events = [r["event"] for r in logs]
     last_priced = max(i for i, e in enumerate(events) if e == "priced")
     assert last_priced < events.index("step_started")  # a stage's worker records come first
+
+
+def test_two_runs_at_once_on_one_cluster_each_get_their_own_records(dask_address: str) -> None:
+    """Every client forwarding `sdk` from a cluster receives every worker's records; each run
+    handles only its own, so no record is shown twice."""
+    options = {"address": dask_address, "partition_rows": 5}
+    with capture_logs() as logs, ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(run, rows_only, "dask", options, transactions=transactions())
+            for _ in range(2)
+        ]
+        results = [f.result() for f in futures]
+    for result in results:
+        mine = [r for r in logs.events("priced") if r["run_id"] == result.run_id]
+        assert sorted(r["partition"] for r in mine) == [f"s00-rows-{i:06d}" for i in range(5)]
 
 
 def test_sdk_run_prints_one_stream_of_json_lines(dask_address: str, tmp_path: Path) -> None:
