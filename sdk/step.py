@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -28,6 +29,22 @@ def snake_case(name: str) -> str:
     """Return ``name`` (a class name) in snake_case: ``AddFeatures`` -> ``add_features``."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _rebuilt_by_value() -> bool:
+    """Whether the class being created is cloudpickle's empty skeleton of a step class sent by
+    value (a step defined in a notebook or ``__main__``, shipped to a worker process): its
+    docstring, ``run`` and models are set on it after creation, and the class passed these
+    checks where it was defined."""
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        code = frame.f_code
+        if code.co_name == "_make_skeleton_class" and "cloudpickle" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _own_doc(cls: type) -> str:
@@ -135,6 +152,8 @@ class Step:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if _rebuilt_by_value():
+            return  # checked where it was defined; its body arrives after this call
         if not _own_doc(cls):
             raise StepDefinitionError(
                 f"step {cls.__name__}: missing docstring; add one sentence saying what the "
