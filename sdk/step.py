@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any, ClassVar
 
 from sdk.errors import StepDefinitionError
@@ -36,7 +37,7 @@ def _rebuilt_by_value() -> bool:
     value (a step defined in a notebook or ``__main__``, shipped to a worker process): its
     docstring, ``run`` and models are set on it after creation, and the class passed these
     checks where it was defined."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(4):
         if frame is None:
             return False
