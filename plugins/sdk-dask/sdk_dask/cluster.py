@@ -22,7 +22,7 @@ from distributed import Client, LocalCluster, WorkerPlugin
 
 import sdk
 
-__all__ = ["Cluster", "SdkLogLevel", "connect"]
+__all__ = ["Cluster", "SdkLogLevel", "connect", "open_cluster", "worker_addresses"]
 
 logger = sdk.get_logger("sdk.dask")
 
@@ -158,6 +158,16 @@ def connect(config: Mapping[str, Any], run_id: str) -> Iterator[Cluster]:
         cluster.close()
 
 
+def worker_addresses(client: Client) -> list[str]:
+    """The addresses of the cluster's workers (all of them, whatever the distributed version:
+    ``scheduler_info`` lists only the first few by default in recent ones)."""
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # distributed before n_workers
+        info = client.scheduler_info()
+    return list(info.get("workers", {}))
+
+
 def _handler(run_id: str) -> Callable[[tuple[float, dict[str, Any]]], None]:
     """Handles the forwarded records of run ``run_id`` (and those logged outside any run) as
     ``forward_logging``'s own handler does: every client forwarding ``sdk`` from a shared
@@ -191,7 +201,7 @@ def open_cluster(config: Mapping[str, Any], run_id: str) -> Cluster:
         client.forward_logging("sdk", level=level)
         client.subscribe_topic(f"{FORWARDED}-forward-logging-sdk", _handler(run_id))
         client.register_plugin(SdkLogLevel(level), name="sdk-log-level")
-        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        workers = worker_addresses(client)
         logger.info(
             "dask_connected",
             extra={

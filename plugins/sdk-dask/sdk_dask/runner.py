@@ -343,4 +343,6 @@ def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> Das
 
 
 def _workers(client: Any) -> int:
-    return max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+    from sdk_dask.cluster import worker_addresses
+
+    return max(len(worker_addresses(client)), 1)
