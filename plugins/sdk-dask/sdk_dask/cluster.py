@@ -187,7 +187,14 @@ def open_cluster(config: Mapping[str, Any], run_id: str) -> Cluster:
     """Open run ``run_id``'s client (see :func:`connect`); the caller closes it."""
     local = None
     if config["address"]:
-        client = Client(config["address"])
+        try:
+            client = Client(config["address"])
+        except OSError as exc:  # refused, unreachable, timed out
+            raise sdk.PipelineError(
+                f"cannot connect to the Dask scheduler at {config['address']!r} ({exc}); start "
+                f"one (`dask scheduler`, then `dask worker ADDRESS`) or check the address, or "
+                f"leave the runner option address out to start a local cluster"
+            ) from exc
     else:
         local = LocalCluster(
             n_workers=config["n_workers"],

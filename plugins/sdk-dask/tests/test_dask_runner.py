@@ -314,6 +314,18 @@ def test_neither_sdk_nor_the_loaded_plugin_imports_dask() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_an_unreachable_scheduler_fails_the_run_clearly() -> None:
+    """An address where no scheduler listens: PipelineError naming the address and the fix."""
+    import dask
+
+    expected = "cannot connect to the Dask scheduler at 'tcp://127.0.0.1:9'"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(sdk.PipelineError, match=expected),
+    ):
+        run(rows_only, "dask", {"address": "tcp://127.0.0.1:9"}, transactions=transactions())
+
+
 def test_bad_options_are_refused_before_anything_runs() -> None:
     """A non-positive n_workers or partition_rows, or a memory limit that is not a size."""
     for options in ({"n_workers": 0}, {"partition_rows": 0}, {"memory_limit": "lots"}):
