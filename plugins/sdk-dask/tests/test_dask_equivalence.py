@@ -48,8 +48,9 @@ def both(
     pipeline: sdk.Pipeline, address: str, options: dict[str, Any] | None = None, **inputs: Any
 ) -> tuple[sdk.RunResult, sdk.RunResult, list[Any], list[Any]]:
     """Run ``pipeline`` through local and dask; return both results and their step events."""
+    kept = {k: v for k, v in (options or {}).items() if k == "run_dir"}
     with capture_logs() as local_logs:
-        local = run(pipeline, "local", **inputs)
+        local = run(pipeline, "local", kept, **inputs)
     with capture_logs() as dask_logs:
         dasked = run(pipeline, "dask", {"address": address, **(options or {})}, **inputs)
     return local, dasked, step_events(local_logs), step_events(dask_logs)
