@@ -11,7 +11,9 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (services are found through SDK_TEST_* variables)."""
-    session.install("-e", ".[test]", "-e", "plugins/sdk-serve[test]")
+    session.install(
+        "-e", ".[test]", "-e", "plugins/sdk-serve[test]", "-e", "plugins/sdk-dask[test]"
+    )
     session.run("pytest", *session.posargs)
 
 
@@ -48,6 +50,10 @@ def oldest(session: nox.Session) -> None:
         "orjson==3.9.0",
         "httpx==0.27.0",
         "schemathesis==4.0.0",
+        "-e",
+        "plugins/sdk-dask[test]",  # and the dask plugin's floors
+        "dask==2024.1.0",
+        "distributed==2024.1.0",
     )
     session.run("pytest", *session.posargs)
 
@@ -55,9 +61,16 @@ def oldest(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff and mypy over the library, tests and benchmarks."""
-    session.install("-e", ".[lint]", "-e", "plugins/sdk-serve")
+    session.install("-e", ".[lint]", "-e", "plugins/sdk-serve", "-e", "plugins/sdk-dask")
     session.run("ruff", "check", "sdk", "tests", "benchmarks", "examples", "noxfile.py", "plugins")
-    session.run("ruff", "format", "--check", "sdk", "plugins/sdk-serve/sdk_serve")
+    session.run(
+        "ruff",
+        "format",
+        "--check",
+        "sdk",
+        "plugins/sdk-serve/sdk_serve",
+        "plugins/sdk-dask/sdk_dask",
+    )
     session.run("mypy")
 
 

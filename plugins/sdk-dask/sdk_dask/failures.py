@@ -39,9 +39,9 @@ def check_code(client: Any, stages: Sequence[sdk.Stage]) -> None:
     if problems:
         raise sdk.PipelineError(
             f"a Dask worker cannot rebuild a step class sent by value (a step defined in "
-            f"__main__ or a notebook): {problems[0][1]}. This version cannot send such steps; "
-            f"move them into a module the workers can import (same environment, or "
-            f"client.upload_file)"
+            f"__main__ or a notebook): {problems[0][1]}. Check that the workers run the same "
+            f"Python and library versions as the client, or move the steps into a module the "
+            f"workers can import (same environment, or client.upload_file)"
         )
 
 

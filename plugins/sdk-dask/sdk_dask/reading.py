@@ -1,8 +1,12 @@
-"""How pipeline inputs reach the workers (this version: read on the client, then scattered).
+"""How pipeline inputs reach the workers.
 
-Everything about reading an input for the ``dask`` runner is in :func:`scatter_input`, so
-that worker-side reading (Parquet row groups, CSV split at record boundaries, SQL key
-ranges) can later replace it without touching the runner.
+A file input is cut into parts by the core's I/O capability (:func:`sdk.read_parts`: CSV split
+at record boundaries with their physical line numbers, Parquet by row groups; one part for a
+scheme without it), planned on the client from the file's structure, and **read on the
+workers** (:func:`sdk.read_part`): the data never passes through the client. A DataFrame given
+in Python is cut on the client and scattered. Either way each part keeps its rows' sources, so
+quarantine records name the same ``source`` as in ``local``: ``path:line`` for CSV (physical
+lines, quoted newlines included), ``path#row`` for Parquet, index labels for a DataFrame.
 """
 
 from __future__ import annotations
@@ -10,23 +14,26 @@ from __future__ import annotations
 from typing import Any
 
 import sdk
+from sdk_dask import tasks
 from sdk_dask.data import DaskDataset
+from sdk_dask.failures import gather
 
 __all__ = ["scatter_input"]
 
 
 def scatter_input(client: Any, session: sdk.RunSession, name: str, rows: int) -> DaskDataset:
-    """Read pipeline input ``name`` on the client in chunks of ``rows`` rows and scatter each
-    chunk to a worker as one part.
-
-    Each part keeps its rows' sources as the SDK's reader gives them, so quarantine records
-    name the same ``source`` as in ``local``: ``path:line`` for CSV (physical lines, quoted
-    newlines included), ``path#row`` for Parquet, index labels for a DataFrame. The input is
-    counted in the run's rows in (``input_read``) once it has been read whole.
-    """
-    parts: list[Any] = []
-    sizes: list[int] = []
+    """Pipeline input ``name`` as parts of about ``rows`` rows on the workers; counted in the
+    run's rows in (``input_read``) once its parts are read."""
+    value = session.inputs[name].value
+    if isinstance(value, str):
+        parts = sdk.read_parts(value, rows)
+        futures = [client.submit(tasks.read_part, part, pure=False) for part in parts]
+        sizes = gather(client, [client.submit(tasks.rows_of, f, pure=False) for f in futures])
+        session.count_input(name, sum(sizes))
+        return DaskDataset(client, futures, sizes)
+    scattered: list[Any] = []
+    sizes = []
     for _offset, frame, sources in session.chunks(name, rows):
-        parts.append(client.scatter(sdk.Data(frame, sources), hash=False))
+        scattered.append(client.scatter(sdk.Data(frame, sources), hash=False))
         sizes.append(len(frame))
-    return DaskDataset(client, parts, sizes)
+    return DaskDataset(client, scattered, sizes)

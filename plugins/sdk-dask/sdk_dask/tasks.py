@@ -23,6 +23,7 @@ __all__ = [
     "item",
     "load_problem",
     "output_of",
+    "read_part",
     "rows_of",
     "run_part",
     "sizes_of",
@@ -95,6 +96,12 @@ def output_of(result: sdk.UnitResult, name: str) -> sdk.Data:
         return result.outputs[name]
     empty = pd.DataFrame()
     return sdk.Data(empty, sdk.Sources.from_index(empty.index))
+
+
+def read_part(part: sdk.Part) -> sdk.Data:
+    """Read one part of a pipeline input, here on the worker (see :func:`sdk.read_part`)."""
+    loaded = sdk.read_part(part)
+    return sdk.Data(loaded.frame, loaded.sources)
 
 
 def rows_of(data: sdk.Data) -> int:

@@ -199,25 +199,10 @@ def from_main(dask_address: str, tmp_path_factory: pytest.TempPathFactory) -> An
     )
 
 
-@pytest.mark.xfail(
-    strict=False,  # passes with the core's fix (a step class rebuilt by value skips its checks)
-    reason="core: cloudpickle rebuilds a class sent by value from an empty skeleton, and "
-    "Step.__init_subclass__ refuses it ('missing docstring') on the worker",
-)
 def test_steps_defined_in_main_travel_by_value(from_main: Any) -> None:
     """A step class defined in __main__ runs on the cluster, as local."""
     assert from_main.returncode == 0, from_main.stderr[-3000:]
     assert from_main.stdout.split() == ["rows", "18", "6"], from_main.stdout
-
-
-def test_a_step_class_the_workers_cannot_rebuild_fails_the_run_clearly(from_main: Any) -> None:
-    """Until steps from __main__ travel by value, such a run fails before any unit is sent,
-    with a PipelineError saying why and what to do, and the workers stay healthy."""
-    if from_main.returncode == 0:
-        pytest.skip("steps from __main__ travel by value now")
-    assert "PipelineError" in from_main.stderr
-    assert "cannot rebuild a step class sent by value" in from_main.stderr
-    assert "missing docstring" in from_main.stderr
 
 
 def test_worker_records_reach_the_client_with_the_run_context(dask_address: str) -> None:
