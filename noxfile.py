@@ -86,6 +86,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_stream.py", "--out", "docs/performance.md")
     session.install("-e", "plugins/sdk-serve")
     session.run("python", "benchmarks/bench_serve.py", "--out", "docs/performance.md")
+    session.install("-e", "plugins/sdk-dask")
+    session.run("python", "benchmarks/bench_dask.py", "--out", "docs/performance.md")
 
 
 @nox.session(python="3.11")
