@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+import sdk
 from sdk_dask import tasks
 
 __all__ = ["DaskDataset"]
@@ -17,7 +18,8 @@ class DaskDataset:
 
     It is what the run keeps in ``session.datasets``: ``rows`` and ``frames()`` are all the
     core needs to publish it. ``frames()`` brings the parts to the client one at a time (this
-    version's outputs pass through the client when they are published).
+    version's outputs pass through the client when they are published), and checks that each
+    has the rows its unit committed (a part Dask recomputed after a lost worker must).
 
     Attributes:
         client: the run's Dask client.
@@ -35,6 +37,14 @@ class DaskDataset:
     def frames(self) -> Iterator[pd.DataFrame]:
         """The parts' frames, in order (empty parts skipped; one empty frame, with the
         columns, when every part is empty)."""
-        chosen = [p for p, n in zip(self.parts, self.sizes, strict=True) if n] or self.parts[:1]
-        for part in chosen:
-            yield self.client.submit(tasks.frame_of, part, pure=False).result()
+        kept = [(p, n) for p, n in zip(self.parts, self.sizes, strict=True) if n]
+        for part, size in kept or list(zip(self.parts[:1], self.sizes[:1], strict=True)):
+            frame = self.client.submit(tasks.frame_of, part, pure=False).result()
+            if len(frame) != size:  # recomputed after a lost worker, and not the same
+                raise sdk.PipelineError(
+                    f"a part of an output has {len(frame)} rows, not the {size} its unit "
+                    f"committed: Dask recomputed it after losing a worker and it came out "
+                    f"different (a step that is not deterministic, or an input file changed "
+                    f"during the run); nothing was published. Run again"
+                )
+            yield frame

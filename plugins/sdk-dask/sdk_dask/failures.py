@@ -61,9 +61,11 @@ def cluster_errors() -> Iterator[None]:
     """Turn the cluster's failures into a ``PipelineError`` that says what happened.
 
     Raises:
-        PipelineError: a unit killed its workers until Dask gave up (``KilledWorker``), or a
-            worker (or the connection to one) was lost with parts of the run: scattered inputs
-            cannot be recomputed.
+        PipelineError: a unit killed its workers until Dask gave up (``KilledWorker``: the
+            scheduler's ``allowed-failures``), or a worker (or the connection to one) was lost
+            with parts Dask cannot recompute: those of a DataFrame input scattered from the
+            client. (What Dask can recompute — parts read from files, units' results, shuffle
+            pieces — is recomputed, and no error reaches here.)
     """
     try:
         yield
@@ -74,12 +76,14 @@ def cluster_errors() -> Iterator[None]:
         if kind == "KilledWorker":
             raise sdk.PipelineError(
                 f"a unit killed the Dask workers that ran it, retried until Dask gave up "
-                f"({exc}); nothing was published. Check the workers' memory and logs"
+                f"(the scheduler's distributed.scheduler.allowed-failures; {exc}); nothing was "
+                f"published. Check the workers' memory and logs"
             ) from exc
         if kind in LOST:
             raise sdk.PipelineError(
-                f"the run lost a Dask worker or its connection to one ({kind}: {exc}); parts "
-                f"of the run were on it and scattered inputs cannot be recomputed, so nothing "
-                f"was published. Run again"
+                f"the run lost a Dask worker or its connection to one ({kind}: {exc}) with "
+                f"parts Dask cannot recompute: a DataFrame input given in Python is scattered "
+                f"from the client (file inputs are read again on the workers); nothing was "
+                f"published. Run again, or give the input as a file (CSV, Parquet)"
             ) from exc
         raise

@@ -8,6 +8,7 @@ its address given to the runner as its ``address`` option, so runs do not start 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,21 @@ def sdk_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[
         timeout=timeout,
         check=False,
     )
+
+
+STEP_EVENTS = ("step_started", "validated", "step_finished")
+
+
+def step_events(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The step events of a run, per step, without timings and run ids, order-insensitive
+    across steps' unit order (the base emits them once per step, in plan order)."""
+    dropped = {"ts", "run_id", "runner", "duration_ms", "logger", "level"}
+    return [
+        (
+            r["step"],
+            r["event"],
+            json.dumps({k: v for k, v in r.items() if k not in dropped}, sort_keys=True),
+        )
+        for r in records
+        if r["event"] in STEP_EVENTS
+    ]

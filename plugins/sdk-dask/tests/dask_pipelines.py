@@ -171,3 +171,27 @@ class SlowPrice(Step):
 
 
 slow = Pipeline([SlowPrice(), CustomerTotals()], name="slow")
+
+
+KILL_MARKER = "KL"
+"""The country of a row that makes :class:`KillOnMarker` SIGKILL the worker running it."""
+
+
+class KillOnMarker(Step):
+    """Add the amount in cents; SIGKILL this process on a row of country ``KL`` (a unit that
+    kills every worker it runs on, for Dask's retry budget). Never run it locally."""
+
+    output = "priced"
+    scope = "rows"
+
+    def run(self, transactions: DataFrame[Transactions]) -> DataFrame[Priced]:
+        """Die on the marker, else add ``cents``."""
+        import os
+        import signal
+
+        if (transactions["country"] == KILL_MARKER).any():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return transactions.assign(cents=(transactions["amount"] * 100).round().astype("int64"))
+
+
+killing = Pipeline([KillOnMarker(), CustomerTotals()], name="killing")

@@ -8,13 +8,12 @@ whose quarantine sources (``path:line``) must be the same as ``local``'s.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from dask_harness import ROOT, dask_address, run
+from dask_harness import ROOT, dask_address, run, step_events
 from dask_pipelines import PIPELINES, customers, join, three_scopes, transactions
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -26,22 +25,6 @@ from sdk.testing import assert_equivalent, capture_logs
 __all__ = ["dask_address"]
 
 FRAUD_CSV = ROOT / "examples" / "fraud" / "transactions.csv"
-STEP_EVENTS = ("step_started", "validated", "step_finished")
-
-
-def step_events(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """The step events of a run, per step, without timings and run ids, order-insensitive
-    across steps' unit order (the base emits them once per step, in plan order)."""
-    dropped = {"ts", "run_id", "runner", "duration_ms", "logger", "level"}
-    return [
-        (
-            r["step"],
-            r["event"],
-            json.dumps({k: v for k, v in r.items() if k not in dropped}, sort_keys=True),
-        )
-        for r in records
-        if r["event"] in STEP_EVENTS
-    ]
 
 
 def both(

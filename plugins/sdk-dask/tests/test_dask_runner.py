@@ -316,3 +316,17 @@ def test_bad_options_are_refused_before_anything_runs() -> None:
     for options in ({"n_workers": 0}, {"partition_rows": 0}, {"memory_limit": "lots"}):
         with pytest.raises(sdk.SdkError):
             run(three_scopes, "dask", options, transactions=transactions())
+
+
+def test_an_output_part_not_of_its_committed_size_is_refused(dask_address: str) -> None:
+    """A part recomputed after a lost worker that comes out with other rows than its unit
+    committed (a step that is not deterministic) fails the publication, never writes it."""
+    from distributed import Client
+    from sdk_dask.data import DaskDataset
+
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    with Client(dask_address) as client:
+        part = client.scatter(sdk.Data(frame, sdk.Sources.from_index(frame.index)))
+        assert len(next(DaskDataset(client, [part], [3]).frames())) == 3
+        with pytest.raises(sdk.PipelineError, match="not the 4 its unit committed"):
+            list(DaskDataset(client, [part], [4]).frames())
