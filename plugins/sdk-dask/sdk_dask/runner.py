@@ -223,8 +223,8 @@ class DaskRunner(sdk.Runner):
             name: [client.submit(tasks.output_of, r, name, pure=False) for r in results]
             for name in names
         }
-        sizes = {
-            name: client.submit(tasks.sizes_of, parts, pure=False)
+        sizes = {  # counted part by part where each part is (a list would gather them)
+            name: [client.submit(tasks.rows_of, part, pure=False) for part in parts]
             for name, parts in outputs.items()
         }
         summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results]
@@ -233,7 +233,7 @@ class DaskRunner(sdk.Runner):
         work.cluster.flush_logs()  # the units' records before the stage's step events
         for (unit, _), result in zip(units, gathered, strict=True):
             self.commit(session, stage, unit, result)
-        counts = gather(client, list(sizes.values()))
+        counts = [gather(client, futures) for futures in sizes.values()]
         produced = {
             name: DaskDataset(client, outputs[name], n)
             for name, n in zip(sizes, counts, strict=True)
@@ -338,7 +338,7 @@ def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> Das
         )
         for b in range(buckets)
     ]
-    sizes = gather(client, [client.submit(tasks.sizes_of, pieces, pure=False)])[0]
+    sizes = gather(client, [client.submit(tasks.rows_of, piece, pure=False) for piece in pieces])
     return DaskDataset(client, pieces, sizes)
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "read_part",
     "rows_of",
     "run_part",
-    "sizes_of",
     "split_by_key",
     "summary_of",
 ]
@@ -107,11 +106,6 @@ def read_part(part: sdk.Part) -> sdk.Data:
 def rows_of(data: sdk.Data) -> int:
     """The rows of a part."""
     return len(data.frame)
-
-
-def sizes_of(parts: Sequence[sdk.Data]) -> list[int]:
-    """The rows of each part."""
-    return [len(p.frame) for p in parts]
 
 
 def item(items: Sequence[sdk.Data], index: int) -> sdk.Data:
