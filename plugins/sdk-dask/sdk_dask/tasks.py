@@ -124,16 +124,30 @@ def estimate_bytes(data: sdk.Data) -> int:
 
 
 def split_by_key(parts: Sequence[sdk.Data], key: Sequence[str], buckets: int) -> list[sdk.Data]:
-    """``parts`` joined, then cut into ``buckets`` by a hash of the ``key`` columns, so rows
-    with equal keys land in the same bucket whatever part they came from (equal dtypes hash
-    alike)."""
-    data = concat(parts)
-    hashed = pd.util.hash_pandas_object(data.frame[list(key)], index=False).to_numpy()
-    codes = hashed % np.uint64(buckets)
-    return [
-        sdk.Data(data.frame.iloc[positions], data.sources.take(positions))
-        for positions in (np.flatnonzero(codes == b) for b in range(buckets))
-    ]
+    """``parts`` cut into ``buckets`` by a hash of the ``key`` columns, so rows with equal keys
+    land in the same bucket whatever part they came from (equal dtypes hash alike).
+
+    Each part is cut on its own, and a bucket joins its pieces of every part: a piece's source
+    references point into its own part only, so a bucket pickles (moves to another worker) in
+    proportion to its rows. Joining the parts first made every bucket carry the references of
+    all the parts: 20 MB for a 3 MB bucket of 100,000 rows, ~50x the data moved between workers.
+    """
+    pieces: list[list[sdk.Data]] = [[] for _ in range(buckets)]
+    for part in parts:
+        if not len(part.frame):
+            continue
+        hashed = pd.util.hash_pandas_object(part.frame[list(key)], index=False).to_numpy()
+        codes = (hashed % np.uint64(buckets)).astype(np.int64)
+        order = np.argsort(codes, kind="stable")  # by bucket, in row order within each
+        bounds = np.cumsum(np.bincount(codes, minlength=buckets))[:-1]
+        for bucket, positions in enumerate(np.split(order, bounds)):
+            if len(positions):
+                pieces[bucket].append(
+                    sdk.Data(part.frame.iloc[positions], part.sources.take(positions))
+                )
+    first = parts[0]
+    empty = sdk.Data(first.frame.iloc[:0], first.sources.take(np.empty(0, dtype=np.int64)))
+    return [concat(found) if found else empty for found in pieces]
 
 
 def concat(parts: Sequence[sdk.Data]) -> sdk.Data:
