@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sdk.quarantine import QUARANTINE_COLUMNS, Sources
     from sdk.result import RunResult
     from sdk.runners.base import BASE_OPTIONS, Runner
+    from sdk.runners.batch import memory_limit_bytes
     from sdk.runners.inputs import Input
     from sdk.runners.options import RunnerOption
     from sdk.runners.plan import needed_datasets, plan
@@ -86,6 +87,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "sdk.quarantine": ("QUARANTINE_COLUMNS", "Sources"),
     "sdk.result": ("RunResult",),
     "sdk.runners.base": ("BASE_OPTIONS", "Runner"),
+    "sdk.runners.batch": ("memory_limit_bytes",),
     "sdk.runners.inputs": ("Input",),
     "sdk.runners.options": ("RunnerOption",),
     "sdk.runners.plan": ("needed_datasets", "plan"),
@@ -159,6 +161,7 @@ __all__ = [
     "get_logger",
     "hookimpl",
     "inject_faults",
+    "memory_limit_bytes",
     "needed_datasets",
     "plan",
     "read_part",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 Frames = Callable[[], dict[str, Data]]
 """A unit's input frames, read when (and only if) the unit runs."""
 
-__all__ = ["BatchRunner"]
+__all__ = ["BatchRunner", "memory_limit_bytes"]
 
 logger = get_logger("sdk.run")
 
@@ -61,6 +61,17 @@ def parse_bytes(value: int | str | None) -> int | None:
         raise ResourceLimitError(f"memory limit {value!r} is not a size; write e.g. 2GB or 512MB")
     unit = match.group(2).upper().rstrip("B").rstrip("I")
     return int(float(match.group(1)) * 1024 ** "_KMGT".index(unit or "_"))
+
+
+def memory_limit_bytes(value: int | str | None) -> int:
+    """A runner's ``memory_limit`` option in bytes: ``"2GB"``, ``"512MB"``, a number of bytes,
+    or ``None`` for the default, a quarter of this machine's physical memory. The largest
+    estimated input a ``global`` step may load (``batch``, and runners from plugins).
+
+    Raises:
+        ResourceLimitError: the text is not a size.
+    """
+    return parse_bytes(value) or _default_memory_limit()
 
 
 def _default_memory_limit() -> int:
@@ -128,7 +139,7 @@ class BatchRunner(Runner):
         chunk_rows = self.config["chunk_rows"]
         if chunk_rows is not None and chunk_rows < 1:
             raise ResourceLimitError(f"chunk_rows={chunk_rows!r} must be a positive number of rows")
-        self.memory_limit = parse_bytes(self.config["memory_limit"]) or _default_memory_limit()
+        self.memory_limit = memory_limit_bytes(self.config["memory_limit"])
 
     def settings(self, request: RunRequest) -> dict[str, Any]:
         """Chunking decides the units, so a resume must use the same.

@@ -18,8 +18,6 @@ run is deterministic), and keeps each output as futures (:class:`DaskDataset`).
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,37 +27,12 @@ from sdk_dask.data import DaskDataset
 from sdk_dask.failures import check_code, cluster_errors, gather
 from sdk_dask.reading import scatter_input
 
-__all__ = ["DaskRunner", "parse_bytes"]
+__all__ = ["DaskRunner"]
 
 logger = sdk.get_logger("sdk.run")
 
 PARTITION_ROWS = 100_000
 """Rows per part when the runner cuts a pipeline input (option ``partition_rows``)."""
-
-
-def parse_bytes(value: int | str | None) -> int | None:
-    """``"2GB"``, ``"512MB"``, ``1073741824`` -> bytes (``None`` stays ``None``).
-
-    Raises:
-        ResourceLimitError: the text is not a size.
-    """
-    if value is None or isinstance(value, int):
-        return value
-    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B?)\s*", value, flags=re.IGNORECASE)
-    if not match:
-        raise sdk.ResourceLimitError(
-            f"memory_limit {value!r} is not a size; write e.g. 2GB or 512MB"
-        )
-    unit = match.group(2).upper().rstrip("B").rstrip("I")
-    return int(float(match.group(1)) * 1024 ** "_KMGT".index(unit or "_"))
-
-
-def _default_memory_limit() -> int:
-    """A quarter of this machine's memory, as the batch runner's default."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 2 * 2**30
 
 
 class Work:
@@ -121,7 +94,7 @@ class DaskRunner(sdk.Runner):
             value = self.config[option]
             if value is not None and value < 1:
                 raise sdk.ResourceLimitError(f"{option}={value!r} must be a positive number")
-        self.memory_limit = parse_bytes(self.config["memory_limit"]) or _default_memory_limit()
+        self.memory_limit = sdk.memory_limit_bytes(self.config["memory_limit"])
 
     def settings(self, request: sdk.RunRequest) -> dict[str, Any]:
         """The rows per part decide the units: recorded in ``run.json``."""
