@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     )
     from sdk.hookspecs import hookimpl
     from sdk.io import IOScheme, Loaded, Part, read_part, read_parts
+    from sdk.io.outparts import (
+        OutputPart,
+        discard_output_parts,
+        output_parts_supported,
+        output_staging,
+        publish_output_parts,
+        write_output_part,
+    )
     from sdk.logs import configure_logging, get_logger, run_context
     from sdk.params import Params
     from sdk.pipeline import Pipeline
@@ -80,6 +88,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "sdk.hookspecs": ("hookimpl",),
     "sdk.io": ("IOScheme", "Loaded", "Part", "read_part", "read_parts"),
+    "sdk.io.outparts": (
+        "OutputPart",
+        "discard_output_parts",
+        "output_parts_supported",
+        "output_staging",
+        "publish_output_parts",
+        "write_output_part",
+    ),
     "sdk.logs": ("configure_logging", "get_logger", "run_context"),
     "sdk.params": ("Params",),
     "sdk.pipeline": ("Pipeline",),
@@ -127,6 +143,7 @@ __all__ = [
     "Input",
     "Loaded",
     "Metrics",
+    "OutputPart",
     "Params",
     "ParamsError",
     "Part",
@@ -158,18 +175,23 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "configure_logging",
+    "discard_output_parts",
     "get_logger",
     "hookimpl",
     "inject_faults",
     "memory_limit_bytes",
     "needed_datasets",
+    "output_parts_supported",
+    "output_staging",
     "plan",
+    "publish_output_parts",
     "read_part",
     "read_parts",
     "run_context",
     "run_unit",
     "synthesize",
     "validated_name",
+    "write_output_part",
 ]
 
 

@@ -24,6 +24,7 @@ from sdk.hookspecs import hookimpl
 from sdk.io import IOScheme, Loaded, Part, StagedFile, Writer, atomic_path, positioned
 from sdk.io._csv import CsvReader, Piece
 from sdk.io._csv import sources as csv_sources
+from sdk.io.folders import ParquetFolderScheme
 from sdk.io.parts import (
     _joined,
     _not_parquet,
@@ -38,7 +39,7 @@ from sdk.validation import MALFORMED
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
-__all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme"]
+__all__ = ["CsvScheme", "JsonLinesScheme", "ParquetScheme", "StdioScheme", "csv_rows", "jsonl_rows"]
 
 
 def _path(uri: str) -> Path:
@@ -213,19 +214,47 @@ class FileWriter:
         self._staged.discard()
 
 
+def _csv_table(frame: pd.DataFrame) -> Any:
+    """``frame`` as an Arrow table for the CSV writer; ``None`` where Arrow cannot type a
+    (mixed-type object) column and pandas writes it."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def _csv_write(handle: BinaryIO, frame: pd.DataFrame, table: Any, header: bool) -> None:
+    import pyarrow.csv as pacsv
+
+    if table is None:
+        handle.write(frame.to_csv(index=False, header=header).encode("utf-8"))
+        return
+    options = pacsv.WriteOptions(include_header=header, quoting_style="needed")
+    pacsv.write_csv(table, handle, write_options=options)
+
+
 def _csv_append(handle: BinaryIO, frame: pd.DataFrame, first: bool) -> None:
     # pyarrow's writer is ~10x faster than DataFrame.to_csv; mixed-type object columns that
     # Arrow cannot type fall back to pandas.
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    _csv_write(handle, frame, _csv_table(frame), first)
 
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        handle.write(frame.to_csv(index=False, header=first).encode("utf-8"))
-        return
-    options = pacsv.WriteOptions(include_header=first, quoting_style="needed")
-    pacsv.write_csv(table, handle, write_options=options)
+
+def csv_rows(handle: BinaryIO, frame: pd.DataFrame) -> bytes:
+    """Write the rows of ``frame`` to ``handle`` without a header, as the CSV writer writes a
+    later chunk; return the header it would have written had ``frame`` been the first chunk
+    (the same writer, Arrow or pandas, decides both)."""
+    table = _csv_table(frame)
+    _csv_write(handle, frame, table, False)
+    header = io.BytesIO()
+    _csv_write(header, frame.iloc[:0], None if table is None else table.slice(0, 0), True)
+    return header.getvalue()
+
+
+def jsonl_rows(handle: TextIO, frame: pd.DataFrame) -> None:
+    """Write the rows of ``frame`` to ``handle`` as the JSON-lines writer writes a chunk."""
+    _jsonl_append(handle, frame, False)
 
 
 def _jsonl_append(handle: TextIO, frame: pd.DataFrame, first: bool) -> None:
@@ -472,4 +501,4 @@ class StdioScheme:
 @hookimpl
 def sdk_register_io_schemes() -> list[IOScheme]:
     """The built-in file schemes."""
-    return [CsvScheme(), ParquetScheme(), JsonLinesScheme(), StdioScheme()]
+    return [CsvScheme(), ParquetScheme(), ParquetFolderScheme(), JsonLinesScheme(), StdioScheme()]
