@@ -21,18 +21,33 @@ class DaskDataset:
     version's outputs pass through the client when they are published), and checks that each
     has the rows its unit committed (a part Dask recomputed after a lost worker must).
 
+    A part may be given as what makes it (a callable returning its future): a resumed run
+    reads an input's part, or loads a committed unit's checkpointed part, only when a unit
+    that still has to run needs it.
+
     Attributes:
         client: the run's Dask client.
-        parts: one future of an ``sdk.Data`` per part, in order.
         sizes: the rows of each part.
         rows: rows over all parts.
     """
 
     def __init__(self, client: Any, parts: list[Any], sizes: list[int]) -> None:
         self.client = client
-        self.parts = parts
+        self._parts = parts
         self.sizes = sizes
         self.rows = sum(sizes)
+
+    def part(self, index: int) -> Any:
+        """The future of part ``index`` (made now if it was given as its maker)."""
+        part = self._parts[index]
+        if callable(part):
+            part = self._parts[index] = part()
+        return part
+
+    @property
+    def parts(self) -> list[Any]:
+        """One future of an ``sdk.Data`` per part, in order (every part made)."""
+        return [self.part(i) for i in range(len(self._parts))]
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """The parts' frames, in order (empty parts skipped; one empty frame, with the

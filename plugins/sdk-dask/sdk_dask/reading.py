@@ -11,24 +11,39 @@ lines, quoted newlines included), ``path#row`` for Parquet, index labels for a D
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sdk
 from sdk_dask import tasks
+from sdk_dask.checkpoint import Checkpoints
 from sdk_dask.data import DaskDataset
 from sdk_dask.failures import gather
 
 __all__ = ["scatter_input"]
 
 
-def scatter_input(client: Any, session: sdk.RunSession, name: str, rows: int) -> DaskDataset:
+def scatter_input(
+    client: Any, session: sdk.RunSession, name: str, rows: int, checkpoints: Checkpoints
+) -> DaskDataset:
     """Pipeline input ``name`` as parts of about ``rows`` rows on the workers; counted in the
-    run's rows in (``input_read``) once its parts are read."""
+    run's rows in (``input_read``) once its parts are read.
+
+    The rows of each part of a file input are saved in the run's checkpoints: a resumed run
+    (which reads the same unchanged file: its identity says so) reads a part only when a unit
+    that still has to run needs it."""
     value = session.inputs[name].value
     if isinstance(value, str):
         parts = sdk.read_parts(value, rows)
-        futures = [client.submit(tasks.read_part, part, pure=False) for part in parts]
+        saved = checkpoints.decided(f"input-{name}")
+        if saved is not None and len(saved["sizes"]) == len(parts):
+            sizes = [int(n) for n in saved["sizes"]]
+            makers: list[Any] = [functools.partial(_read, client, part) for part in parts]
+            session.count_input(name, sum(sizes))
+            return DaskDataset(client, makers, sizes)
+        futures = [_read(client, part) for part in parts]
         sizes = gather(client, [client.submit(tasks.rows_of, f, pure=False) for f in futures])
+        checkpoints.decide(f"input-{name}", {"sizes": sizes})
         session.count_input(name, sum(sizes))
         return DaskDataset(client, futures, sizes)
     scattered: list[Any] = []
@@ -37,3 +52,8 @@ def scatter_input(client: Any, session: sdk.RunSession, name: str, rows: int) ->
         scattered.append(client.scatter(sdk.Data(frame, sources), hash=False))
         sizes.append(len(frame))
     return DaskDataset(client, scattered, sizes)
+
+
+def _read(client: Any, part: sdk.Part) -> Any:
+    """Part ``part`` of a file input, read on a worker."""
+    return client.submit(tasks.read_part, part, pure=False)

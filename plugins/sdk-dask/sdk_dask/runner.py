@@ -12,17 +12,21 @@ validates, counts, quarantines, budgets, logs step events and publishes, as for 
   ``memory_limit``, then one unit on one worker, its inputs' parts joined there.
 
 The client receives each unit's result without its frames, commits the units in order (so a
-run is deterministic), and keeps each output as futures (:class:`DaskDataset`).
+run is deterministic), and keeps each output as futures (:class:`DaskDataset`). Each unit's
+outputs are checkpointed by its worker and its result by the client once committed
+(:mod:`sdk_dask.checkpoint`), so ``--resume RUN_ID`` reruns only what was not committed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sdk
 from sdk_dask import tasks
+from sdk_dask.checkpoint import Checkpoints, workers_see
 from sdk_dask.data import DaskDataset
 from sdk_dask.failures import check_code, cluster_errors, gather
 from sdk_dask.reading import scatter_input
@@ -38,10 +42,11 @@ PARTITION_ROWS = 100_000
 class Work:
     """The dask runner's state of one run (``session.work``)."""
 
-    def __init__(self, cluster: Any, labels: tasks.Labels) -> None:
+    def __init__(self, cluster: Any, labels: tasks.Labels, checkpoints: Checkpoints) -> None:
         self.cluster = cluster
         self.client = cluster.client
         self.labels = labels
+        self.checkpoints = checkpoints
         self.artifacts: dict[str, tuple[int, Any]] = {}
 
     def artifact_futures(self, session: sdk.RunSession, stage: sdk.Stage) -> dict[str, Any]:
@@ -71,6 +76,7 @@ class DaskRunner(sdk.Runner):
     """
 
     name = "dask"
+    can_resume = True
     options = (
         *sdk.BASE_OPTIONS,
         sdk.RunnerOption(
@@ -106,9 +112,11 @@ class DaskRunner(sdk.Runner):
         from sdk_dask.cluster import open_cluster
 
         cluster = open_cluster(self.config, session.info.run_id)
-        session.work = Work(cluster, tasks.Labels(session.info.run_id, session.info.pipeline))
+        labels = tasks.Labels(session.info.run_id, session.info.pipeline)
+        session.work = Work(cluster, labels, Checkpoints(None))
         with cluster_errors():
             check_code(cluster.client, session.stages)
+            session.work.checkpoints = _checkpoints(cluster.client, session)
             super().execute(session)
         cluster.flush_logs()
 
@@ -142,18 +150,16 @@ class DaskRunner(sdk.Runner):
         if stage.kind == "rows" and len(inputs) == 1:
             ((name, data),) = inputs.items()
             units = [
-                (f"s{stage.number:02d}-rows-{i:06d}", {name: part})
-                for i, part in enumerate(_kept(data))
+                (f"s{stage.number:02d}-rows-{i:06d}", _frames({name: data}, i)) for i in _kept(data)
             ]
             self._run(session, work, stage, units)
         elif stage.kind == "inputs":
             self._inputs(session, work, stage, inputs)
         elif stage.kind == "partition":
-            buckets = len(next(iter(inputs.values())).parts)
-            groups = [{n: d.parts[b] for n, d in inputs.items()} for b in range(buckets)]
+            buckets = len(next(iter(inputs.values())).sizes)
             sizes = [sum(d.sizes[b] for d in inputs.values()) for b in range(buckets)]
-            kept = [g for g, n in zip(groups, sizes, strict=True) if n] or groups[:1]
-            units = [(f"s{stage.number:02d}-part-{i:06d}", g) for i, g in enumerate(kept)]
+            kept = [b for b, n in enumerate(sizes) if n] or [0]
+            units = [(f"s{stage.number:02d}-part-{b:06d}", _frames(inputs, b)) for b in kept]
             self._run(session, work, stage, units)
         else:  # global (or a rows stage joining several inputs: whole, to pair rows as local)
             self._global(session, work, stage, inputs)
@@ -163,7 +169,8 @@ class DaskRunner(sdk.Runner):
         if isinstance(kept, DaskDataset):
             return kept
         rows = session.settings["partition_rows"]
-        dataset = session.datasets[name] = scatter_input(work.client, session, name, rows)
+        dataset = scatter_input(work.client, session, name, rows, work.checkpoints)
+        session.datasets[name] = dataset
         return dataset
 
     def _run(
@@ -171,46 +178,65 @@ class DaskRunner(sdk.Runner):
         session: sdk.RunSession,
         work: Work,
         stage: sdk.Stage,
-        units: Sequence[tuple[str, Mapping[str, Any]]],
+        units: Sequence[tuple[str, Callable[[], Mapping[str, Any]]]],
         keep: Callable[[str], bool] = lambda name: True,
     ) -> dict[str, DaskDataset]:
-        """Submit ``units``, commit their results in order, keep their outputs (those
-        ``keep`` accepts) in ``session.datasets``; return every output, by name."""
-        client = work.client
-        artifacts = work.artifact_futures(session, stage)
-        results = [
-            client.submit(
+        """Submit ``units`` (each with what makes its frames), commit their results in order,
+        keep their outputs (those ``keep`` accepts) in ``session.datasets``; return every
+        output, by name. A unit a resumed run finds committed is replayed from its
+        checkpoint, its outputs loaded from it only if a later unit needs them."""
+        client, checkpoints = work.client, work.checkpoints
+        done = {unit: checkpoints.done(unit) for unit, _ in units}
+        todo = [(unit, frames) for unit, frames in units if done[unit] is None]
+        artifacts = work.artifact_futures(session, stage) if todo else {}
+        results = {
+            unit: client.submit(
                 tasks.run_part,
                 stage,
-                frames,
+                frames(),
                 session.context,
                 artifacts,
                 unit,
                 work.labels,
+                checkpoints.unit_folder(unit),
                 key=f"sdk-{unit}-{session.info.run_id}",
             )
-            for unit, frames in units
-        ]
-        names = [] if stage.produces_artifact else stage.outputs
-        outputs = {
-            name: [client.submit(tasks.output_of, r, name, pure=False) for r in results]
-            for name in names
+            for unit, frames in todo
         }
-        sizes = {  # counted part by part where each part is (a list would gather them)
-            name: [client.submit(tasks.rows_of, part, pure=False) for part in parts]
-            for name, parts in outputs.items()
-        }
-        summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results]
+        names = [] if stage.produces_artifact else list(stage.outputs)
+        outputs: dict[str, list[Any]] = {name: [] for name in names}
+        counting: dict[str, list[Any]] = {name: [] for name in names}
+        for unit, _ in units:
+            for name in names:
+                if (kept := done[unit]) is not None:
+                    path = kept[1][name][0]
+                    outputs[name].append(functools.partial(_load, client, path))
+                else:  # counted where the part is (a list would gather them)
+                    part = client.submit(tasks.output_of, results[unit], name, pure=False)
+                    outputs[name].append(part)
+                    counting[name].append(client.submit(tasks.rows_of, part, pure=False))
+        summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results.values()]
         del results  # the frames stay on the workers only as the outputs' parts
-        gathered = gather(client, summaries)
+        gathered = dict(zip((unit for unit, _ in todo), gather(client, summaries), strict=True))
+        counted = {name: iter(gather(client, futures)) for name, futures in counting.items()}
+        sizes: dict[str, list[int]] = {name: [] for name in names}
+        files: dict[str, dict[str, tuple[str, int]]] = {unit: {} for unit, _ in todo}
+        for unit, _ in units:
+            kept = done[unit]
+            for name in names:
+                size = kept[1][name][1] if kept is not None else next(counted[name])
+                sizes[name].append(size)
+                if kept is None:
+                    files[unit][name] = (f"{checkpoints.unit_folder(unit)}/{name}.pkl", size)
         work.cluster.flush_logs()  # the units' records before the stage's step events
-        for (unit, _), result in zip(units, gathered, strict=True):
+        for unit, _ in units:
+            if (kept := done[unit]) is not None:
+                self.replay(session, stage, kept[0])
+                continue
+            result = gathered[unit]
             self.commit(session, stage, unit, result)
-        counts = [gather(client, futures) for futures in sizes.values()]
-        produced = {
-            name: DaskDataset(client, outputs[name], n)
-            for name, n in zip(sizes, counts, strict=True)
-        }
+            checkpoints.complete(unit, result, files[unit])
+        produced = {name: DaskDataset(client, outputs[name], sizes[name]) for name in names}
         session.datasets.update((n, d) for n, d in produced.items() if keep(n))
         return produced
 
@@ -221,24 +247,45 @@ class DaskRunner(sdk.Runner):
         stage: sdk.Stage,
         inputs: dict[str, DaskDataset],
     ) -> None:
-        """Validate every part of every input, then shuffle the validated parts by key."""
+        """Validate every part of every input, then shuffle the validated parts by key.
+
+        The shuffle's buckets are decided once per run (saved for a resumed run, which
+        shuffles again only if a unit of the partition stage still has to run)."""
         step, client = stage.steps[0], work.client
+        pairs = [(dataset, i) for dataset, data in inputs.items() for i in _kept(data)]
         units = [
-            (f"s{stage.number:02d}-spill-{dataset}-{i:06d}", {dataset: part})
-            for dataset, data in inputs.items()
-            for i, part in enumerate(_kept(data))
+            (f"s{stage.number:02d}-spill-{dataset}-{i:06d}", _frames({dataset: inputs[dataset]}, i))
+            for dataset, i in pairs
         ]
+        owners = [dataset for dataset, _ in pairs]
         validated = self._run(session, work, stage, units, keep=lambda name: False)
         rows = sum(d.rows for d in validated.values())
-        buckets = max(_workers(client), math.ceil(rows / session.settings["partition_rows"]))
+        plan = f"shuffle-s{stage.number:02d}"
+        saved = work.checkpoints.decided(plan)
+        if saved is not None:
+            buckets = int(saved["buckets"])
+        else:
+            buckets = max(_workers(client), math.ceil(rows / session.settings["partition_rows"]))
+        decided: dict[str, list[int]] = {}
         for dataset in inputs:
             name = sdk.validated_name(step.name, dataset)
-            own = [
-                part
-                for (_, frames), part in zip(units, validated[name].parts, strict=True)
-                if dataset in frames
-            ]
-            session.datasets[name] = _shuffle(client, own, list(stage.key or ()), buckets)
+            data = validated[name]
+            own = [i for i, owner in enumerate(owners) if owner == dataset]
+            shuffle = functools.cache(
+                lambda data=data, own=own: _shuffle(
+                    client, [data.part(i) for i in own], list(stage.key or ()), buckets
+                )
+            )
+            if saved is not None and name in saved["sizes"]:
+                sizes = [int(n) for n in saved["sizes"][name]]
+                parts: list[Any] = [functools.partial(_bucket, shuffle, b) for b in range(buckets)]
+                shuffled = DaskDataset(client, parts, sizes)
+            else:
+                shuffled = shuffle()
+            session.datasets[name] = shuffled
+            decided[name] = shuffled.sizes
+        if saved is None:
+            work.checkpoints.decide(plan, {"buckets": buckets, "sizes": decided})
 
     def _global(
         self,
@@ -250,6 +297,11 @@ class DaskRunner(sdk.Runner):
         """Check the memory limit, then run the stage whole on one worker."""
         client = work.client
         step = stage.steps[0]
+        unit = f"s{stage.number:02d}-global"
+        whole = _frames(inputs, None)
+        if work.checkpoints.done(unit) is not None:  # committed before a resume: replayed
+            self._run(session, work, stage, [(unit, whole)])
+            return
         estimates = [
             client.submit(tasks.estimate_bytes, p, pure=False)
             for d in inputs.values()
@@ -271,13 +323,50 @@ class DaskRunner(sdk.Runner):
                 f"{self.memory_limit / 2**20:.0f} MB; declare scope = 'rows' or partition_by "
                 f"if the step allows it, or raise the runner option memory_limit"
             )
-        frames = {name: list(data.parts) for name, data in inputs.items()}
-        self._run(session, work, stage, [(f"s{stage.number:02d}-global", frames)])
+        self._run(session, work, stage, [(unit, whole)])
 
 
-def _kept(data: DaskDataset) -> list[Any]:
+def _kept(data: DaskDataset) -> list[int]:
     """The parts worth a unit: the non-empty ones, or the first when all are empty."""
-    return [p for p, n in zip(data.parts, data.sizes, strict=True) if n] or data.parts[:1]
+    return [i for i, n in enumerate(data.sizes) if n] or [0]
+
+
+def _frames(datasets: Mapping[str, DaskDataset], index: int | None) -> Callable[[], dict[str, Any]]:
+    """What makes a unit's frames: part ``index`` of each dataset (``None``: every part,
+    joined on the worker), made only when the unit runs."""
+    if index is None:
+        return lambda: {name: data.parts for name, data in datasets.items()}
+    return lambda: {name: data.part(index) for name, data in datasets.items()}
+
+
+def _load(client: Any, path: str) -> Any:
+    """A committed unit's checkpointed output part, loaded on a worker."""
+    return client.submit(tasks.load_part, path, pure=False)
+
+
+def _bucket(shuffle: Callable[[], DaskDataset], bucket: int) -> Any:
+    """One bucket of a shuffle, run only when a unit needs one."""
+    return shuffle().part(bucket)
+
+
+def _checkpoints(client: Any, session: sdk.RunSession) -> Checkpoints:
+    """The run's checkpoints in its run directory, if every worker sees it (else off,
+    with a warning: a resumed run would redo everything)."""
+    if session.directory is None:
+        return Checkpoints(None)
+    folder = session.path / "dask"
+    blind = workers_see(client, folder)
+    if blind:
+        logger.warning(
+            "checkpoints_off",
+            extra={
+                "reason": f"{len(blind)} worker(s) do not see the run directory {folder}",
+                "workers": blind,
+                "fix": "put run_dir on a filesystem every worker mounts at the same path",
+            },
+        )
+        return Checkpoints(None)
+    return Checkpoints(folder)
 
 
 def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> DaskDataset:

@@ -21,6 +21,7 @@ __all__ = [
     "estimate_bytes",
     "frame_of",
     "item",
+    "load_part",
     "load_problem",
     "output_of",
     "read_part",
@@ -47,6 +48,7 @@ def run_part(
     artifacts: Mapping[str, Any],
     unit: str,
     labels: Labels,
+    keep: str | None = None,
 ) -> sdk.UnitResult:
     """Run ``stage`` on one unit, on a worker, under the run's log context.
 
@@ -58,6 +60,9 @@ def run_part(
         artifacts: the artifacts the stage takes (broadcast once to every worker).
         unit: the unit's id, logged as ``partition``.
         labels: run id and pipeline, for the log records.
+        keep: a folder of the run directory where each of the stage's outputs is
+            checkpointed (``<dataset>.pkl``) when the unit did not fail, for a resumed run;
+            ``None``: not kept.
     """
     joined = {
         name: value if isinstance(value, sdk.Data) else concat(list(value))
@@ -66,7 +71,21 @@ def run_part(
     with sdk.run_context(
         run_id=labels.run_id, pipeline=labels.pipeline, runner=labels.runner, partition=unit
     ):
-        return sdk.run_unit(stage, joined, context, dict(artifacts))
+        result = sdk.run_unit(stage, joined, context, dict(artifacts))
+    if keep is not None and result.error is None and not stage.produces_artifact:
+        from sdk_dask.checkpoint import dump
+
+        for name in stage.outputs:
+            dump(f"{keep}/{name}.pkl", output_of(result, name))
+    return result
+
+
+def load_part(path: str) -> sdk.Data:
+    """An output part a unit checkpointed (a resumed run's committed units)."""
+    from sdk_dask.checkpoint import load
+
+    data: sdk.Data = load(path)
+    return data
 
 
 def load_problem(payload: bytes) -> tuple[str, str] | None:
