@@ -9,6 +9,11 @@ Reads stream through a server-side cursor, in primary-key order where the table 
 source is ``<table>.<pk>=<value>`` (composite keys as in :mod:`sdk.io.sql`), ``<table>#<pos>``
 for a table or view without a primary key, and ``query#<pos>`` for a query.
 
+Parts (``sdk.read_parts``, read on workers) are ranges of a one-column primary key, ``key >= lo
+AND key < hi`` in key order, planned by one statement that numbers the keys
+(:mod:`sdk.io._keyranges`); the parts joined are the whole read, sources included. A query and a
+table without a primary key or with a composite one are one part, read whole.
+
 Writes stream each chunk with binary ``COPY`` into a staging table ``_sdk_stage_<table>_<hex>``
 created from the frame's dtypes (int→BIGINT, float→DOUBLE PRECISION, bool→BOOLEAN,
 datetime→TIMESTAMP or TIMESTAMPTZ, else TEXT; NaN and None → NULL). The whole write is one
@@ -32,7 +37,8 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, positioned, redact
+from sdk.io import IOScheme, Loaded, Part, Writer, positioned, redact
+from sdk.io._keyranges import KeyRange, foreign, range_condition, range_parts, settled
 from sdk.io._tables import (
     Layout,
     frame_from_rows,
@@ -331,6 +337,32 @@ def _convertible(series: pd.Series, have: str, want: str) -> bool:
     return False
 
 
+def _loaded(target: _Target, keys: list[str], frame: pd.DataFrame, start: int) -> Loaded:
+    """Rows read from position ``start``, with their sources: by key, or by position."""
+    sources: Sources
+    if keys:
+        arrays = [frame[k].to_numpy(dtype=object) for k in keys]
+        sources = keyed_sources(str(target.table), keys, arrays)
+    else:
+        sources = positional_sources(target.table or "query", start)
+    return Loaded(positioned(frame, start), sources)
+
+
+def _literal_percent(name: str) -> str:
+    """A quoted identifier for a statement with parameters (where ``%`` starts a placeholder)."""
+    return name.replace("%", "%%")
+
+
+def _key_type(target: _Target, key: str, cursor: Any) -> str:
+    """The SQL type of the table's column ``key`` (``integer``, ``character varying(20)``...)."""
+    cursor.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = %s",
+        (target.qualified(), key),
+    )
+    return str(cursor.fetchone()[0])
+
+
 class PostgresScheme:
     """``postgresql://…?table=t``: tables in PostgreSQL, read streamed, written with COPY."""
 
@@ -359,15 +391,8 @@ class PostgresScheme:
                     rows = cursor.fetchmany(chunk_rows) if chunk_rows else cursor.fetchall()
                     if not rows and start > 0:
                         break
-                    frame = frame_from_rows(rows, columns)
-                    sources: Sources
-                    if keys:
-                        arrays = [frame[k].to_numpy(dtype=object) for k in keys]
-                        sources = keyed_sources(str(target.table), keys, arrays)
-                    else:
-                        sources = positional_sources(target.table or "query", start)
-                    yield Loaded(positioned(frame, start), sources)
-                    start += len(frame)
+                    yield _loaded(target, keys, frame_from_rows(rows, columns), start)
+                    start += len(rows)
                     if chunk_rows is None or len(rows) < chunk_rows:
                         break
         except _driver_errors() as exc:
@@ -384,6 +409,89 @@ class PostgresScheme:
     def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
         """Read ``chunk_rows`` rows at a time through a server-side cursor."""
         yield from self._scan(uri, chunk_rows)
+
+    def read_parts(self, uri: str, part_rows: int) -> list[Part]:
+        """Parts of ``part_rows`` rows by ranges of the table's primary key (see
+        :mod:`sdk.io._keyranges`), planned with one statement that numbers the keys (an
+        index-only scan of the key's index when the table is vacuumed); one part, read whole,
+        for a query or a table whose primary key is not one column.
+
+        A query is not cut: its rows have no key to range over (sources are positions), and
+        cutting it by ``LIMIT``/``OFFSET`` would run it once per part, each skipping the rows
+        of the parts before, with no guarantee that every run orders its rows alike. A table
+        without a primary key has no order a part could rely on (its whole read has no
+        ``ORDER BY``, and its sources are positions in that read).
+
+        Raises:
+            ValueError: ``part_rows`` is not positive.
+            IOSchemeError: the server cannot be reached, or the table does not exist.
+        """
+        if part_rows < 1:
+            raise ValueError(f"part_rows must be at least 1, not {part_rows}")
+        target = _parse(uri)
+        if target.table is None:
+            return [Part(uri, 0, 0, None)]
+        conn = target.connect()
+        try:
+            keys = _primary_key(target, conn)
+            if len(keys) != 1:
+                return [Part(uri, 0, 0, None)]
+            key, table = _literal_percent(quote(keys[0])), _literal_percent(target.qualified())
+            with conn.connection.driver_connection.cursor() as cursor:
+                cast = _key_type(target, keys[0], cursor)
+                cursor.execute(
+                    f"SELECT k, n FROM (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) - 1 "
+                    f"AS n FROM {table}) AS numbered WHERE n %% %s = 0 "
+                    f"UNION ALL SELECT NULL, count(*) FROM {table}",
+                    (part_rows,),
+                )
+                found = cursor.fetchall()
+                cursor.execute(f"SELECT * FROM {target.qualified()} LIMIT 0")
+                columns = [d.name for d in cursor.description or ()]
+                firsts = ", ".join(
+                    f"(SELECT {quote(c)} FROM {target.qualified()} WHERE {quote(c)} IS NOT NULL "
+                    f"LIMIT 1)"
+                    for c in columns
+                )
+                samples: Any = ()
+                if columns:
+                    cursor.execute(f"SELECT {firsts}")
+                    samples = cursor.fetchone()
+        except _driver_errors() as exc:
+            raise target.fail("read", exc, "check the table name") from None
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection is already closed
+                conn.close()
+        return range_parts(uri, str(target.table), keys[0], found, columns, samples, cast)
+
+    def read_part(self, part: Part) -> Loaded:
+        """The rows of a part of :meth:`read_parts`: ``key >= lo AND key < hi`` in key order,
+        with the sources of a whole read.
+
+        Raises:
+            IOSchemeError: the table changed since the part was planned, or cannot be read.
+        """
+        where = part.locator
+        target = _parse(part.uri)
+        if not isinstance(where, KeyRange):
+            raise foreign(target.safe, part, "PostgreSQL")
+        key, table = _literal_percent(quote(where.key)), _literal_percent(target.qualified())
+        condition, params = range_condition(
+            key, where, f"CAST(%s AS {_literal_percent(where.cast)})"
+        )
+        conn = target.connect()
+        try:
+            with conn.connection.driver_connection.cursor() as cursor:
+                cursor.execute(f"SELECT * FROM {table}{condition} ORDER BY {key}", params)
+                columns = [d.name for d in cursor.description or ()]
+                frame = frame_from_rows(cursor.fetchall(), columns)
+        except _driver_errors() as exc:
+            raise target.fail("read", exc, "check the table; if it changed, run again") from None
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection is already closed
+                conn.close()
+        loaded = _loaded(target, [where.key], frame, part.offset)
+        return Loaded(settled(target.safe, part, where, loaded.frame), loaded.sources)
 
     def exists(self, uri: str) -> bool:
         """Whether the table exists (for a query: whether the database can be reached)."""

@@ -19,6 +19,12 @@ Chunks are read one short statement each, paged by key (rowid order; primary-key
 between chunks, so a writer of the same database file (an output beside its input) can commit
 while a chunked read is under way; the price is that chunks are not one snapshot.
 
+Parts (``sdk.read_parts``, read on workers) are rowid ranges, ``rowid >= lo AND rowid < hi``,
+planned by one statement that numbers the rowids (:mod:`sdk.io._keyranges`): a whole read is in
+rowid order and its sources are keys, so the parts joined are the whole read, sources included.
+A query, a view, a ``WITHOUT ROWID`` table and a table whose rowid names are all columns are one
+part, read whole.
+
 Writes are atomic: chunks go into a staging table ``_sdk_stage_<table>_<8 hex>``, and commit
 drops the old table and renames the staging table in one transaction. Each chunk is its own short
 transaction, so writers of one database file do not lock each other out.
@@ -38,7 +44,8 @@ import pandas as pd
 
 from sdk.errors import IOSchemeError
 from sdk.hookspecs import hookimpl
-from sdk.io import IOScheme, Loaded, Writer, positioned
+from sdk.io import IOScheme, Loaded, Part, Writer, positioned
+from sdk.io._keyranges import KeyRange, changed, foreign, range_condition, range_parts, settled
 from sdk.io._tables import (
     Layout,
     frame_from_rows,
@@ -236,6 +243,24 @@ class _Plan:
         return f"{self.select} WHERE {after} ORDER BY {order} LIMIT ?", [*last, limit]
 
 
+def _loaded(plan: _Plan, table: str, frame: pd.DataFrame, start: int) -> Loaded:
+    """Rows read by ``plan`` (the rowid first, if it selects it) from position ``start``, with
+    their sources: by key, or positions from ``start``."""
+    rowids = frame.iloc[:, 0].to_numpy(dtype=object) if plan.has_rowid else None
+    if plan.has_rowid:
+        frame = frame.iloc[:, 1:]
+    sources: Sources
+    if plan.keys == plan.page[:1] and rowids is not None:
+        sources = keyed_sources(table, plan.keys, [rowids])
+    elif plan.keys:
+        sources = keyed_sources(
+            table, plan.keys, [frame[k].to_numpy(dtype=object) for k in plan.keys]
+        )
+    else:
+        sources = positional_sources(plan.label, start)
+    return Loaded(positioned(frame, start), sources)
+
+
 class SqliteScheme:
     """``sqlite:///path.db?table=t``: typed tables in an embedded database file."""
 
@@ -312,19 +337,8 @@ class SqliteScheme:
                 if rows and plan.page:
                     indexes = [columns.index(k) for k in plan.page]
                     last = tuple(rows[-1][i] for i in indexes)
-                rowids = frame.iloc[:, 0].to_numpy(dtype=object) if plan.has_rowid else None
-                if plan.has_rowid:
-                    frame = frame.iloc[:, 1:]
-                sources: Sources
-                if plan.keys == plan.page[:1] and rowids is not None:
-                    sources = keyed_sources(str(target.table), plan.keys, [rowids])
-                elif plan.keys:
-                    arrays = [frame[k].to_numpy(dtype=object) for k in plan.keys]
-                    sources = keyed_sources(str(target.table), plan.keys, arrays)
-                else:
-                    sources = positional_sources(plan.label, start)
                 if rows or start == 0:
-                    yield Loaded(positioned(frame, start), sources)
+                    yield _loaded(plan, str(target.table), frame, start)
                 start += len(frame)
                 if chunk_rows is None or len(rows) < chunk_rows:
                     break
@@ -341,6 +355,76 @@ class SqliteScheme:
     def read_chunks(self, uri: str, chunk_rows: int) -> Iterator[Loaded]:
         """Read ``chunk_rows`` rows at a time through one cursor."""
         yield from self._scan(uri, chunk_rows)
+
+    def read_parts(self, uri: str, part_rows: int) -> list[Part]:
+        """Parts of ``part_rows`` rows by rowid ranges (see :mod:`sdk.io._keyranges`), planned
+        with one statement that numbers the rowids; one part, read whole, for a query, a view,
+        a ``WITHOUT ROWID`` table or one whose rowid names are all taken by columns.
+
+        A query is not cut: its rows have no key to range over (sources are positions), and
+        cutting it by ``LIMIT``/``OFFSET`` would run it once per part, each skipping the rows
+        of the parts before, with no guarantee that every run orders its rows alike.
+
+        Raises:
+            ValueError: ``part_rows`` is not positive.
+            IOSchemeError: the database or the table does not exist.
+        """
+        if part_rows < 1:
+            raise ValueError(f"part_rows must be at least 1, not {part_rows}")
+        target = _parse(uri)
+        if target.table is None:
+            return [Part(uri, 0, 0, None)]
+        conn = self._connect(uri, target)
+        try:
+            plan = self._plan(uri, target, conn)
+            if not plan.has_rowid:
+                return [Part(uri, 0, 0, None)]
+            key, table = plan.page[0], quote(str(target.table))
+            found = conn.execute(
+                f"SELECT k, n FROM (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) - 1 "
+                f"AS n FROM {table}) WHERE n % ? = 0 UNION ALL SELECT NULL, count(*) FROM {table}",
+                (part_rows,),
+            ).fetchall()
+            cursor = conn.execute(f"SELECT * FROM {table} LIMIT 0")
+            columns = [d[0] for d in cursor.description or ()]
+            firsts = ", ".join(
+                f"(SELECT {quote(c)} FROM {table} WHERE {quote(c)} IS NOT NULL LIMIT 1)"
+                for c in columns
+            )
+            samples = conn.execute(f"SELECT {firsts}").fetchone() if columns else ()
+        except sqlite3.Error as exc:
+            raise IOSchemeError(f"cannot read {uri}: {exc}; check the table") from exc
+        finally:
+            conn.close()
+        return range_parts(uri, str(target.table), key, found, columns, samples)
+
+    def read_part(self, part: Part) -> Loaded:
+        """The rows of a part of :meth:`read_parts`: ``rowid >= lo AND rowid < hi`` in rowid
+        order, with the sources of a whole read.
+
+        Raises:
+            IOSchemeError: the table changed since the part was planned, or cannot be read.
+        """
+        uri, where = part.uri, part.locator
+        if not isinstance(where, KeyRange):
+            raise foreign(uri, part, "SQLite")
+        target = _parse(uri)
+        conn = self._connect(uri, target)
+        try:
+            plan = self._plan(uri, target, conn)
+            if not plan.has_rowid or plan.page[0] != where.key:
+                raise changed(uri, where, "its rowid is no longer the key")
+            condition, params = range_condition(where.key, where, "?")
+            cursor = conn.execute(f"{plan.select}{condition} ORDER BY {where.key}", params)
+            columns = [d[0] for d in cursor.description or ()]
+            frame = frame_from_rows(cursor.fetchall(), columns)
+        except sqlite3.Error as exc:
+            raise IOSchemeError(f"cannot read {uri}: {exc}; check the table") from exc
+        finally:
+            conn.close()
+        loaded = _loaded(plan, str(target.table), frame, part.offset)
+        frame = settled(uri, part, where, loaded.frame)
+        return Loaded(frame, loaded.sources)
 
     def exists(self, uri: str) -> bool:
         """Whether the table exists (for a query: whether the database file exists)."""
