@@ -329,7 +329,7 @@ class ParquetFolderScheme:
                 locator = FolderPart(file.name, inner)
                 parts.append(Part(uri, len(parts), offset, inner.rows, locator))
                 offset += inner.rows or 0
-        return parts or [Part(uri, 0, 0, None)]
+        return parts or [Part(uri, 0, 0, 0)]
 
     def read_part(self, part: Part) -> Loaded:
         """The rows of one part; sources ``<folder>/<file>#row`` as :meth:`read` gives."""
