@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pandas as pd
 import pandera.pandas as pa
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sdk.runners.session import RunSession, Spilled
 
 __all__ = [
+    "PublishesItself",
     "appended",
     "collect",
     "keep_quarantine",
@@ -26,6 +27,19 @@ __all__ = [
     "rows_of",
     "stream",
 ]
+
+
+@runtime_checkable
+class PublishesItself(Protocol):
+    """A spilled dataset that can publish itself where its parts are (a distributed runner's
+    workers writing their parts), instead of having its frames brought to the writer."""
+
+    def publish_to(
+        self, uri: str, schema: type[pa.DataFrameModel] | None, run_id: str
+    ) -> int | None:
+        """Publish to ``uri`` atomically and return the rows written, or ``None`` when it
+        cannot for this destination (the run then writes its frames)."""
+        ...
 
 
 def stream(value: Data | Spilled) -> Iterator[pd.DataFrame]:
@@ -128,8 +142,15 @@ def publish_all(
             continue
         producer = request.pipeline.producer(name)
         schema = type(producer).contract().output if producer is not None else None
-        frames = ordered(session.datasets[name], request.outputs_sort.get(name, ()))
-        rows_out[name] = publish(name, frames, uri, schema)
+        produced, sort = session.datasets[name], request.outputs_sort.get(name, ())
+        rows = (  # a distributed dataset may write its parts where they are
+            produced.publish_to(uri, schema, session.info.run_id)
+            if not sort and isinstance(produced, PublishesItself)
+            else None
+        )
+        if rows is None:
+            rows = publish(name, ordered(produced, sort), uri, schema)
+        rows_out[name] = rows
         done(name, uri)
     for name in request.pipeline.outputs:
         value = session.datasets.get(name)

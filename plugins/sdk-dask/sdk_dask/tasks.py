@@ -29,6 +29,7 @@ __all__ = [
     "run_part",
     "split_by_key",
     "summary_of",
+    "write_part",
 ]
 
 
@@ -120,6 +121,11 @@ def read_part(part: sdk.Part) -> sdk.Data:
     """Read one part of a pipeline input, here on the worker (see :func:`sdk.read_part`)."""
     loaded = sdk.read_part(part)
     return sdk.Data(loaded.frame, loaded.sources)
+
+
+def write_part(data: sdk.Data, uri: str, index: int, staging: str) -> sdk.OutputPart:
+    """Write a part of an output, here on the worker, into its staging folder."""
+    return sdk.write_output_part(uri, data.frame, index, staging)
 
 
 def rows_of(data: sdk.Data) -> int:

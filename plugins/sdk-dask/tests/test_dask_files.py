@@ -1,5 +1,6 @@
-"""``--resume RUN_ID`` after the client was killed: the committed units are reused from the run
-directory, the others run, and the result is local's."""
+"""What a dask run leaves on disk: outputs written by the workers and published at once (one
+file per URI, a Parquet folder for a URI ending in ``/``, a table through the client), and the
+checkpoints that let ``--resume RUN_ID`` finish a run whose client was killed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from dask_harness import HERE, ROOT, dask_address, sdk_command
-from dask_pipelines import slow, transactions
+import pytest
+from dask_harness import HERE, ROOT, dask_address, run, sdk_command
+from dask_pipelines import keyed, slow, transactions
 
 __all__ = ["dask_address"]
 
@@ -87,3 +89,39 @@ def test_a_killed_client_is_resumed_reusing_its_committed_units(
     assert sorted(quarantine["source"]) == sorted(
         f"{tmp_path / 'in.csv'}:{int(label) + 2}" for label in local.quarantine["source"]
     )
+
+
+@pytest.mark.parametrize("target", ["out.csv", "out.parquet", "out/", "out.jsonl", "sqlite"])
+def test_outputs_are_written_by_the_workers_and_published_whole(
+    dask_address: str, tmp_path: Path, target: str
+) -> None:
+    """Each output written as parts by the workers and joined into its URI (CSV, Parquet,
+    JSON lines, a Parquet folder), or through the client for a table: local's rows, no
+    staging folder left beside it."""
+    uri = (
+        f"sqlite:///{tmp_path / 'out.db'}?table=totalled"
+        if target == "sqlite"
+        else (f"{tmp_path}/{target}")
+    )
+    frame = transactions()
+    options = {"address": dask_address, "partition_rows": 6, "run_dir": str(tmp_path / "runs")}
+    dasked = run(keyed, "dask", options, transactions=frame, outputs={"totalled": uri})
+    assert dasked.written["totalled"] == uri
+    if target == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "out.db") as connection:
+            published = pd.read_sql("select * from totalled", connection)
+    elif target.endswith(".csv"):
+        published = pd.read_csv(uri)
+    elif target.endswith(".jsonl"):
+        published = pd.read_json(uri, lines=True)
+    else:
+        published = pd.read_parquet(uri)
+    expected = run(keyed, "local", transactions=frame).outputs["totalled"]
+    key = ["customer_id", "amount"]
+    assert len(published) == len(expected) > 0
+    got = published.astype({"customer_id": str}).sort_values(key)[list(expected.columns)]
+    want = expected.astype({"customer_id": str}).sort_values(key)
+    assert got.to_numpy().tolist() == want.to_numpy().tolist()
+    assert sorted(p.name for p in tmp_path.iterdir() if "sdk-parts" in p.name) == []
