@@ -23,7 +23,8 @@ def oldest(session: nox.Session) -> None:
 
     A declared floor is a promise: every floor in ``dependencies`` and the ``ml`` and ``redis``
     extras is pinned here exactly, with numpy at the oldest release that pandas 3.1 accepts, and
-    so are the floors of the sdk-serve plugin.
+    so are the floors of the sdk-serve and sdk-dask plugins (dask and distributed 2024.1.0, which
+    pass the plugin's tests with pandas 3.1.0).
     When this session fails, fix the code or raise the floor. It is slow (a fresh environment
     and the whole suite), so it is not among the default sessions: ``nox -s oldest``.
     """
