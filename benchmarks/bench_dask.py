@@ -9,6 +9,8 @@ their own ``LocalCluster`` (processes, one thread each) before the clock starts 
 worker's ``VmHWM`` before closing it. The peer reads the same file with
 ``dask.dataframe.read_parquet``, applies the same checks as boolean masks, the same score (and a
 shuffle on the key plus a groupby transform for ``fraud``), and writes Parquet on the workers.
+Every sdk cell writes the same shape, a Parquet folder (``--output scored=.../scored/``): on
+dask its parts are written by the workers, on local and batch by the one process.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def child(runner: str, workers: int, path: str, out: str, which: str) -> None:
         pipeline.run(
             runner,
             transactions=path,
-            outputs={"scored": out + "/scored.parquet"},
+            outputs={"scored": out + "/scored/"},  # a Parquet folder, as the peer writes
             quarantine=out + "/quarantine.parquet",
             max_invalid=1.0,
             overwrite=True,
@@ -137,7 +139,7 @@ def child(runner: str, workers: int, path: str, out: str, which: str) -> None:
         client.close()
         cluster.close()  # type: ignore[union-attr]
     client_mb = hwm_mb()
-    scored = pd.read_parquet(out + "/scored" + ("" if runner == "peer" else ".parquet"))
+    scored = pd.read_parquet(out + "/scored")
     bad = pd.read_parquet(out + "/quarantine" + ("" if runner == "peer" else ".parquet"))
     print(
         json.dumps(

@@ -39,9 +39,17 @@ class DaskDataset:
         self.sizes = sizes
         self.rows = sum(sizes)
 
+    def release(self) -> None:
+        """Let the workers forget the parts (no later stage reads them; their rows are kept
+        for the run's counts). Dask keeps how to make them again while a part made from them
+        may have to be recomputed."""
+        self._parts = [None] * len(self._parts)
+
     def part(self, index: int) -> Any:
         """The future of part ``index`` (made now if it was given as its maker)."""
         part = self._parts[index]
+        if part is None:
+            raise RuntimeError("a released dataset was read again")  # a bug of the runner
         if callable(part):
             part = self._parts[index] = part()
         return part

@@ -163,6 +163,7 @@ class DaskRunner(sdk.Runner):
             self._run(session, work, stage, units)
         else:  # global (or a rows stage joining several inputs: whole, to pair rows as local)
             self._global(session, work, stage, inputs)
+        _release(session, stage)
 
     def _dataset(self, session: sdk.RunSession, work: Work, name: str) -> DaskDataset:
         kept = session.datasets.get(name)
@@ -324,6 +325,17 @@ class DaskRunner(sdk.Runner):
                 f"if the step allows it, or raise the runner option memory_limit"
             )
         self._run(session, work, stage, [(unit, whole)])
+
+
+def _release(session: sdk.RunSession, stage: sdk.Stage) -> None:
+    """Release the datasets no stage after ``stage`` reads and the run does not return or
+    publish: the workers hold only what is still needed (not every stage's data)."""
+    request = session.request
+    kept = set(request.outputs) or set(request.pipeline.outputs)
+    kept.update(d for s in session.stages if s.number > stage.number for d in s.inputs)
+    for name, data in session.datasets.items():
+        if isinstance(data, DaskDataset) and name not in kept:
+            data.release()
 
 
 def _kept(data: DaskDataset) -> list[int]:
