@@ -23,9 +23,10 @@ class DaskDataset:
     version's outputs pass through the client when they are published), and checks that each
     has the rows its unit committed (a part Dask recomputed after a lost worker must).
 
-    A part may be given as what makes it (a callable returning its future): a resumed run
-    reads an input's part, or loads a committed unit's checkpointed part, only when a unit
-    that still has to run needs it.
+    A part may be given as what makes it (a callable returning its future): an input's part
+    is read, or a resumed run loads a committed unit's checkpointed part, only when a unit
+    that still has to run needs it. With ``keep=False`` (an input's parts) a part is made for
+    each unit that reads it and not kept: the workers forget it once that unit has run.
 
     Attributes:
         client: the run's Dask client.
@@ -33,9 +34,12 @@ class DaskDataset:
         rows: rows over all parts.
     """
 
-    def __init__(self, client: Any, parts: list[Any], sizes: list[int]) -> None:
+    def __init__(
+        self, client: Any, parts: list[Any], sizes: list[int], *, keep: bool = True
+    ) -> None:
         self.client = client
         self._parts = parts
+        self._keep = keep
         self.sizes = sizes
         self.rows = sum(sizes)
 
@@ -51,7 +55,10 @@ class DaskDataset:
         if part is None:
             raise RuntimeError("a released dataset was read again")  # a bug of the runner
         if callable(part):
-            part = self._parts[index] = part()
+            made = part()
+            if not self._keep:  # made again for each reader, forgotten once read
+                return made
+            part = self._parts[index] = made
         return part
 
     @property

@@ -29,18 +29,23 @@ def scatter_input(
     """Pipeline input ``name`` as parts of about ``rows`` rows on the workers; counted in the
     run's rows in (``input_read``) once its parts are read.
 
-    The rows of each part of a file input are saved in the run's checkpoints: a resumed run
-    (which reads the same unchanged file: its identity says so) reads a part only when a unit
-    that still has to run needs it."""
+    A part whose rows are known from its plan (CSV, Parquet, a table by key ranges) is read
+    by the unit that needs it, and forgotten once that unit has run (the reader checks that
+    it has the planned rows). The rows of a part known only once read (JSON lines, a query)
+    are saved in the run's checkpoints, so a resumed run (which reads the same unchanged file:
+    its identity says so) reads it only when a unit that still has to run needs it."""
     value = session.inputs[name].value
     if isinstance(value, str):
         parts = sdk.read_parts(value, rows)
+        planned = [part.rows for part in parts]
         saved = checkpoints.decided(f"input-{name}")
         if saved is not None and len(saved["sizes"]) == len(parts):
-            sizes = [int(n) for n in saved["sizes"]]
+            planned = [int(n) for n in saved["sizes"]]
+        if all(n is not None for n in planned):  # each part read by the unit that needs it
+            sizes = [int(n) for n in planned if n is not None]
             makers: list[Any] = [functools.partial(_read, client, part) for part in parts]
             session.count_input(name, sum(sizes))
-            return DaskDataset(client, makers, sizes)
+            return DaskDataset(client, makers, sizes, keep=False)
         futures = [_read(client, part) for part in parts]
         sizes = gather(client, [client.submit(tasks.rows_of, f, pure=False) for f in futures])
         checkpoints.decide(f"input-{name}", {"sizes": sizes})
