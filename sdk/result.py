@@ -50,6 +50,8 @@ class RunResult:
             returned it, and, once saved, its ``uri``, ``content_hash`` and ``bytes``.
         manifest: the run's manifest (``docs/manifest.md``), also when no run directory was
             written: versions, steps, inputs, outputs, validation, quarantine, policy.
+        profile: a profile of each input and output (per column: dtype, nulls, min/max or
+            top values), as in the run directory's ``profile.json``; ``None`` if not profiled.
     """
 
     run_id: str
@@ -66,6 +68,7 @@ class RunResult:
     metrics: dict[str, dict[str, float | int]] = attrs.field(factory=dict)
     artifacts: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     manifest: dict[str, Any] = attrs.field(factory=dict)
+    profile: dict[str, Any] | None = None
 
     @property
     def report(self) -> pd.DataFrame:
