@@ -1,0 +1,76 @@
+"""The run report: one self-contained HTML page per run (``sdk report``, ``docs/report.md``).
+
+The page shows the run's identity, its pipeline graph (an inline SVG), every validation
+boundary, the quarantine explorer (counts, top values, a sample), the profiles of its inputs
+and outputs, params, inputs, metrics and artifacts, and for a failed run the error. Its element
+ids, classes and ``data-*`` attributes are a stable contract (``docs/report.md``); CSS and
+JavaScript are inline and nothing is loaded from the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdk.report._compare import comparison
+from sdk.report._model import find_run_folder, model_from_folder, model_from_result
+from sdk.report._render import render_page
+
+if TYPE_CHECKING:
+    from sdk.result import RunResult
+
+__all__ = ["build_report", "report_of_result", "write_report"]
+
+
+def build_report(
+    run: str | Path, *, run_dir: str | Path | None = None, compare: str | Path | None = None
+) -> str:
+    """The HTML report of ``run``, compared with run ``compare`` when given.
+
+    Args:
+        run: a run id (looked up in ``run_dir``, else ``$SDK_RUN_DIR``, else ``.sdk/runs``, as
+            ``sdk runs`` does), or the path of a run directory or of a ``manifest.json``.
+        run_dir: the folder of run directories, for run ids.
+        compare: another run, named the same ways: the page then begins with the two runs
+            side by side (quarantine rate per check, rows per boundary, params, fingerprint,
+            input hashes, versions).
+
+    Raises:
+        sdk.PipelineError: no such run.
+    """
+    model = model_from_folder(find_run_folder(run, run_dir))
+    other = None
+    if compare is not None:
+        other = comparison(model, model_from_folder(find_run_folder(compare, run_dir)))
+    return render_page(model, other)
+
+
+def write_report(
+    run: str | Path,
+    out: str | Path | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    compare: str | Path | None = None,
+) -> Path:
+    """Write the report of ``run`` (see :func:`build_report`) and return its path.
+
+    ``out`` defaults to ``report.html`` in the run's directory, or ``report-vs-<other run
+    id>.html`` there with ``compare``.
+    """
+    folder = find_run_folder(run, run_dir)
+    html = build_report(folder, compare=compare, run_dir=run_dir)
+    if out is None:
+        if compare is None:
+            out = folder / "report.html"
+        else:
+            out = folder / f"report-vs-{find_run_folder(compare, run_dir).name}.html"
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def report_of_result(result: RunResult) -> str:
+    """The HTML report of an in-memory :class:`~sdk.RunResult` (its manifest, quarantine and
+    profile; no run directory needed)."""
+    return render_page(model_from_result(result))
