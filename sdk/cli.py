@@ -106,6 +106,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         "--metrics", action="store_true", help="list the metrics each run's steps returned"
     )
     runs.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="list/show: json prints one JSON list of runs (rows, quarantine rate, report)",
+    )
+    runs.add_argument(
         "--keep", type=int, metavar="N", help="prune: keep the newest N finished runs"
     )
     runs.add_argument(
@@ -255,10 +261,12 @@ def _runners(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from sdk.runs import list_runs, parse_age, prune_runs, show_run
+    from sdk.runs import list_runs, parse_age, prune_runs, runs_json, show_run
 
     if args.action != "prune" and (args.keep is not None or args.older_than or args.dry_run):
         raise _Usage("--keep, --older-than and --dry-run go with `sdk runs prune`")
+    if args.format == "json" and (args.action == "prune" or args.metrics):
+        raise _Usage("--format json lists or shows runs; it does not go with prune or --metrics")
     if args.run_id and args.action != "show":
         raise _Usage(f"sdk runs {args.action} takes no RUN_ID (did you mean `sdk runs show`?)")
     if args.action == "prune":
@@ -275,9 +283,15 @@ def _runs(args: argparse.Namespace) -> int:
     if args.action == "show":
         if not args.run_id:
             raise _Usage("sdk runs show needs a RUN_ID (see `sdk runs`)")
-        print(show_run(args.run_id, args.run_dir))
+        if args.format == "json":
+            print(runs_json(args.run_dir, args.run_id))
+        else:
+            print(show_run(args.run_id, args.run_dir))
         return EXIT_OK
-    print(list_runs(args.run_dir, metrics=args.metrics))
+    if args.format == "json":
+        print(runs_json(args.run_dir))
+    else:
+        print(list_runs(args.run_dir, metrics=args.metrics))
     return EXIT_OK
 
 

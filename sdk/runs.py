@@ -1,4 +1,4 @@
-"""Runs: what ``sdk runs`` lists, shows and prunes.
+"""Runs: what ``sdk runs`` lists (as a table or JSON), shows and prunes.
 
 Each run has a folder ``<run dir>/<run_id>/`` holding ``run.json`` (identity and status,
 written when the run starts) and ``manifest.json`` (written when it ends), plus the
@@ -25,7 +25,15 @@ from typing import Any
 from sdk.errors import PipelineError
 from sdk.runners.rundir import is_resumable, observed_status, run_root
 
-__all__ = ["FINISHED", "list_runs", "parse_age", "prune_runs", "show_run"]
+__all__ = [
+    "FINISHED",
+    "list_runs",
+    "parse_age",
+    "prune_runs",
+    "run_records",
+    "runs_json",
+    "show_run",
+]
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -36,9 +44,89 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def run_records(run_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One record per run under ``run_dir``, newest first (by start), as
+    ``sdk runs --format json`` prints them.
+
+    Each record has ``run_id``, ``pipeline``, ``runner``, ``status`` (as :func:`list_runs`
+    sees it: a run whose process is gone is ``interrupted``), ``started``, ``finished``
+    (``null`` until it ends), ``duration`` (seconds), ``rows_in`` (rows read from the
+    pipeline's inputs), ``quarantined`` (rows, each counted once), ``quarantine_rate``
+    (``quarantined / rows_in``), ``path`` (the run directory) and ``report`` (its
+    ``report.html``, if written). A value the run's manifest does not give (a run that has
+    not ended, inputs of unknown length) is ``null``.
+    """
+    root = run_root(run_dir)
+    records = [
+        _run_record(folder.parent, _read(folder) or {})
+        for folder in (sorted(root.glob("*/run.json")) if root.exists() else [])
+    ]
+    records.sort(key=lambda r: str(r["started"] or ""), reverse=True)
+    return records
+
+
+def _run_record(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    from sdk.summary import manifest_summary
+
+    status = observed_status(record)
+    manifest = None if status in ("running", "interrupted") else _read(folder / "manifest.json")
+    # not ended: a manifest there is an earlier attempt's (resumed since), so none is read
+    rows_in = quarantined = None
+    if manifest is not None:
+        counted = [i.get("rows") for i in manifest.get("inputs") or []]
+        if any(isinstance(n, int) for n in counted):
+            rows_in = sum(n for n in counted if isinstance(n, int))
+        quarantined = int(manifest_summary(manifest, None)["quarantined"])
+    times = manifest or record
+    started, finished = times.get("started"), times.get("finished")
+    duration = None
+    if isinstance(started, str) and isinstance(finished, str):
+        with contextlib.suppress(ValueError):
+            elapsed = dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)
+            duration = round(elapsed.total_seconds(), 3)
+    report = folder / "report.html"
+    return {
+        "run_id": str(record.get("run_id", folder.name)),
+        "pipeline": record.get("pipeline"),
+        "runner": record.get("runner"),
+        "status": status,
+        "started": started,
+        "finished": finished if status in FINISHED else None,
+        "duration": duration if status in FINISHED else None,
+        "rows_in": rows_in,
+        "quarantined": quarantined,
+        "quarantine_rate": (quarantined / rows_in if rows_in and quarantined is not None else None),
+        "path": str(folder.resolve()),
+        "report": str(report.resolve()) if report.is_file() else None,
+    }
+
+
+def runs_json(run_dir: str | Path | None = None, run_id: str | None = None) -> str:
+    """:func:`run_records` as one JSON document (a list); with ``run_id``, a list of that
+    run only.
+
+    Raises:
+        PipelineError: no run ``run_id``.
+    """
+    records = run_records(run_dir)
+    if run_id is not None:
+        records = [r for r in records if r["run_id"] == run_id]
+        if not records:
+            raise PipelineError(
+                f"no run {run_id!r} in {run_root(run_dir)}; `sdk runs` lists the runs"
+            )
+    return json.dumps(records, indent=2)
+
+
+def _rate(record: dict[str, Any]) -> str:
+    rate = record["quarantine_rate"]
+    return "-" if rate is None else f"{rate:.2%}"
+
+
 def list_runs(run_dir: str | Path | None = None, *, metrics: bool = False) -> str:
-    """A table of the runs under ``run_dir``: id, pipeline, runner, start, status; with
-    ``metrics``, the metrics each run's steps returned instead (runs without any omitted)."""
+    """A table of the runs under ``run_dir``: id, pipeline, runner, start, the share of rows
+    quarantined, status; with ``metrics``, the metrics each run's steps returned instead (runs
+    without any omitted)."""
     root = run_root(run_dir)
     if metrics:
         return _metrics_table(root)
@@ -58,15 +146,16 @@ def list_runs(run_dir: str | Path | None = None, *, metrics: bool = False) -> st
                 str(record.get("pipeline", "?")),
                 str(record.get("runner", "?")),
                 str(record.get("started", "?")),
+                _rate(_run_record(folder.parent, record)),
                 status,
             ]
         )
     if not rows:
         return f"no runs in {root}"
-    rows.insert(0, ["RUN ID", "PIPELINE", "RUNNER", "STARTED", "STATUS"])
-    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    rows.insert(0, ["RUN ID", "PIPELINE", "RUNNER", "STARTED", "QUARANTINED %", "STATUS"])
+    widths = [max(len(row[k]) for row in rows) for k in range(5)]
     return "\n".join(
-        " ".join([*(f"{v:<{w}}" for v, w in zip(row, widths, strict=False)), row[4]])
+        " ".join([*(f"{v:<{w}}" for v, w in zip(row, widths, strict=False)), row[5]])
         for row in rows
     )
 
