@@ -1,4 +1,4 @@
-"""The ``sdk`` command line: ``run``, ``describe``, ``runners``, ``runs``, ``check``.
+"""The ``sdk`` command line: ``run``, ``describe``, ``runners``, ``runs``, ``ui``, ``check``.
 
 Exit codes: 0 success; 1 the run failed (data quality, a step error, a frame-level schema
 violation) or ``sdk check`` found policy breaches; 2 a usage or definition error (bad arguments,
@@ -124,6 +124,16 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="prune: print what would be removed, remove nothing"
     )
     runs.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    ui = sub.add_parser(
+        "ui", help="serve the runs and their reports on 127.0.0.1 (read-only; Ctrl-C stops)"
+    )
+    ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    ui.add_argument(
+        "--run-dir", help="where run directories live (default $SDK_RUN_DIR or .sdk/runs)"
+    )
+    ui.add_argument("--open", action="store_true", help="open the list page in a browser")
+    ui.add_argument("--debug", action="store_true", help="show tracebacks")
 
     check = sub.add_parser(
         "check", help="check steps against the restricted-environment policy (no execution)"
@@ -295,6 +305,15 @@ def _runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from sdk.ui import serve
+
+    if not 0 <= args.port <= 65535:
+        raise _Usage(f"--port {args.port} must be 0 to 65535")
+    serve(args.run_dir, port=args.port, is_opened=args.open)
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     import time
 
@@ -356,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "describe": _describe,
         "runners": _runners,
         "runs": _runs,
+        "ui": _ui,
         "check": _check,
         "simulate": _simulate,
         "quarantine": _quarantine,
