@@ -1,0 +1,59 @@
+"""The report of a ``dask`` run on a real cluster: the page's numbers equal the manifest, the
+quarantine the run wrote (``quarantine.parquet`` in its run directory) and its profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from dask_harness import dask_address, run
+from dask_pipelines import three_scopes, transactions
+
+from sdk.report import write_report
+from tests.report_html import Report, check_report, count
+
+__all__ = ["dask_address"]
+
+
+def test_a_dask_report_equals_its_manifest_quarantine_and_profile(
+    dask_address: str, tmp_path: Path
+) -> None:
+    """Rows, partition_by and global steps over a CSV read in parts on the workers: every
+    boundary, count by check and sampled ``path:line`` source on the page is the run's."""
+    source = tmp_path / "transactions.csv"
+    transactions().to_csv(source, index=False)
+    options = {"address": dask_address, "partition_rows": 7, "run_dir": str(tmp_path / "runs")}
+    result = run(
+        three_scopes,
+        "dask",
+        options,
+        transactions=str(source),
+        outputs={"ranked": str(tmp_path / "ranked.csv")},
+    )
+    folder = tmp_path / "runs" / result.run_id
+    manifest = json.loads((folder / "manifest.json").read_text())
+    records = pd.read_parquet(folder / "quarantine.parquet")
+    assert manifest["quarantine"]["uri"] == str(folder / "quarantine.parquet")
+    assert len(records) == manifest["quarantine"]["records"] == 10
+
+    page = write_report(str(folder), out=tmp_path / "dask.html")
+    assert page == tmp_path / "dask.html"
+    report = Report(page.read_text(encoding="utf-8"))
+    assert report.identity()["runner"] == "dask"
+    assert count(report.identity()["rows_in"]) == 24
+    lines = rf"{source}:(\d+)"
+    check_report(report, manifest, records.to_dict(orient="records"), source=lines)
+    assert {row["source"] for row in report.sample()} == set(records["source"])  # 10 < sample
+
+    profile = manifest.get("profile")
+    if profile is not None:  # a run whose profile was kept shows it, each number as profiled
+        profiled = json.loads(Path(profile).read_text())["datasets"]
+        shown = report.profiles()
+        assert set(shown) == {(name, d["role"]) for name, d in profiled.items()}
+        for name, dataset in profiled.items():
+            columns = shown[(name, dataset["role"])]
+            assert set(columns) == set(dataset["columns"])
+            for column, stats in dataset["columns"].items():
+                assert count(columns[column]["count"]) == stats["count"], (name, column)
+                assert count(columns[column]["nulls"]) == stats["nulls"], (name, column)
