@@ -39,7 +39,7 @@ EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_POLICY = 3
-LAZY_COMMANDS = ("simulate", "quarantine")
+LAZY_COMMANDS = ("simulate", "quarantine", "report")
 """Commands whose arguments are defined by their own (heavier) modules: added to the parser
 only when the command line names them."""
 
@@ -163,10 +163,15 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         "simulate", help="simulate a production stream: synthesize rows, inject faults, replay"
     )
     quarantine = sub.add_parser("quarantine", help="work with a quarantine: `replay` it")
+    report = sub.add_parser("report", help="write a run's HTML report (docs/report.md)")
     if command == "simulate":
         from sdk.simulate.cli import add_arguments
 
         add_arguments(simulate)
+    elif command == "report":
+        from sdk.report.cli import add_arguments as add_report_arguments
+
+        add_report_arguments(report)
     elif command == "quarantine":
         from sdk.replay import add_arguments as add_replay_arguments
 
@@ -178,6 +183,12 @@ def _simulate(args: argparse.Namespace) -> int:
     from sdk.simulate.cli import main as simulate_main
 
     return simulate_main(args)
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from sdk.report.cli import main as report_main
+
+    return report_main(args)
 
 
 def _quarantine(args: argparse.Namespace) -> int:
@@ -379,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "simulate": _simulate,
         "quarantine": _quarantine,
+        "report": _report_command,
     }[args.command]
     try:
         return handler(args)

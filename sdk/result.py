@@ -6,6 +6,7 @@ import hashlib
 import html
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -104,27 +105,52 @@ class RunResult:
             f"duration_ms={s['duration_ms']})"
         )
 
-    def _repr_html_(self) -> str:
-        s = self.summary()
-        head = (
-            f"<h4>Run {html.escape(s['run_id'])} of {html.escape(s['pipeline'])}: "
-            f"{html.escape(s['status'])} in {s['duration_ms']:.0f} ms "
-            f"({html.escape(s['runner'])})</h4>"
-            f"<p>{s['rows_in']} rows in; out: "
-            + ", ".join(f"{html.escape(k)} {v}" for k, v in s["rows_out"].items())
-            + f"; {s['quarantined']} quarantined</p>"
-        )
-        quarantine = self.quarantine.head(20).to_html(index=False) if len(self.quarantine) else ""
-        return (
-            head
-            + self._artifacts_html()
-            + self.report.to_html(index=False)
-            + (
-                f"<p>Quarantine (first {min(20, len(self.quarantine))} of "
-                f"{len(self.quarantine)}):</p>" + quarantine
-                if quarantine
-                else ""
+    def report_html(self, path: str | Path | None = None) -> Path:
+        """Write this run's HTML report (``docs/report.md``) and return its path.
+
+        Args:
+            path: where to write it. By default ``report.html`` in the run's directory, or,
+                for a run without one (an in-memory run in a notebook),
+                ``report-<run_id>.html`` in the current folder.
+
+        The page is built from this result (its manifest, quarantine and profile), so it
+        needs no run directory; ``sdk report RUN_ID`` builds the same page from one.
+        """
+        from sdk.report import report_of_result
+        from sdk.report._model import result_folder
+
+        if path is None:
+            folder = result_folder(self)
+            path = (
+                folder / "report.html" if folder is not None else Path(f"report-{self.run_id}.html")
             )
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(report_of_result(self), encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        """The notebook view: identity, the pipeline graph, boundaries, quarantine counts,
+        artifacts and metrics, in the report's style (the full page: :meth:`report_html`)."""
+        from sdk.report import compact_of_result
+
+        s = self.summary()
+        return compact_of_result(
+            self,
+            rows_out=s["rows_out"],
+            extra=self._artifacts_html() + self._quarantine_head_html(),
+        )
+
+    def _quarantine_head_html(self) -> str:
+        """The first quarantine records, as the earlier notebook view showed them."""
+        if not len(self.quarantine):
+            return ""
+        head = self.quarantine.head(20).map(
+            lambda v: v if not isinstance(v, str) or len(v) <= 300 else v[:300] + "…"
+        )
+        return (
+            f"<p>Quarantine (first {min(20, len(self.quarantine))} of "
+            f"{len(self.quarantine)}):</p>" + head.to_html(index=False)
         )
 
     def _artifacts_html(self) -> str:

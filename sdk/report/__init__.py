@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from sdk.report._compare import comparison
 from sdk.report._model import find_run_folder, model_from_folder, model_from_result
-from sdk.report._render import render_page
+from sdk.report._render import render_compact, render_page
 
 if TYPE_CHECKING:
     from sdk.result import RunResult
 
-__all__ = ["build_report", "report_of_result", "write_report"]
+__all__ = ["build_report", "compact_of_result", "report_of_result", "write_report"]
 
 
 def build_report(
@@ -74,3 +74,16 @@ def report_of_result(result: RunResult) -> str:
     """The HTML report of an in-memory :class:`~sdk.RunResult` (its manifest, quarantine and
     profile; no run directory needed)."""
     return render_page(model_from_result(result))
+
+
+def compact_of_result(result: RunResult, *, rows_out: dict[str, int], extra: str = "") -> str:
+    """The compact view of ``result`` for a notebook (``RunResult._repr_html_``): identity,
+    graph, boundaries and quarantine counts, plus ``extra`` (HTML already escaped), and a note
+    on how to write the full report."""
+    model = model_from_result(result)
+    note = (
+        "The full report (quarantine explorer, profiles, params, inputs): "
+        "result.report_html() writes it"
+        + (f", as does `sdk report {result.run_id}`." if model.folder else ".")
+    )
+    return render_compact(model, note, rows_out, extra)

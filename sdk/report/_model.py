@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sdk.errors import PipelineError
-from sdk.report._quarantine import aggregate, counts_from_validation
+from sdk.report._quarantine import KEYS, aggregate, counts_from_validation
 from sdk.runners.rundir import run_root
 
 if TYPE_CHECKING:
@@ -149,7 +152,35 @@ def _duration(manifest: dict[str, Any]) -> float | None:
     return round((finished - started).total_seconds() * 1000, 1)
 
 
-def _read_quarantine(uri: str | None, folder: Path | None) -> tuple[pd.DataFrame | None, str]:
+_Quarantine = tuple[pd.DataFrame, Callable[[np.ndarray], pd.DataFrame] | None]
+
+
+def _parquet(path: Path) -> _Quarantine:
+    """A local Parquet quarantine: the four columns counted are read whole, the sampled rows
+    from the batches that hold them (reading millions of ``row`` texts would cost more than
+    the rest of the report)."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    keys = pq.read_table(path, columns=[c for c in KEYS if c in names]).to_pandas()
+
+    def rows(positions: np.ndarray) -> pd.DataFrame:
+        """Read batches only up to the last position sampled (the first records of each
+        check: usually the beginning of the file)."""
+        parquet = pq.ParquetFile(path)
+        need, seen, batches = int(positions.max()) + 1 if len(positions) else 0, 0, []
+        for batch in parquet.iter_batches(batch_size=8_192):
+            if seen >= need:
+                break
+            batches.append(batch)
+            seen += batch.num_rows
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+        return table.take(pa.array(positions, type=pa.int64())).to_pandas()
+
+    return keys, rows
+
+
+def _read_quarantine(uri: str | None, folder: Path | None) -> tuple[_Quarantine | None, str]:
     """The quarantine records and a note of where they are (``None``: not readable)."""
     kept = folder / "quarantine.parquet" if folder is not None else None
     if uri:
@@ -157,16 +188,19 @@ def _read_quarantine(uri: str | None, folder: Path | None) -> tuple[pd.DataFrame
         if scheme in _UNREADABLE_SCHEMES or scheme.startswith(_UNREADABLE_SCHEMES):
             return None, f"published to {uri}: not read back (a stream or remote destination)"
         try:
+            path = Path(uri)
+            if not scheme and path.suffix == ".parquet" and path.is_file():
+                return _parquet(path), f"read from {uri}"
             from sdk.plugins import resolve_scheme
 
-            return resolve_scheme(uri).read(uri).frame, f"read from {uri}"
+            return (resolve_scheme(uri).read(uri).frame, None), f"read from {uri}"
         except Exception as exc:  # any reader's failure: the counts still come from the manifest
             reason = f"{type(exc).__name__}: {exc}"
-            if kept is not None and kept.exists() and Path(uri) != kept:
-                return pd.read_parquet(kept), f"read from {kept} ({uri} unreadable: {reason})"
+            if kept is not None and kept.is_file() and Path(uri) != kept:
+                return _parquet(kept), f"read from {kept} ({uri} unreadable: {reason})"
             return None, f"published to {uri}: not readable here ({reason})"
-    if kept is not None and kept.exists():
-        return pd.read_parquet(kept), f"read from {kept}"
+    if kept is not None and kept.is_file():
+        return _parquet(kept), f"read from {kept}"
     return None, "no quarantine records were kept"
 
 
@@ -184,10 +218,10 @@ def _profile(folder: Path | None, manifest: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _quarantine_parts(
-    manifest: dict[str, Any], frame: pd.DataFrame | None
+    manifest: dict[str, Any], read: _Quarantine | None
 ) -> tuple[dict[str, Any], bool]:
-    if frame is not None:
-        return aggregate(frame), True
+    if read is not None:
+        return aggregate(*read), True
     aggregated = aggregate(pd.DataFrame())
     aggregated["counts"] = counts_from_validation(list(manifest.get("validation") or []))
     aggregated["records"] = int((manifest.get("quarantine") or {}).get("records") or 0)

@@ -7,11 +7,13 @@ so its size does not grow with the quarantine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["SAMPLE_ROWS", "TEXT_CHARS", "TOP_VALUES", "aggregate", "check_label"]
+__all__ = ["KEYS", "SAMPLE_ROWS", "TEXT_CHARS", "TOP_VALUES", "aggregate", "check_label"]
 
 SAMPLE_ROWS = 500
 """At most this many quarantine records are shown in the sample (more only when there are more
@@ -39,13 +41,29 @@ def truncate(value: Any, limit: int = TEXT_CHARS) -> str:
 
 
 def _texts(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column as text, a missing value ``""`` (Arrow-backed text stays Arrow: fast)."""
     if column not in frame.columns:
-        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
-    return frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+        return pd.Series("", index=frame.index, dtype="string")
+    series = frame[column]
+    if not isinstance(series.dtype, pd.StringDtype):
+        series = series.astype("string")
+    return series.fillna("")
 
 
-def aggregate(quarantine: pd.DataFrame) -> dict[str, Any]:
+KEYS = ("step", "column", "check", "value")
+"""The columns counted (the others are read for the sample only)."""
+
+
+def aggregate(
+    quarantine: pd.DataFrame, rows: Callable[[np.ndarray], pd.DataFrame] | None = None
+) -> dict[str, Any]:
     """Counts by step, column and check, top values per check, and a stratified sample.
+
+    Args:
+        quarantine: the records; only ``step``, ``column``, ``check`` and ``value`` are read
+            unless ``rows`` is ``None``.
+        rows: the whole records at these positions (for the sample), when ``quarantine``
+            holds only those four columns; default: taken from ``quarantine``.
 
     Returns a dict with ``records`` (the quarantine's records), ``counts`` (``step``,
     ``column``, ``check``, ``label``, ``count``, largest first), ``top_values`` (``label``,
@@ -54,12 +72,12 @@ def aggregate(quarantine: pd.DataFrame) -> dict[str, Any]:
     """
     if not len(quarantine):
         return {"records": 0, "counts": [], "top_values": [], "sample": [], "checks": []}
-    frame = pd.DataFrame({name: _texts(quarantine, name) for name in _SAMPLE_FIELDS})
+    frame = pd.DataFrame({name: _texts(quarantine, name) for name in KEYS}).reset_index(drop=True)
     frame["label"] = frame["column"] + ": " + frame["check"]
     if "column" in quarantine.columns:  # a missing column is the manifest's "<dataframe>"
-        frame.loc[quarantine["column"].isna().to_numpy(), "label"] = (
-            "<dataframe>: " + frame["check"]
-        )
+        missing = quarantine["column"].isna().to_numpy()
+        if missing.any():
+            frame.loc[missing, "label"] = "<dataframe>: " + frame.loc[missing, "check"]
     counted = (
         frame.groupby(["step", "column", "check", "label"], sort=False)
         .size()
@@ -87,12 +105,12 @@ def aggregate(quarantine: pd.DataFrame) -> dict[str, Any]:
     checks = sorted(frame["label"].unique().tolist())
     quota = max(1, SAMPLE_ROWS // max(1, len(checks)))
     picked = frame.groupby("label", sort=True).head(quota)
+    positions = picked.index.to_numpy()
+    whole = quarantine.iloc[positions] if rows is None else rows(positions)
+    texts = {name: _texts(whole, name).tolist() for name in _SAMPLE_FIELDS}
     sample = [
-        {
-            **{k: truncate(v) for k, v in zip(_SAMPLE_FIELDS, row[:-1], strict=True)},
-            "label": row[-1],
-        }
-        for row in picked[[*_SAMPLE_FIELDS, "label"]].itertuples(index=False)
+        {**{name: truncate(texts[name][i]) for name in _SAMPLE_FIELDS}, "label": label}
+        for i, label in enumerate(picked["label"].tolist())
     ]
     return {
         "records": len(frame),

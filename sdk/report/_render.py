@@ -94,6 +94,7 @@ def _profiles(profile: dict[str, Any] | None) -> list[dict[str, Any]]:
                     "min": stats.get("min"),
                     "max": stats.get("max"),
                     "top": ", ".join(f"{truncate(v, 60)} ({n})" for v, n in top),
+                    "sampled": bool(stats.get("sampled")),
                 }
             )
         tables.append(
