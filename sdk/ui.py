@@ -226,8 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
         compare = root / runs[1] if len(runs) == 2 else None
         try:
             return HTTPStatus.OK, "text/html", build_report(root / runs[0], compare=compare)
-        except SdkError as exc:  # a run that has not ended has no manifest to report on
+        except SdkError as exc:  # a run directory the report cannot read
             return HTTPStatus.NOT_FOUND, "text/html", _page("No report", f"<p>{_escape(exc)}</p>")
+        except Exception as exc:  # a bug: shown, and the server goes on serving other pages
+            self.log_error("report of %s failed: %r", runs, exc)
+            why = f"<p>the report failed: {_escape(type(exc).__name__)}: {_escape(exc)}</p>"
+            return HTTPStatus.INTERNAL_SERVER_ERROR, "text/html", _page("Report failed", why)
 
     def _not_found(self, why: str) -> tuple[HTTPStatus, str, str]:
         return HTTPStatus.NOT_FOUND, "text/html", _page("Not found", f"<p>{_escape(why)}</p>")

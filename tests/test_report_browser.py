@@ -12,7 +12,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -280,3 +284,22 @@ def test_ui_is_read_only_and_serves_only_listed_runs(
     assert json.loads(body) == run_records(runs["dir"])
     assert _request(server, "GET", "/", host="attacker.example:80")[0].status == 421
     assert server.server_address[0] == "127.0.0.1"
+
+
+def test_sdk_ui_command_prints_its_port_and_stops_on_ctrl_c(runs: dict[str, Any]) -> None:
+    """`sdk ui --port 0` prints the address it bound (127.0.0.1, the port picked), serves the
+    runs there, and Ctrl-C stops it with exit code 0."""
+    command = [sys.executable, "-m", "sdk", "ui", "--port", "0", "--run-dir", str(runs["dir"])]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as ui:
+        try:
+            assert ui.stdout is not None
+            line = ui.stdout.readline()
+            url = line.split(" at ")[1].split()[0]
+            assert urlsplit(url).hostname == "127.0.0.1" and urlsplit(url).port != 0
+            with urllib.request.urlopen(url + "api/runs", timeout=10) as answer:
+                listed = json.loads(answer.read())
+            assert {run["run_id"] for run in listed} == {"fraud", "hostile"}
+            ui.send_signal(signal.SIGINT)
+            assert ui.wait(timeout=10) == 0
+        finally:
+            ui.kill()
