@@ -9,7 +9,9 @@ Everything lives in the run directory, under ``dask/``:
   the client once it has committed the unit. A unit is complete iff its marker exists and
   every file the marker names is there with the size it recorded;
 - ``plan/<name>.json``: what a resumed run must decide as the first did (each input's parts
-  and their rows, the buckets of each shuffle).
+  and their rows, the buckets of each shuffle);
+- ``shuffle/<plan>/<dataset>/``: the pieces of a shuffle, one file per group of parts and
+  bucket, which the units of the partition stage load.
 
 Workers must see the run directory at the same path (a shared filesystem, or one machine):
 the runner checks this before the first unit (:func:`workers_see`), and without it runs
@@ -89,6 +91,10 @@ class Checkpoints:
     def unit_folder(self, unit: str) -> str | None:
         """Where the worker running ``unit`` writes its output parts (``None``: off)."""
         return None if self.folder is None else str(self.folder / "units" / unit)
+
+    def shuffle_folder(self, plan: str, dataset: str) -> str | None:
+        """Where a shuffle writes its pieces (``None``: off, the shuffle stays in memory)."""
+        return None if self.folder is None else str(self.folder / "shuffle" / plan / dataset)
 
     def done(self, unit: str) -> tuple[sdk.UnitResult, dict[str, tuple[str, int]]] | None:
         """A completed unit's result (without frames) and its output parts (path, rows), or

@@ -20,6 +20,7 @@ outputs are checkpointed by its worker and its result by the client once committ
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -185,7 +186,12 @@ class DaskRunner(sdk.Runner):
         """Submit ``units`` (each with what makes its frames), commit their results in order,
         keep their outputs (those ``keep`` accepts) in ``session.datasets``; return every
         output, by name. A unit a resumed run finds committed is replayed from its
-        checkpoint, its outputs loaded from it only if a later unit needs them."""
+        checkpoint, its outputs loaded from it only if a later unit needs them.
+
+        With checkpoints, a unit's outputs are on disk once it has run: the workers forget
+        them at once and each later reader loads its part from the run directory, so a worker
+        holds the units it runs, not a whole stage's output (without: they stay on the
+        workers as futures until no later stage reads them)."""
         client, checkpoints = work.client, work.checkpoints
         done = {unit: checkpoints.done(unit) for unit, _ in units}
         todo = [(unit, frames) for unit, frames in units if done[unit] is None]
@@ -205,27 +211,38 @@ class DaskRunner(sdk.Runner):
             for unit, frames in todo
         }
         names = [] if stage.produces_artifact else list(stage.outputs)
+        on_disk = checkpoints.enabled  # outputs read back from the checkpoints, not kept
         outputs: dict[str, list[Any]] = {name: [] for name in names}
         counting: dict[str, list[Any]] = {name: [] for name in names}
         for unit, _ in units:
             for name in names:
                 if (kept := done[unit]) is not None:
-                    path = kept[1][name][0]
+                    outputs[name].append(functools.partial(_load, client, kept[1][name][0]))
+                elif on_disk:
+                    path = f"{checkpoints.unit_folder(unit)}/{name}.pkl"
                     outputs[name].append(functools.partial(_load, client, path))
                 else:  # counted where the part is (a list would gather them)
                     part = client.submit(tasks.output_of, results[unit], name, pure=False)
                     outputs[name].append(part)
                     counting[name].append(client.submit(tasks.rows_of, part, pure=False))
-        summaries = [client.submit(tasks.summary_of, r, pure=False) for r in results.values()]
-        del results  # the frames stay on the workers only as the outputs' parts
+        summaries = [
+            client.submit(tasks.summary_of, r, names if on_disk else [], pure=False)
+            for r in results.values()
+        ]
+        del results  # the frames stay on the workers only as the outputs' parts, if at all
         gathered = dict(zip((unit for unit, _ in todo), gather(client, summaries), strict=True))
         counted = {name: iter(gather(client, futures)) for name, futures in counting.items()}
         sizes: dict[str, list[int]] = {name: [] for name in names}
         files: dict[str, dict[str, tuple[str, int]]] = {unit: {} for unit, _ in todo}
         for unit, _ in units:
             kept = done[unit]
-            for name in names:
-                size = kept[1][name][1] if kept is not None else next(counted[name])
+            for i, name in enumerate(names):
+                if kept is not None:
+                    size = kept[1][name][1]
+                elif on_disk:
+                    size = gathered[unit][1][i]
+                else:
+                    size = next(counted[name])
                 sizes[name].append(size)
                 if kept is None:
                     files[unit][name] = (f"{checkpoints.unit_folder(unit)}/{name}.pkl", size)
@@ -234,10 +251,13 @@ class DaskRunner(sdk.Runner):
             if (kept := done[unit]) is not None:
                 self.replay(session, stage, kept[0])
                 continue
-            result = gathered[unit]
+            result = gathered[unit][0]
             self.commit(session, stage, unit, result)
             checkpoints.complete(unit, result, files[unit])
-        produced = {name: DaskDataset(client, outputs[name], sizes[name]) for name in names}
+        produced = {
+            name: DaskDataset(client, outputs[name], sizes[name], keep=not on_disk)
+            for name in names
+        }
         session.datasets.update((n, d) for n, d in produced.items() if keep(n))
         return produced
 
@@ -272,9 +292,10 @@ class DaskRunner(sdk.Runner):
             name = sdk.validated_name(step.name, dataset)
             data = validated[name]
             own = [i for i, owner in enumerate(owners) if owner == dataset]
+            folder = work.checkpoints.shuffle_folder(plan, name)
             shuffle = functools.cache(
-                lambda data=data, own=own: _shuffle(
-                    client, [data.part(i) for i in own], list(stage.key or ()), buckets
+                lambda data=data, own=own, folder=folder: _shuffle(
+                    client, [data.part(i) for i in own], list(stage.key or ()), buckets, folder
                 )
             )
             if saved is not None and name in saved["sizes"]:
@@ -381,12 +402,20 @@ def _checkpoints(client: Any, session: sdk.RunSession) -> Checkpoints:
     return Checkpoints(folder)
 
 
-def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> DaskDataset:
-    """``parts`` regrouped into ``buckets`` by a hash of ``key``, on the workers.
+def _shuffle(
+    client: Any, parts: list[Any], key: list[str], buckets: int, folder: str | None
+) -> DaskDataset:
+    """``parts`` regrouped into ``buckets`` by a hash of ``key``, on the workers, so that
+    every key lives in exactly one bucket.
 
-    The parts each worker holds are split together there (so the tasks grow with workers
-    times buckets, not parts times buckets), then each bucket's pieces are joined.
+    With checkpoints (``folder``), parts are split in groups of a few, each group's pieces
+    written to ``folder``, and a bucket is its pieces loaded by the unit that reads it: a
+    worker holds one group at a time, never the whole shuffle. Without, the parts each worker
+    holds are split together there (so the tasks grow with workers times buckets, not parts
+    times buckets), and each bucket's pieces are joined and kept on the workers.
     """
+    if folder is not None:
+        return _shuffle_to_files(client, parts, key, buckets, folder)
     where = client.who_has(parts)
     held: dict[str, list[Any]] = {}
     for part in parts:
@@ -414,6 +443,40 @@ def _shuffle(client: Any, parts: list[Any], key: list[str], buckets: int) -> Das
     ]
     sizes = gather(client, [client.submit(tasks.rows_of, piece, pure=False) for piece in pieces])
     return DaskDataset(client, pieces, sizes)
+
+
+GROUP_PARTS = 8
+"""Parts split together by one task of a shuffle through files (memory: one group at a time)."""
+
+
+def _shuffle_to_files(
+    client: Any, parts: list[Any], key: list[str], buckets: int, folder: str
+) -> DaskDataset:
+    groups = max(_workers(client), math.ceil(len(parts) / GROUP_PARTS))
+    bounds = [round(g * len(parts) / groups) for g in range(groups + 1)]
+    chunks = [parts[lo:hi] for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    splits = [
+        client.submit(tasks.split_to_files, chunk, key, buckets, folder, g, pure=False)
+        for g, chunk in enumerate(chunks)
+    ]
+    written = gather(client, splits)
+    sizes = [sum(pieces[b][1] for pieces in written) for b in range(buckets)]
+    first = written[0][0][0]  # group 0's bucket 0: always written, for the columns
+    makers: list[Any] = [
+        functools.partial(
+            _load_bucket,
+            client,
+            [p for pieces in written if (p := pieces[b][0]) is not None],
+            first,
+        )
+        for b in range(buckets)
+    ]
+    return DaskDataset(client, makers, sizes, keep=False)
+
+
+def _load_bucket(client: Any, paths: list[str], columns_from: str | None) -> Any:
+    """A bucket of a shuffle through files, loaded on a worker by the unit that reads it."""
+    return client.submit(tasks.load_bucket, paths, columns_from, pure=False)
 
 
 def _workers(client: Any) -> int:

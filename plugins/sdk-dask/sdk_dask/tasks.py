@@ -21,6 +21,7 @@ __all__ = [
     "estimate_bytes",
     "frame_of",
     "item",
+    "load_bucket",
     "load_part",
     "load_problem",
     "output_of",
@@ -28,6 +29,7 @@ __all__ = [
     "rows_of",
     "run_part",
     "split_by_key",
+    "split_to_files",
     "summary_of",
     "write_part",
 ]
@@ -103,10 +105,14 @@ def load_problem(payload: bytes) -> tuple[str, str] | None:
     return None
 
 
-def summary_of(result: sdk.UnitResult) -> sdk.UnitResult:
-    """The result without its output frames: what the client needs to commit the unit
-    (counts, quarantine records, step totals, artifacts, the error)."""
-    return attrs.evolve(result, outputs={})
+def summary_of(
+    result: sdk.UnitResult, names: Sequence[str] = ()
+) -> tuple[sdk.UnitResult, list[int]]:
+    """The result without its output frames — what the client needs to commit the unit
+    (counts, quarantine records, step totals, artifacts, the error) — and the rows of each
+    output in ``names`` (an output the unit did not produce: 0)."""
+    rows = [len(result.outputs[n].frame) if n in result.outputs else 0 for n in names]
+    return attrs.evolve(result, outputs={}), rows
 
 
 def output_of(result: sdk.UnitResult, name: str) -> sdk.Data:
@@ -173,6 +179,37 @@ def split_by_key(parts: Sequence[sdk.Data], key: Sequence[str], buckets: int) ->
     first = parts[0]
     empty = sdk.Data(first.frame.iloc[:0], first.sources.take(np.empty(0, dtype=np.int64)))
     return [concat(found) if found else empty for found in pieces]
+
+
+def split_to_files(
+    parts: Sequence[sdk.Data], key: Sequence[str], buckets: int, folder: str, group: int
+) -> list[tuple[str | None, int]]:
+    """``parts`` cut into ``buckets`` by a hash of ``key`` (:func:`split_by_key`), each
+    non-empty piece written to ``folder`` (and group 0's bucket 0 always, so an all-empty
+    shuffle still has its columns); per bucket, the piece's file (or ``None``) and rows."""
+    from sdk_dask.checkpoint import dump
+
+    written: list[tuple[str | None, int]] = []
+    for bucket, piece in enumerate(split_by_key(parts, key, buckets)):
+        rows = len(piece.frame)
+        if rows or (bucket == 0 and group == 0):
+            path = f"{folder}/g{group:05d}-b{bucket:06d}.pkl"
+            dump(path, piece)
+            written.append((path, rows))
+        else:
+            written.append((None, 0))
+    return written
+
+
+def load_bucket(paths: Sequence[str], columns_from: str) -> sdk.Data:
+    """A bucket of a shuffle: its pieces, written by :func:`split_to_files`, joined; with no
+    piece, the empty rows of the piece ``columns_from`` (the bucket's columns)."""
+    from sdk_dask.checkpoint import load
+
+    if not paths:
+        piece: sdk.Data = load(columns_from)
+        return sdk.Data(piece.frame.iloc[:0], piece.sources.take(np.empty(0, dtype=np.int64)))
+    return concat([load(path) for path in paths])
 
 
 def concat(parts: Sequence[sdk.Data]) -> sdk.Data:
