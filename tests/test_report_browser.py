@@ -44,7 +44,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     text (markup, quotes, a very long string)."""
     folder = tmp_path_factory.mktemp("browser")
     run_dir = folder / "runs"
-    fraud.run(transactions=str(FRAUD_CSV), runner_options={"run_dir": str(run_dir)}, run_id="fraud")
+    fraud_id = fraud.run(
+        transactions=str(FRAUD_CSV), runner_options={"run_dir": str(run_dir)}
+    ).run_id
     hostile = pd.read_csv(FRAUD_CSV, dtype=str).head(40)
     hostile.loc[len(hostile)] = ["1", "10", SCRIPT]
     hostile.loc[len(hostile)] = ["2", ATTRIBUTE, "US"]
@@ -56,8 +58,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         run_id="hostile",
         max_invalid=1.0,
     )
-    manifest = json.loads((run_dir / "fraud" / "manifest.json").read_text())
-    return {"dir": run_dir, "folder": folder, "manifest": manifest}
+    manifest = json.loads((run_dir / fraud_id / "manifest.json").read_text())
+    return {"dir": run_dir, "folder": folder, "manifest": manifest, "fraud": fraud_id}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,7 @@ def test_fraud_report_works_offline(
     """The fraud report opens from a file with the network blocked, without errors; the DAG
     shows every step; the check filter and the text search narrow the quarantine sample."""
     manifest = runs["manifest"]
-    report = write_report("fraud", run_dir=runs["dir"])
+    report = write_report(runs["fraud"], run_dir=runs["dir"])
     view = Page(browser, ("file:", "data:"))
     page = view.page
     page.goto(report.as_uri())
@@ -168,6 +170,7 @@ def test_fraud_report_works_offline(
     page.fill("#quarantine-search", "")
     assert len(_visible(page, rows)) == len(every)
     assert view.errors == []
+    page.locator("#quarantine-search").blur()  # no focus ring in the screenshot
 
     shot = _artifact(tmp_path, "report-fraud.png")
     page.screenshot(path=str(shot), full_page=True)
@@ -259,25 +262,26 @@ def test_ui_is_read_only_and_serves_only_listed_runs(
     """Only GET and HEAD (405 otherwise); run ids outside the listing, dot-dot and encoded
     slashes are 404; every response has the CSP and nosniff headers; /api/runs is the JSON of
     `sdk runs --format json`; another Host (DNS rebinding) is refused."""
+    fraud_id = runs["fraud"]
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
         assert _request(server, method, "/")[0].status == 405
     for path in (
         "/runs/../report",
         "/runs/%2e%2e/report",
         "/runs/..%2F..%2Fetc/report",
-        "/runs/fraud%2F..%2Fhostile/report",
+        f"/runs/{fraud_id}%2F..%2Fhostile/report",
         "/runs/nope/report",
-        "/runs/fraud/compare/..",
-        "/runs/fraud",
+        f"/runs/{fraud_id}/compare/..",
+        f"/runs/{fraud_id}",
         "/etc/passwd",
     ):
         answer, _ = _request(server, "GET", path)
         assert answer.status == 404, path
         assert answer.getheader("X-Content-Type-Options") == "nosniff"
-    head, body = _request(server, "HEAD", "/runs/fraud/report")
+    head, body = _request(server, "HEAD", f"/runs/{fraud_id}/report")
     assert head.status == 200 and body == b""
     assert head.getheader("Content-Security-Policy") == HEADERS["Content-Security-Policy"]
-    compare, body = _request(server, "GET", "/runs/fraud/compare/hostile")
+    compare, body = _request(server, "GET", f"/runs/{fraud_id}/compare/hostile")
     assert compare.status == 200 and b'id="compare-checks"' in body
     api, body = _request(server, "GET", "/api/runs")
     assert (api.getheader("Content-Type") or "").startswith("application/json")
@@ -298,7 +302,7 @@ def test_sdk_ui_command_prints_its_port_and_stops_on_ctrl_c(runs: dict[str, Any]
             assert urlsplit(url).hostname == "127.0.0.1" and urlsplit(url).port != 0
             with urllib.request.urlopen(url + "api/runs", timeout=10) as answer:
                 listed = json.loads(answer.read())
-            assert {run["run_id"] for run in listed} == {"fraud", "hostile"}
+            assert {run["run_id"] for run in listed} == {runs["fraud"], "hostile"}
             ui.send_signal(signal.SIGINT)
             assert ui.wait(timeout=10) == 0
         finally:
