@@ -443,7 +443,7 @@ def test_large_quarantine_stays_small_and_fast(fraud_raw: pd.DataFrame, runs: Pa
     started = time.perf_counter()
     html = build_report(folder)
     assert time.perf_counter() - started < 8
-    assert len(html.encode()) < 2_000_000
+    assert len(html.encode()) < 2_000_000, len(html.encode())
     page = parse(html)
     counts = {
         tr.attrs["data-check"]: int(tr.fields()["count"])
