@@ -11,7 +11,7 @@ from dask_harness import dask_address, run
 from dask_pipelines import three_scopes, transactions
 
 from sdk.report import write_report
-from tests.report_html import Report, check_report, count
+from tests.report_html import Report, check_report, count, number
 
 __all__ = ["dask_address"]
 
@@ -55,5 +55,19 @@ def test_a_dask_report_equals_its_manifest_quarantine_and_profile(
             columns = shown[(name, dataset["role"])]
             assert set(columns) == set(dataset["columns"])
             for column, stats in dataset["columns"].items():
+                assert columns[column]["dtype"] == stats["dtype"], (name, column)
                 assert count(columns[column]["count"]) == stats["count"], (name, column)
                 assert count(columns[column]["nulls"]) == stats["nulls"], (name, column)
+        # profiled part by part on the workers, the numbers are still the whole data's
+        ranked = pd.read_csv(tmp_path / "ranked.csv")
+        for column in ranked.select_dtypes("number"):
+            low, high = ranked[column].min(), ranked[column].max()
+            assert number(shown[("ranked", "output")][column]["min"]) == low, column
+            assert number(shown[("ranked", "output")][column]["max"]) == high, column
+        read = pd.read_csv(source, dtype=str)
+        for column in read:
+            assert (
+                count(shown[("transactions", "input")][column]["nulls"])
+                == read[column].isna().sum()
+            )
+        assert shown[("transactions", "input")]["country"]["top"].startswith("US (13), FR (6)")
