@@ -96,8 +96,8 @@ def _run_record(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
         "rows_in": rows_in,
         "quarantined": quarantined,
         "quarantine_rate": (quarantined / rows_in if rows_in and quarantined is not None else None),
-        "path": str(folder.resolve()),
-        "report": str(report.resolve()) if report.is_file() else None,
+        "path": str(folder.absolute()),
+        "report": str(report.absolute()) if report.is_file() else None,
     }
 
 
