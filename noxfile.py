@@ -78,13 +78,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks against plain pandas and pandera; writes the table into docs/performance.md."""
-    session.install("-e", ".[postgres,ml,redis]")
+    session.install("-e", ".[postgres,ml,redis,report]")
     session.run("python", "benchmarks/run.py", "--out", "docs/performance.md", *session.posargs)
     session.run("python", "benchmarks/bench_local.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_notebook.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_batch.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_models.py", "--out", "docs/performance.md")
     session.run("python", "benchmarks/bench_stream.py", "--out", "docs/performance.md")
+    session.run("python", "benchmarks/bench_report.py", "--out", "docs/performance.md")
     session.install("-e", "plugins/sdk-serve")
     session.run("python", "benchmarks/bench_serve.py", "--out", "docs/performance.md")
     session.install("-e", "plugins/sdk-dask")

@@ -15,6 +15,7 @@ import importlib.metadata
 import json
 import platform
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,14 @@ from sdk.fingerprint import source_hash
 if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
 
-__all__ = ["MANIFEST_VERSION", "build_manifest", "content_hash", "now", "write_json"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "add_run_totals",
+    "build_manifest",
+    "content_hash",
+    "now",
+    "write_json",
+]
 
 MANIFEST_VERSION = 1
 _PACKAGES = (
@@ -126,6 +134,7 @@ def build_manifest(
                 "params": step.params.as_dict(),
                 "inputs": dict(step.input_names),
                 "output": step.output_name,
+                "duration_ms": None,
             }
             for step in pipeline.order
         ],
@@ -141,8 +150,21 @@ def build_manifest(
         "artifacts": artifacts or {"produced": [], "consumed": []},
         "metrics": metrics or {},
         "policy": policy,
+        "profile": None,
         "error": error,
     }
+
+
+def add_run_totals(
+    manifest: dict[str, Any], durations: Mapping[str, float], profile: str | None
+) -> None:
+    """Fill in what only the closing run knows: each step's ``duration_ms`` (its time summed
+    over units, rounded to the microsecond; ``None`` for a step that never ran) and the path
+    of the run's ``profile.json`` (``None`` when none was written)."""
+    for step in manifest["steps"]:
+        duration = durations.get(step["name"])
+        step["duration_ms"] = None if duration is None else round(duration, 3)
+    manifest["profile"] = profile
 
 
 def _plain(value: Any) -> Any:

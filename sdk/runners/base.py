@@ -28,7 +28,7 @@ from sdk.logs import ensure_logging, get_logger, run_context
 from sdk.manifest import now
 from sdk.plugins import get_plugin_manager
 from sdk.result import RunResult
-from sdk.runners.closing import abandon_run, record_run
+from sdk.runners.closing import abandon_run, record_run, run_profile
 from sdk.runners.findings import policy_findings
 from sdk.runners.identity import LATEST, run_identity
 from sdk.runners.inputs import Input
@@ -250,7 +250,9 @@ class Runner:
                 directory=directory,
                 inputs={k: Input(k, v) for k, v in given.items()},
                 stages=plan(pipeline),
-                context=UnitContext.of(pipeline, run_id, on_step_error),
+                context=UnitContext.of(
+                    pipeline, run_id, on_step_error, profile=self.config.get("profile", True)
+                ),
                 settings=settings,
                 progress=Progress(self.config["progress"], total),
                 hook=get_plugin_manager().hook,
@@ -361,6 +363,7 @@ class Runner:
             metrics=dict(session.artifacts.metrics),
             artifacts=session.artifacts.records(),
             manifest=manifest,
+            profile=run_profile(session),
         )
 
     def record(

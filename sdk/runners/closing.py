@@ -1,8 +1,8 @@
 """How a run ends on record: its manifest written, its spills removed, or its failure kept.
 
-:func:`record_run` writes the manifest of a finished or failed run where the run writes;
-:func:`abandon_run` closes a run that did not succeed. The runner base calls both (its
-``close`` and ``abandon``), so every runner ends alike.
+:func:`record_run` writes the manifest (and the profile) of a finished or failed run where
+the run writes; :func:`abandon_run` closes a run that did not succeed. The runner base calls
+both (its ``close`` and ``abandon``), so every runner ends alike.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sdk.errors import SdkError
 from sdk.io import redact
 from sdk.logs import get_logger
+from sdk.manifest import add_run_totals, write_json
+from sdk.profile import profile_document
 from sdk.runners.publish import keep_quarantine, publish
 from sdk.runners.rundir import remove_temp_files
 from sdk.runners.signals import RunInterrupted, ending
@@ -21,9 +23,20 @@ from sdk.runners.signals import RunInterrupted, ending
 if TYPE_CHECKING:
     from sdk.runners.session import RunSession
 
-__all__ = ["abandon_run", "record_run"]
+__all__ = ["PROFILE_FILE", "abandon_run", "record_run", "run_profile"]
 
 logger = get_logger("sdk.run")
+
+PROFILE_FILE = "profile.json"
+"""The run's profile in its run directory (:func:`sdk.profile.profile_document`)."""
+
+
+def run_profile(session: RunSession) -> dict[str, Any] | None:
+    """The profile of the run's inputs and outputs merged so far (``profile.json``), or
+    ``None`` when the run does not profile (runner option ``profile=false``)."""
+    if not session.context.profiled:
+        return None
+    return profile_document(session.state.profiles)
 
 
 def record_run(
@@ -39,7 +52,9 @@ def record_run(
     ``run.json`` in its directory, ``<file>.manifest.json`` beside each file output.
 
     A run directory also keeps the quarantine when it was not published anywhere
-    (``quarantine.parquet``: nothing is lost when the checkpoints go). A succeeded run's
+    (``quarantine.parquet``: nothing is lost when the checkpoints go) and the profile of its
+    inputs and outputs (``profile.json``, what was merged so far for a failed run). The
+    manifest names that profile and each step's time summed over units. A succeeded run's
     spills and checkpoints are removed: only an unfinished run can be resumed. A resumed run
     logs ``run_resumed``: how many of its units it reused.
 
@@ -60,7 +75,17 @@ def record_run(
     kept = None
     if directory is not None and not request.quarantine and not appends:
         kept = keep_quarantine(session.state.quarantine(), directory.path)
+    profile_path = None
+    profile = run_profile(session)
+    if directory is not None and profile is not None:
+        profile_path = directory.path / PROFILE_FILE
+        write_json(profile_path, profile)
     manifest = session.manifest(status, rows_out, written, error, quarantine_uri=kept)
+    add_run_totals(
+        manifest,
+        {name: totals.duration_ms for name, totals in session.state.steps.items()},
+        str(profile_path) if profile_path is not None else None,
+    )
     if directory is not None:
         beside = [name for name in written if name not in session.artifacts.objects]
         directory.finish(manifest, written, beside, error)

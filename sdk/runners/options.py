@@ -101,5 +101,12 @@ BASE_OPTIONS = (
     RunnerOption(
         "progress", bool | None, None, "progress bar on or off (default: on a terminal or Jupyter)"
     ),
+    RunnerOption(
+        "profile",
+        bool,
+        True,
+        "profile each input and output (per column: nulls, min/max, top values) into "
+        "profile.json in the run directory",
+    ),
 )
 """Options every runner accepts."""

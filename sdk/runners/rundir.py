@@ -52,7 +52,7 @@ DEFAULT_RUN_DIR = ".sdk/runs"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 """Every status a run can have."""
 LOCK = "run.lock"
-KEPT = ("run.json", "manifest.json", LOCK, "quarantine.parquet")
+KEPT = ("run.json", "manifest.json", LOCK, "quarantine.parquet", "profile.json")
 """What a succeeded run's directory keeps: its spills and checkpoints are removed."""
 _TEMP = r"\.{name}\.[0-9a-f]{{8}}\.tmp"  # sdk.io.StagedFile's temporary beside a target
 

@@ -14,6 +14,7 @@ import attrs
 import pandas as pd
 
 from sdk.errors import SdkError
+from sdk.profile import TOP_KEPT, DatasetProfile
 from sdk.quarantine import QUARANTINE_COLUMNS, Masking, empty_quarantine
 
 if TYPE_CHECKING:
@@ -117,19 +118,29 @@ class UnitContext:
             ``"quarantine"`` (the rows that make it raise are quarantined, check ``step_error``).
         skipped: ``(step, dataset)`` input validations proven redundant by the contract check.
         masking: sensitive columns, hashed in quarantine records.
+        profiled: ``(step, boundary, dataset)`` boundaries whose data the unit profiles: each
+            pipeline input at its first consumer's input boundary (as read, before
+            validation), each dataset the pipeline produces at its output boundary (as
+            validated). Empty: no profile (runner option ``profile=false``).
     """
 
     run_id: str
     on_step_error: Literal["fail", "quarantine"] = "fail"
     skipped: frozenset[tuple[str, str]] = frozenset()
     masking: Masking | None = None
+    profiled: frozenset[tuple[str, str, str]] = frozenset()
 
     @classmethod
     def of(
-        cls, pipeline: Pipeline, run_id: str, on_step_error: Literal["fail", "quarantine"]
+        cls,
+        pipeline: Pipeline,
+        run_id: str,
+        on_step_error: Literal["fail", "quarantine"],
+        profile: bool = True,
     ) -> UnitContext:
-        """The context of a run of ``pipeline``: its proven-redundant validations and the
-        columns any of its models marks sensitive."""
+        """The context of a run of ``pipeline``: its proven-redundant validations, the
+        columns any of its models marks sensitive and, if ``profile``, the boundaries where
+        its inputs and outputs are profiled."""
         sensitive = frozenset(
             str(name)
             for step in pipeline.order
@@ -142,7 +153,24 @@ class UnitContext:
         if sensitive:
             salt = os.environ.get("SDK_MASK_SALT") or pipeline.fingerprint()
             masking = Masking(sensitive, salt)
-        return cls(run_id, on_step_error, frozenset(pipeline.check().skipped), masking)
+        skipped = frozenset(pipeline.check().skipped)
+        profiled = _profiled(pipeline) if profile else frozenset()
+        return cls(run_id, on_step_error, skipped, masking, profiled)
+
+
+def _profiled(pipeline: Pipeline) -> frozenset[tuple[str, str, str]]:
+    """Where a run of ``pipeline`` profiles its data: each input once, at its first
+    consumer's input boundary; each frame a step returns, at its output boundary."""
+    boundaries: set[tuple[str, str, str]] = set()
+    seen: set[str] = set()
+    for step in pipeline.order:
+        for dataset in step.frame_inputs.values():
+            if pipeline.producer(dataset) is None and dataset not in seen:
+                seen.add(dataset)
+                boundaries.add((step.name, "input", dataset))
+        if type(step).contract().produces is None:
+            boundaries.add((step.name, "output", step.output_name))
+    return frozenset(boundaries)
 
 
 @attrs.define
@@ -205,6 +233,8 @@ class UnitResult:
         error: the ``StepError`` or ``SchemaViolation`` that stopped the unit, if any; what
             was recorded before it is kept.
         failed_step: the name of the step that failed.
+        profiles: the profile of the unit's part of each pipeline input and output it saw
+            (:mod:`sdk.profile`), by dataset; small (no values but a few top ones).
     """
 
     outputs: dict[str, Data] = attrs.field(factory=dict)
@@ -214,6 +244,7 @@ class UnitResult:
     steps: dict[str, StepTotals] = attrs.field(factory=dict)
     error: SdkError | None = None
     failed_step: str | None = None
+    profiles: dict[str, DatasetProfile] = attrs.field(factory=dict)
 
     @property
     def rows_in(self) -> int:
@@ -222,10 +253,11 @@ class UnitResult:
         return sum(first.rows_in.values()) if first is not None else 0
 
     def summary(self) -> dict[str, Any]:
-        """Counts and totals as plain data: what a checkpoint keeps (no frames)."""
+        """Counts, totals and profiles as plain data: what a checkpoint keeps (no frames)."""
         return {
             "counts": [[*key, value.as_dict()] for key, value in self.counts.items()],
             "steps": {name: attrs.asdict(t) for name, t in self.steps.items()},
+            "profiles": {name: p.as_dict(top=TOP_KEPT) for name, p in self.profiles.items()},
         }
 
     @classmethod
@@ -235,9 +267,12 @@ class UnitResult:
         """Rebuild a committed unit's result (without its frames) from its checkpoint."""
         counts = {(s, b, d): BoundaryCounts(**values) for s, b, d, values in summary["counts"]}
         steps = {name: StepTotals(**values) for name, values in summary["steps"].items()}
+        profiles = {  # absent from checkpoints written before profiles existed
+            name: DatasetProfile.from_dict(p) for name, p in summary.get("profiles", {}).items()
+        }
         if quarantine is None:
             quarantine = empty_quarantine()
-        return cls(quarantine=quarantine, counts=counts, steps=steps)
+        return cls(quarantine=quarantine, counts=counts, steps=steps, profiles=profiles)
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pandas as pd
 
+from sdk.profile import DatasetProfile, merge_profiles
 from sdk.quarantine import empty_quarantine
 from sdk.result import REPORT_COLUMNS
 from sdk.runners.stage import BoundaryCounts, StepTotals, records_in_order
@@ -60,6 +61,7 @@ class RunState:
         self.info = info
         self.counts: dict[Key, BoundaryCounts] = {}
         self.steps: dict[str, StepTotals] = {}
+        self.profiles: dict[str, DatasetProfile] = {}
         self._records: dict[Key, list[pd.DataFrame]] = {}
         self._rows_in: dict[str, int] = {}
         self._pending = set(inputs)
@@ -99,7 +101,8 @@ class RunState:
 
     # -- units -----------------------------------------------------------------------------
     def merge(self, result: UnitResult) -> None:
-        """Add a unit's counts, step totals and quarantine records."""
+        """Add a unit's counts, step totals, profiles and quarantine records."""
+        merge_profiles(self.profiles, result.profiles)
         for key, counts in result.counts.items():
             self.counts.setdefault(key, BoundaryCounts(skipped=counts.skipped)).add(counts)
         for name, totals in result.steps.items():

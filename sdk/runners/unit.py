@@ -19,6 +19,7 @@ import pandas as pd
 from sdk.artifact import check_object, plain_metrics
 from sdk.errors import PipelineError, SdkError, StepError
 from sdk.logs import run_context
+from sdk.profile import merge_profiles, profile_frame
 from sdk.quarantine import Sources, build_records
 from sdk.runners.stage import (
     BoundaryCounts,
@@ -66,6 +67,8 @@ class _Unit:
     ) -> Data:
         """Validate ``data`` at one boundary; quarantine failing rows; return the passing ones."""
         key = (step.name, boundary, dataset)
+        if boundary == "input" and key in self.context.profiled:  # as read: what came in
+            merge_profiles(self.result.profiles, {dataset: profile_frame(data.frame, "input")})
         if boundary == "input":
             rows_in = self.totals(step).rows_in
             rows_in[dataset] = rows_in.get(dataset, 0) + len(data.frame)
@@ -78,6 +81,8 @@ class _Unit:
             data.frame, compiled, BoundaryCheck(step.name, boundary, dataset), self.proven
         )
         self.proven.remember(result.frame, compiled)
+        if boundary == "output" and key in self.context.profiled:  # as validated: what went out
+            merge_profiles(self.result.profiles, {dataset: profile_frame(result.frame, "output")})
         if result.failures:
             self.records.append(
                 build_records(
