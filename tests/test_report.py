@@ -456,19 +456,20 @@ def test_large_quarantine_stays_small_and_fast(fraud_raw: pd.DataFrame, runs: Pa
 def test_unreadable_quarantine_counts_from_the_manifest(
     runs: Path, fraud_raw: pd.DataFrame
 ) -> None:
-    """A quarantine published to a stream is not read back: the page says where it went."""
+    """A quarantine published to a remote store is not read back: the page says where it went
+    and counts from the manifest."""
     result = fraud.run(
         transactions=fraud_raw, max_invalid=1.0, runner_options={"run_dir": str(runs)}
     )
     folder = runs / result.run_id
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["quarantine"]["uri"] = "redis://127.0.0.1:6379/0?stream=q"
+    manifest["quarantine"]["uri"] = "s3://bucket/quarantine.parquet"
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "quarantine.parquet").unlink()
     page = parse(build_report(folder))
     location = page.one("p", id="quarantine-location")
     assert location.attrs["data-readable"] == "false"
-    assert "redis://127.0.0.1:6379/0?stream=q" in location.text()
+    assert "s3://bucket/quarantine.parquet" in location.text()
     counts = Counter(
         {
             (tr.attrs["data-step"], tr.attrs["data-column"], tr.attrs["data-check"]): int(
@@ -537,3 +538,48 @@ def test_notebook_repr_embeds_the_compact_view(fraud_raw: pd.DataFrame) -> None:
     assert "report_html()" in html
     assert f"{result.quarantined} quarantined" in html or "Rows quarantined" in html
     assert "Rows out: features" in html
+
+
+def test_a_long_pipeline_with_an_artifact_is_drawn_whole(tmp_path: Path) -> None:
+    """Seven layers and more are drawn top-down; an artifact input is its own kind of node,
+    linked to the step that takes it without a boundary of its own."""
+    names = ["a", "b", "c", "d"]
+    steps = [
+        {"name": f"step_{n}", "params": {}, "output": f"out_{n}",
+         "inputs": {"x": "raw" if i == 0 else f"out_{names[i - 1]}",
+                    **({"m": "model"} if n == "c" else {})}}
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    validation = [
+        {"step": s["name"], "boundary": b, "dataset": d, "rows": 10, "passed": 10 - k,
+         "quarantined": k, "skipped": False, "failures": {"x": {"check": k}} if k else {}}
+        for s in steps
+        for b, d, k in (("input", s["inputs"]["x"], 1 if s["name"] == "step_a" else 0),
+                        ("output", s["output"], 0))
+    ]  # fmt: skip
+    for v in validation[1:]:
+        v["rows"] = v["passed"] = 9
+    manifest = {
+        "run_id": "r1", "pipeline": "long", "runner": "local", "status": "succeeded",
+        "fingerprint": "f", "steps": steps, "validation": validation,
+        "inputs": [{"name": "raw", "uri": "raw.csv", "rows": 10},
+                   {"name": "model", "uri": "m.skops", "rows": None}],
+        "outputs": [{"name": f"out_{n}", "uri": None, "rows": 9} for n in names],
+        "quarantine": {"uri": None, "records": 1, "rows": 1, "by_check": {"x: check": 1}},
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    page = parse(build_report(tmp_path / "manifest.json"))
+    dag = page.one("svg", id="dag")
+    assert {g.attrs["data-step"] for g in dag.all("g", class_="step")} == {s["name"] for s in steps}
+    kinds = {g.attrs["data-dataset"]: g.attrs["data-kind"] for g in dag.all("g", class_="dataset")}
+    assert kinds == {"raw": "input", "model": "artifact", "out_a": "intermediate",
+                     "out_b": "intermediate", "out_c": "intermediate",
+                     "out_d": "output"}  # fmt: skip
+    assert len(dag.all("g", class_="edge")) == len(validation)
+    assert [(g.attrs["data-from"], g.attrs["data-to"]) for g in dag.all("g", class_="link")] == [
+        ("model", "step_c")
+    ]
+    assert int(dag.attrs["height"]) > int(dag.attrs["width"])  # top-down
+    assert page.one("p", id="quarantine-location").attrs["data-readable"] == "false"
+    counts = page.one("table", id="quarantine-counts").one("tr", data_check="check").fields()
+    assert counts["count"] == "1"  # from the manifest's failures: no records were kept

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RunModel", "find_run_folder", "model_from_folder", "model_from_result"]
 
-_UNREADABLE_SCHEMES = ("redis", "kafka", "http", "https", "ftp", "s3", "gs")
-"""Quarantine destinations the report does not read back (a stream is consumed by reading it;
-remote objects would need the network)."""
+_UNREADABLE_SCHEMES = ("http", "https", "ftp", "s3", "gs", "gcs", "az", "abfs", "abfss")
+"""Quarantine destinations the report does not read back: remote objects would need the
+network (a Redis stream is read with ``XRANGE``, which consumes nothing)."""
 
 
 @attrs.define
@@ -155,14 +155,25 @@ def _duration(manifest: dict[str, Any]) -> float | None:
 _Quarantine = tuple[pd.DataFrame, Callable[[np.ndarray], pd.DataFrame] | None]
 
 
-def _parquet(path: Path) -> _Quarantine:
-    """A local Parquet quarantine: the four columns counted are read whole, the sampled rows
-    from the batches that hold them (reading millions of ``row`` texts would cost more than
-    the rest of the report)."""
+def _own(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """The records of run ``run_id`` (a destination may hold earlier runs' too), indexed by
+    their positions in ``frame``."""
+    frame = frame.reset_index(drop=True)
+    if run_id and "run_id" in frame.columns:
+        mine = (frame["run_id"] == run_id).to_numpy(dtype=bool, na_value=False)
+        if not mine.all():
+            frame = frame[mine]
+    return frame
+
+
+def _parquet(path: Path, run_id: str) -> _Quarantine:
+    """A local Parquet quarantine: the columns counted are read whole, the sampled rows from
+    the batches that hold them (reading millions of ``row`` texts would cost more than the
+    rest of the report)."""
     import pyarrow.parquet as pq
 
     names = set(pq.read_schema(path).names)
-    keys = pq.read_table(path, columns=[c for c in KEYS if c in names]).to_pandas()
+    keys = pq.read_table(path, columns=[c for c in (*KEYS, "run_id") if c in names]).to_pandas()
 
     def rows(positions: np.ndarray) -> pd.DataFrame:
         """Read batches only up to the last position sampled (the first records of each
@@ -177,30 +188,37 @@ def _parquet(path: Path) -> _Quarantine:
         table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
         return table.take(pa.array(positions, type=pa.int64())).to_pandas()
 
-    return keys, rows
+    return _own(keys, run_id), rows
 
 
-def _read_quarantine(uri: str | None, folder: Path | None) -> tuple[_Quarantine | None, str]:
-    """The quarantine records and a note of where they are (``None``: not readable)."""
+def read_quarantine(
+    uri: str | None, folder: Path | None, run_id: str
+) -> tuple[_Quarantine | None, str]:
+    """This run's quarantine records (the counted columns, and how to fetch whole records)
+    and a note of where they are; ``None`` when they cannot be read here.
+
+    A local Parquet file is read with pyarrow, any other destination with the SDK's I/O
+    scheme for it (a Redis stream with ``XRANGE``, which consumes nothing), except remote
+    object stores and web addresses (no network access from a report)."""
     kept = folder / "quarantine.parquet" if folder is not None else None
     if uri:
         scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-        if scheme in _UNREADABLE_SCHEMES or scheme.startswith(_UNREADABLE_SCHEMES):
-            return None, f"published to {uri}: not read back (a stream or remote destination)"
+        if scheme in _UNREADABLE_SCHEMES:
+            return None, f"published to {uri}: not read back (a remote destination)"
         try:
             path = Path(uri)
             if not scheme and path.suffix == ".parquet" and path.is_file():
-                return _parquet(path), f"read from {uri}"
+                return _parquet(path, run_id), f"read from {uri}"
             from sdk.plugins import resolve_scheme
 
-            return (resolve_scheme(uri).read(uri).frame, None), f"read from {uri}"
+            return (_own(resolve_scheme(uri).read(uri).frame, run_id), None), f"read from {uri}"
         except Exception as exc:  # any reader's failure: the counts still come from the manifest
             reason = f"{type(exc).__name__}: {exc}"
             if kept is not None and kept.is_file() and Path(uri) != kept:
-                return _parquet(kept), f"read from {kept} ({uri} unreadable: {reason})"
+                return _parquet(kept, run_id), f"read from {kept} ({uri} unreadable: {reason})"
             return None, f"published to {uri}: not readable here ({reason})"
     if kept is not None and kept.is_file():
-        return _parquet(kept), f"read from {kept}"
+        return _parquet(kept, run_id), f"read from {kept}"
     return None, "no quarantine records were kept"
 
 
@@ -239,7 +257,9 @@ def model_from_folder(folder: Path) -> RunModel:
             for name, params in (record.get("params") or {}).items()
         ]
     uri = (manifest.get("quarantine") or {}).get("uri") if manifest.get("validation") else None
-    frame, note = _read_quarantine(uri, folder)
+    frame, note = read_quarantine(
+        uri, folder, str(manifest.get("run_id") or record.get("run_id") or "")
+    )
     aggregated, readable = _quarantine_parts(manifest, frame)
     if not readable and not aggregated["counts"] and not aggregated["records"]:
         note = "no quarantined rows" if manifest.get("validation") else note
@@ -266,17 +286,28 @@ def model_from_result(result: RunResult) -> RunModel:
         "metrics": result.metrics,
     }
     uri = (manifest.get("quarantine") or {}).get("uri")
-    note = (
-        f"records in result.quarantine (also written to {uri})" if uri else "in result.quarantine"
-    )
+    folder = result_folder(result)
+    q = manifest.get("quarantine") or {}
+    failed = int(q.get("records") or 0) or int(q.get("rows") or 0) or result.quarantined
+    if len(result.quarantine) or not failed or not uri:
+        aggregated = aggregate(_own(result.quarantine, result.run_id))
+        readable = True
+        note = (
+            f"records in result.quarantine (also written to {uri})"
+            if uri
+            else ("records in result.quarantine")
+        )
+    else:  # a runner that streams the quarantine to its destination keeps no records
+        read, note = read_quarantine(uri, folder, result.run_id)
+        aggregated, readable = _quarantine_parts(manifest, read)
     return RunModel(
         manifest=manifest,
         record={},
-        folder=result_folder(result),
+        folder=folder,
         duration_ms=round(result.duration_ms, 1),
-        quarantine=aggregate(result.quarantine),
+        quarantine=aggregated,
         quarantine_note=note,
-        quarantine_readable=True,
+        quarantine_readable=readable,
         profile=result.profile,
     )
 

@@ -60,9 +60,9 @@ def aggregate(
     """Counts by step, column and check, top values per check, and a stratified sample.
 
     Args:
-        quarantine: the records; only ``step``, ``column``, ``check`` and ``value`` are read
-            unless ``rows`` is ``None``.
-        rows: the whole records at these positions (for the sample), when ``quarantine``
+        quarantine: the records, with a unique index; only ``step``, ``column``, ``check`` and
+            ``value`` are read unless ``rows`` is ``None``.
+        rows: the whole records at these index labels (for the sample), when ``quarantine``
             holds only those four columns; default: taken from ``quarantine``.
 
     Returns a dict with ``records`` (the quarantine's records), ``counts`` (``step``,
@@ -72,7 +72,7 @@ def aggregate(
     """
     if not len(quarantine):
         return {"records": 0, "counts": [], "top_values": [], "sample": [], "checks": []}
-    frame = pd.DataFrame({name: _texts(quarantine, name) for name in KEYS}).reset_index(drop=True)
+    frame = pd.DataFrame({name: _texts(quarantine, name) for name in KEYS})
     frame["label"] = frame["column"] + ": " + frame["check"]
     if "column" in quarantine.columns:  # a missing column is the manifest's "<dataframe>"
         missing = quarantine["column"].isna().to_numpy()
@@ -106,7 +106,7 @@ def aggregate(
     quota = max(1, SAMPLE_ROWS // max(1, len(checks)))
     picked = frame.groupby("label", sort=True).head(quota)
     positions = picked.index.to_numpy()
-    whole = quarantine.iloc[positions] if rows is None else rows(positions)
+    whole = quarantine.loc[positions] if rows is None else rows(positions)
     texts = {name: _texts(whole, name).tolist() for name in _SAMPLE_FIELDS}
     sample = [
         {**{name: truncate(texts[name][i]) for name in _SAMPLE_FIELDS}, "label": label}

@@ -26,7 +26,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("sdk.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.ChainableUndefined,  # a field an older manifest lacks shows empty
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -38,7 +38,7 @@ def _environment() -> jinja2.Environment:
 
 def _text(value: Any) -> str:
     """A JSON-ish value as text: strings as they are, others as JSON, ``None`` as empty."""
-    if value is None:
+    if value is None or isinstance(value, jinja2.Undefined):
         return ""
     if isinstance(value, str):
         return truncate(value)
