@@ -8,6 +8,7 @@ and its quarantine records, never with the report's own code.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from html.parser import HTMLParser
@@ -332,6 +333,10 @@ def _hostile_run(fraud_raw: pd.DataFrame, runs: Path) -> Path:
     result = fraud.run(transactions=raw, max_invalid=1.0, runner_options={"run_dir": str(runs)})
     folder = runs / result.run_id
     manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["steps"][1]["name"] = HOSTILE  # the step `score`, renamed everywhere it appears
+    for boundary in manifest["validation"]:
+        if boundary["step"] == "score":
+            boundary["step"] = HOSTILE
     manifest["steps"][1]["params"]["weight"] = HOSTILE
     manifest["steps"][1]["params"][HOSTILE] = 1
     manifest["metrics"] = {HOSTILE: {HOSTILE: 1.5}}
@@ -361,6 +366,10 @@ def test_hostile_text_is_escaped_never_executed(fraud_raw: pd.DataFrame, runs: P
     assert "x" * 300 + "…" in texts  # long values cut, never the whole 5000 characters
     assert "x" * 301 not in html
     assert HOSTILE in page.one("section", id="error").one("pre").text()
+    assert HOSTILE in {g.attrs["data-step"] for g in page.all("g", class_="step")}
+    assert len(page.all("tr", data_step=HOSTILE, data_boundary=None)) == 2  # its boundaries
+    params = page.one("table", id="params").all("tr", data_step=HOSTILE, data_param=HOSTILE)
+    assert [tr.fields()["value"] for tr in params] == ["1"]
     assert any(
         tr.attrs["data-column"] == HOSTILE
         for tr in page.one("table", id="quarantine-counts").all("tr", data_check=None)
@@ -583,3 +592,25 @@ def test_a_long_pipeline_with_an_artifact_is_drawn_whole(tmp_path: Path) -> None
     assert page.one("p", id="quarantine-location").attrs["data-readable"] == "false"
     counts = page.one("table", id="quarantine-counts").one("tr", data_check="check").fields()
     assert counts["count"] == "1"  # from the manifest's failures: no records were kept
+
+
+def test_a_killed_run_without_a_manifest(runs: Path) -> None:
+    """A run killed outright left only run.json: the page shows what it knows, interrupted."""
+    folder = runs / "r-killed"
+    folder.mkdir(parents=True)
+    record = {
+        "run_id": "r-killed", "status": "running", "pid": 2**22 + 12345,
+        "host": os.uname().nodename, "pipeline": "fraud", "runner": "batch", "params": {"score": {"weight": 0.7}},
+        "started": "2026-11-30T08:00:00+00:00",
+    }  # fmt: skip
+    (folder / "run.json").write_text(json.dumps(record))
+    assert cli_main(["report", "r-killed", "--run-dir", str(runs)]) == 0
+    page = parse((folder / "report.html").read_text(encoding="utf-8"))
+    identity = page.one("dl", id="identity").fields()
+    assert (identity["run_id"], identity["pipeline"], identity["runner"]) == (
+        "r-killed",
+        "fraud",
+        "batch",
+    )
+    assert identity["status"] == "interrupted"  # its process is gone
+    assert page.one("tr", data_param="weight").fields()["value"] == "0.7"

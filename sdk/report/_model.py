@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from sdk.errors import PipelineError
 from sdk.report._quarantine import KEYS, aggregate, counts_from_validation
-from sdk.runners.rundir import run_root
+from sdk.runners.rundir import observed_status, run_root
 
 if TYPE_CHECKING:
     from sdk.result import RunResult
@@ -252,6 +252,7 @@ def model_from_folder(folder: Path) -> RunModel:
     manifest = _read_json(folder / "manifest.json")
     if manifest is None or (record and manifest.get("run_id") not in (None, record.get("run_id"))):
         manifest = {k: v for k, v in record.items() if k not in ("pid", "resumable")}
+        manifest["status"] = observed_status(record)  # a dead process's run: interrupted
         manifest["steps"] = [
             {"name": name, "params": params}
             for name, params in (record.get("params") or {}).items()
