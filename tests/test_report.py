@@ -600,8 +600,8 @@ def test_a_killed_run_without_a_manifest(runs: Path) -> None:
     folder.mkdir(parents=True)
     record = {
         "run_id": "r-killed", "status": "running", "pid": 2**22 + 12345,
-        "host": os.uname().nodename, "pipeline": "fraud", "runner": "batch", "params": {"score": {"weight": 0.7}},
-        "started": "2026-11-30T08:00:00+00:00",
+        "host": os.uname().nodename, "pipeline": "fraud", "runner": "batch",
+        "params": {"score": {"weight": 0.7}}, "started": "2026-11-30T08:00:00+00:00",
     }  # fmt: skip
     (folder / "run.json").write_text(json.dumps(record))
     assert cli_main(["report", "r-killed", "--run-dir", str(runs)]) == 0
