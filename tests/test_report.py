@@ -260,7 +260,10 @@ def test_batch_run_report_from_its_run_directory(fraud_raw: pd.DataFrame, runs: 
 
 
 def test_cli_prints_the_path_it_wrote(
-    fraud_raw: pd.DataFrame, runs: Path, capsys: pytest.CaptureFixture[str]
+    fraud_raw: pd.DataFrame,
+    runs: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     result = fraud.run(transactions=fraud_raw.head(100), runner_options={"run_dir": str(runs)})
     out = runs.parent / "page" / "r.html"
@@ -269,6 +272,12 @@ def test_cli_prints_the_path_it_wrote(
     check_page(parse(out.read_text(encoding="utf-8")), result.manifest, result.quarantine)
     assert cli_main(["report", "no-such-run", "--run-dir", str(runs)]) == 2
     assert "no-such-run" in capsys.readouterr().err
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    assert cli_main(["report", str(runs / result.run_id / "manifest.json"), "--open"]) == 0
+    written = runs / result.run_id / "report.html"
+    assert capsys.readouterr().out.strip() == str(written)
+    assert opened == [written.resolve().as_uri()]
 
 
 def test_no_quarantined_rows(tmp_path: Path) -> None:
