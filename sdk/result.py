@@ -131,15 +131,26 @@ class RunResult:
 
     def _repr_html_(self) -> str:
         """The notebook view: identity, the pipeline graph, boundaries, quarantine counts,
-        artifacts and metrics, in the report's style (the full page: :meth:`report_html`)."""
-        from sdk.report import compact_of_result
+        artifacts and metrics, in the report's style (the full page: :meth:`report_html`);
+        a plain view when the ``report`` extra (jinja2, networkx) is not installed."""
+        from sdk.report import ReportUnavailable, compact_of_result
 
         s = self.summary()
-        return compact_of_result(
-            self,
-            rows_out=s["rows_out"],
-            extra=self._artifacts_html() + self._quarantine_head_html(),
+        extra = self._artifacts_html() + self._quarantine_head_html()
+        try:
+            return compact_of_result(self, rows_out=s["rows_out"], extra=extra)
+        except ReportUnavailable:
+            pass
+        head = (
+            f"<h4>Run {html.escape(s['run_id'])} of {html.escape(s['pipeline'])}: "
+            f"{html.escape(s['status'])} in {s['duration_ms']:.0f} ms "
+            f"({html.escape(s['runner'])})</h4>"
+            f"<p>{s['rows_in']} rows in; out: "
+            + ", ".join(f"{html.escape(k)} {v}" for k, v in s["rows_out"].items())
+            + f"; {s['quarantined']} quarantined</p>"
         )
+        note = "<p>The report view needs <code>pip install 'pipeline-sdk[report]'</code>.</p>"
+        return head + self.report.to_html(index=False) + extra + note
 
     def _quarantine_head_html(self) -> str:
         """The first quarantine records, as the earlier notebook view showed them."""

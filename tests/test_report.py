@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import Counter
 from html.parser import HTMLParser
@@ -23,7 +24,7 @@ import sdk
 from examples.fraud.pipeline import Transactions
 from examples.fraud.pipeline import pipeline as fraud
 from sdk.cli import main as cli_main
-from sdk.report import build_report, write_report
+from sdk.report import ReportUnavailable, build_report, write_report
 
 HOSTILE = "<script>alert(1)</script> \"quoted\" 'single' </script><b>&amp;\nnew line ünï €"
 
@@ -623,3 +624,18 @@ def test_a_killed_run_without_a_manifest(runs: Path) -> None:
     )
     assert identity["status"] == "interrupted"  # its process is gone
     assert page.one("tr", data_param="weight").fields()["value"] == "0.7"
+
+
+def test_without_the_report_extra(monkeypatch: pytest.MonkeyPatch, runs: Path) -> None:
+    """jinja2 missing (the `report` extra not installed): runs and their notebook view still
+    work, and asking for the page says which extra to install."""
+    monkeypatch.setitem(sys.modules, "jinja2", None)
+    monkeypatch.delitem(sys.modules, "sdk.report._render", raising=False)
+    monkeypatch.delattr("sdk.report._render", raising=False)
+    bad = pd.DataFrame({"customer_id": ["1", "x"], "amount": ["1", "2"], "country": ["GB", "GB"]})
+    result = fraud.run(transactions=bad, max_invalid=1.0, runner_options={"run_dir": str(runs)})
+    view = result._repr_html_()
+    assert result.run_id in view and "1 quarantined" in view and "pipeline-sdk[report]" in view
+    with pytest.raises(ReportUnavailable, match=r"pip install 'pipeline-sdk\[report\]'"):
+        result.report_html(runs / "r.html")
+    assert cli_main(["report", result.run_id, "--run-dir", str(runs)]) == 2

@@ -12,14 +12,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sdk.errors import SdkError
 from sdk.report._compare import comparison
 from sdk.report._model import find_run_folder, model_from_folder, model_from_result
-from sdk.report._render import render_compact, render_page
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from sdk.result import RunResult
 
-__all__ = ["build_report", "compact_of_result", "report_of_result", "write_report"]
+__all__ = [
+    "ReportUnavailable",
+    "build_report",
+    "compact_of_result",
+    "report_of_result",
+    "write_report",
+]
+
+
+class ReportUnavailable(SdkError, ImportError):
+    """The report's libraries (the ``report`` extra: jinja2, networkx) are not installed."""
+
+
+def _renderer() -> ModuleType:
+    """``sdk.report._render``, imported when a page is rendered: jinja2 and networkx are the
+    ``report`` extra, not needed to run pipelines."""
+    try:
+        from sdk.report import _render
+    except ImportError as exc:
+        raise ReportUnavailable(
+            f"the run report needs jinja2 and networkx ({exc.name} is not installed): "
+            f"pip install 'pipeline-sdk[report]'"
+        ) from None
+    return _render
 
 
 def build_report(
@@ -37,12 +62,14 @@ def build_report(
 
     Raises:
         sdk.PipelineError: no such run.
+        ReportUnavailable: jinja2 or networkx is not installed (the ``report`` extra).
     """
+    render = _renderer()
     model = model_from_folder(find_run_folder(run, run_dir))
     other = None
     if compare is not None:
         other = comparison(model, model_from_folder(find_run_folder(compare, run_dir)))
-    return render_page(model, other)
+    return str(render.render_page(model, other))
 
 
 def write_report(
@@ -73,17 +100,18 @@ def write_report(
 def report_of_result(result: RunResult) -> str:
     """The HTML report of an in-memory :class:`~sdk.RunResult` (its manifest, quarantine and
     profile; no run directory needed)."""
-    return render_page(model_from_result(result))
+    return str(_renderer().render_page(model_from_result(result)))
 
 
 def compact_of_result(result: RunResult, *, rows_out: dict[str, int], extra: str = "") -> str:
     """The compact view of ``result`` for a notebook (``RunResult._repr_html_``): identity,
     graph, boundaries and quarantine counts, plus ``extra`` (HTML already escaped), and a note
     on how to write the full report."""
+    render = _renderer()
     model = model_from_result(result)
     note = (
         "The full report (quarantine explorer, profiles, params, inputs): "
         "result.report_html() writes it"
         + (f", as does `sdk report {result.run_id}`." if model.folder else ".")
     )
-    return render_compact(model, note, rows_out, extra)
+    return str(render.render_compact(model, note, rows_out, extra))
