@@ -14,6 +14,7 @@ nothing from either.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -342,3 +343,30 @@ def _same(row: Mapping[str, str], record: Mapping[str, str]) -> bool:
         if not (key == "value" and shown.endswith("…") and value.startswith(shown[:-1])):
             return False
     return True
+
+
+def check_profile(report: Report, profile: Mapping[str, Any]) -> None:
+    """Assert that the page's ``<section id="profiles">`` shows ``profile`` (``profile.json``):
+    every dataset and column, its dtype, count and nulls, min and max (as printed, to 3
+    significant digits), and its top values in order."""
+    datasets = profile["datasets"]
+    shown = report.profiles()
+    assert set(shown) == {(name, d["role"]) for name, d in datasets.items()}
+    for name, dataset in datasets.items():
+        columns = shown[(name, dataset["role"])]
+        assert set(columns) == set(dataset["columns"]), name
+        for column, stats in dataset["columns"].items():
+            cells, where = columns[column], (name, column)
+            assert cells["dtype"] == stats["dtype"], where
+            assert count(cells["count"]) == stats["count"], where
+            assert count(cells["nulls"]) == stats["nulls"], where
+            for bound in ("min", "max"):
+                value = stats[bound]
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    printed = number(cells[bound])
+                    assert math.isclose(printed, value, rel_tol=1e-3, abs_tol=1e-9), where
+            position = 0
+            for value, n in stats["top"] or []:
+                found = cells["top"].find(f"{value} ({n})", position)
+                assert found >= 0, f"{where}: top {value!r} ({n}) not in {cells['top']!r}"
+                position = found + 1

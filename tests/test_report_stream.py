@@ -18,7 +18,7 @@ import pytest
 from conftest import REDIS
 from orders_stream import Price, Priced
 from pandera.typing import DataFrame
-from report_html import Report, check_report, count
+from report_html import Report, check_profile, check_report, count
 
 import sdk
 from sdk import Pipeline, Step
@@ -155,6 +155,10 @@ def test_a_stream_report_equals_its_manifest_and_its_quarantine(
     assert report.identity()["runner"] == "stream"
     assert count(report.identity()["rows_in"]) == 400
     check_report(report, manifest, records.to_dict(orient="records"), source=ENTRY)
+    check_profile(report, json.loads(Path(manifest["profile"]).read_text()))
+    orders_profile = report.profiles()[("orders", "input")]
+    assert {count(c["count"]) for c in orders_profile.values()} == {400}  # merged micro-batches
+    assert orders_profile["unit_price"]["top"].startswith("n/a (16)")
 
     notebook = Report(result.report_html(tmp_path / "notebook.html").read_text(encoding="utf-8"))
     check_report(notebook, manifest, records.to_dict(orient="records"), source=ENTRY)

@@ -11,7 +11,7 @@ from dask_harness import dask_address, run
 from dask_pipelines import three_scopes, transactions
 
 from sdk.report import write_report
-from tests.report_html import Report, check_report, count, number
+from tests.report_html import Report, check_profile, check_report, count, number
 
 __all__ = ["dask_address"]
 
@@ -20,7 +20,8 @@ def test_a_dask_report_equals_its_manifest_quarantine_and_profile(
     dask_address: str, tmp_path: Path
 ) -> None:
     """Rows, partition_by and global steps over a CSV read in parts on the workers: every
-    boundary, count by check and sampled ``path:line`` source on the page is the run's."""
+    boundary, count by check and sampled ``path:line`` source on the page is the run's, and its
+    profile, merged from the parts, is the whole data's."""
     source = tmp_path / "transactions.csv"
     transactions().to_csv(source, index=False)
     options = {"address": dask_address, "partition_rows": 7, "run_dir": str(tmp_path / "runs")}
@@ -46,28 +47,16 @@ def test_a_dask_report_equals_its_manifest_quarantine_and_profile(
     check_report(report, manifest, records.to_dict(orient="records"), source=lines)
     assert {row["source"] for row in report.sample()} == set(records["source"])  # 10 < sample
 
-    profile = manifest.get("profile")
-    if profile is not None:  # a run whose profile was kept shows it, each number as profiled
-        profiled = json.loads(Path(profile).read_text())["datasets"]
-        shown = report.profiles()
-        assert set(shown) == {(name, d["role"]) for name, d in profiled.items()}
-        for name, dataset in profiled.items():
-            columns = shown[(name, dataset["role"])]
-            assert set(columns) == set(dataset["columns"])
-            for column, stats in dataset["columns"].items():
-                assert columns[column]["dtype"] == stats["dtype"], (name, column)
-                assert count(columns[column]["count"]) == stats["count"], (name, column)
-                assert count(columns[column]["nulls"]) == stats["nulls"], (name, column)
-        # profiled part by part on the workers, the numbers are still the whole data's
-        ranked = pd.read_csv(tmp_path / "ranked.csv")
-        for column in ranked.select_dtypes("number"):
-            low, high = ranked[column].min(), ranked[column].max()
-            assert number(shown[("ranked", "output")][column]["min"]) == low, column
-            assert number(shown[("ranked", "output")][column]["max"]) == high, column
-        read = pd.read_csv(source, dtype=str)
-        for column in read:
-            assert (
-                count(shown[("transactions", "input")][column]["nulls"])
-                == read[column].isna().sum()
-            )
-        assert shown[("transactions", "input")]["country"]["top"].startswith("US (13), FR (6)")
+    assert manifest["profile"] == str(folder / "profile.json")
+    check_profile(report, json.loads((folder / "profile.json").read_text()))
+    shown = report.profiles()
+    # profiled part by part on the workers, the numbers are still the whole data's
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    for column in ranked.select_dtypes("number"):
+        low, high = ranked[column].min(), ranked[column].max()
+        assert number(shown[("ranked", "output")][column]["min"]) == low, column
+        assert number(shown[("ranked", "output")][column]["max"]) == high, column
+    read = pd.read_csv(source, dtype=str)
+    for column in read:
+        assert count(shown[("transactions", "input")][column]["nulls"]) == read[column].isna().sum()
+    assert shown[("transactions", "input")]["country"]["top"].startswith("US (13), FR (6)")

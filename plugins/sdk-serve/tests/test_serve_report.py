@@ -12,7 +12,7 @@ from scoring import record
 from serve_harness import serve  # noqa: F401 (the fixture)
 
 from sdk.report import write_report
-from tests.report_html import Report, check_report, count
+from tests.report_html import Report, check_profile, check_report, count
 
 
 def test_a_serve_report_equals_its_manifest_and_its_answers(serve: Any, tmp_path: Path) -> None:
@@ -42,3 +42,6 @@ def test_a_serve_report_equals_its_manifest_and_its_answers(serve: Any, tmp_path
     assert report.identity()["runner"] == "serve"
     assert count(report.identity()["rows_in"]) == 6
     check_report(report, manifest, records, source=r"request#\d+", min_sample=0)
+    check_profile(report, json.loads(Path(manifest["profile"]).read_text()))
+    features = report.profiles()[("features", "input")]
+    assert {count(c["count"]) for c in features.values()} == {6}  # merged over the requests
