@@ -224,6 +224,14 @@ class Report:
             return []
         return [tr.fields() for tr in table.find_all("tr", data_check=None)]
 
+    def error(self) -> dict[str, str] | None:
+        """A failed run's ``<section id="error">``: its ``step`` (``""`` for none), ``type``
+        and ``message``; ``None`` when the page shows no error."""
+        section = self.root.find("section", id="error")
+        if section is None:
+            return None
+        return {"step": section.attrs.get("data-step", ""), **section.fields()}
+
     def profiles(self) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
         """``(dataset, role)`` → column → the profile's ``data-field`` texts."""
         section = self._one("section", id="profiles")

@@ -162,3 +162,40 @@ def test_a_stream_report_equals_its_manifest_and_its_quarantine(
 
     notebook = Report(result.report_html(tmp_path / "notebook.html").read_text(encoding="utf-8"))
     check_report(notebook, manifest, records.to_dict(orient="records"), source=ENTRY)
+
+
+def test_the_report_of_a_stream_stopped_by_its_error_budget_shows_why(
+    client: Any, stream: str, tmp_path: Path
+) -> None:
+    """Every other price unreadable: the stream stops with DataQualityError after writing what
+    it read; the failed run's page shows the error, and counts equal to the records written."""
+    pipe = client.pipeline(transaction=False)
+    for i, row in enumerate(orders(300, seed=2)):
+        pipe.xadd(stream, {**row, **({"unit_price": "?"} if i % 2 else {})})
+    pipe.execute()
+    with pytest.raises(sdk.DataQualityError) as caught:
+        shipping.run(
+            "stream",
+            orders=f"{REDIS}?stream={stream}&group=g&consumer=c1",
+            max_invalid=0.2,
+            runner_options={
+                "idle_timeout_s": 0.3,
+                "max_batch_rows": 100,
+                "run_dir": str(tmp_path / "runs"),
+            },
+        )
+    folder = tmp_path / "runs" / caught.value.run_id
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    records = pd.DataFrame([f for _, f in client.xrange(f"{stream}:quarantine")])
+
+    from sdk.report import write_report
+
+    report = Report(write_report(str(folder)).read_text(encoding="utf-8"))
+    check_report(report, manifest, records.to_dict(orient="records"), source=ENTRY)
+    assert report.identity()["status"] == "failed"
+    assert report.error() == {
+        "step": "",
+        "type": "DataQualityError",
+        "message": " ".join(manifest["error"]["message"].split()),
+    }

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dask_harness import dask_address, run
-from dask_pipelines import three_scopes, transactions
+from dask_pipelines import exploding, three_scopes, transactions
 
+import sdk
 from sdk.report import write_report
 from tests.report_html import Report, check_profile, check_report, count, number
 
@@ -60,3 +62,23 @@ def test_a_dask_report_equals_its_manifest_quarantine_and_profile(
     for column in read:
         assert count(shown[("transactions", "input")][column]["nulls"]) == read[column].isna().sum()
     assert shown[("transactions", "input")]["country"]["top"].startswith("US (13), FR (6)")
+
+
+def test_the_report_of_a_dask_run_failed_on_a_worker_names_the_step(
+    dask_address: str, tmp_path: Path
+) -> None:
+    """A step raising on a worker: the failed run's page says so, naming the step and the
+    exception raised there, every step still in the DAG."""
+    source = tmp_path / "transactions.csv"
+    transactions().to_csv(source, index=False)
+    options = {"address": dask_address, "run_dir": str(tmp_path / "runs")}
+    with pytest.raises(sdk.StepError) as caught:
+        run(exploding, "dask", options, transactions=str(source))
+    page = write_report(caught.value.run_id, run_dir=tmp_path / "runs")
+    report = Report(page.read_text(encoding="utf-8"))
+    assert report.identity()["status"] == "failed"
+    assert report.dag_steps() == {"explode"}
+    error = report.error()
+    assert error is not None
+    assert (error["step"], error["type"]) == ("explode", "StepError")
+    assert "RuntimeError: boom" in error["message"]
