@@ -244,20 +244,20 @@ class Report:
         }
 
 
-def _records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+def _records(records: Iterable[Mapping[Any, Any]]) -> list[dict[str, str]]:
     """Quarantine records with every field as text (a missing value ``""``)."""
 
     def text(value: Any) -> str:
         missing = value is None or (isinstance(value, float) and value != value)
         return "" if missing else str(value)
 
-    return [{k: text(v) for k, v in record.items()} for record in records]
+    return [{str(k): text(v) for k, v in record.items()} for record in records]
 
 
 def check_report(
     report: Report,
     manifest: Mapping[str, Any],
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[Any, Any]],
     *,
     source: str,
     min_sample: int = 1,
@@ -304,8 +304,8 @@ def check_report(
             assert count(row["conservation"]) == balance, (step, check["boundary"])
 
     expected = Counter((r["step"], r["column"], r["check"]) for r in records)
-    shown = report.quarantine_counts()
-    assert shown == expected, f"counts shown {dict(shown)} != records' {dict(expected)}"
+    counted = report.quarantine_counts()
+    assert counted == expected, f"counts shown {dict(counted)} != records' {dict(expected)}"
     assert sum(expected.values()) == sum(
         n
         for c in manifest["validation"]

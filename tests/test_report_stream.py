@@ -9,7 +9,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ class Ship(Step):
         """Shipping is 1 % of the total."""
         if (price["quantity"] == 13).any():
             raise ValueError("unlucky quantity")
-        return price.assign(shipping=price["total"] / 100)
+        return cast(DataFrame[Shipped], price.assign(shipping=price["total"] / 100))
 
 
 shipping = Pipeline([Price(), Ship()], name="shipping")
