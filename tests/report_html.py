@@ -232,6 +232,12 @@ class Report:
             return None
         return {"step": section.attrs.get("data-step", ""), **section.fields()}
 
+    def quarantine_location(self) -> tuple[bool, str] | None:
+        """``<p id="quarantine-location">``: whether the records were read back, and the text
+        saying where they are (``None`` when the page has no such paragraph)."""
+        p = self.root.find("p", id="quarantine-location")
+        return None if p is None else (p.attrs.get("data-readable") == "true", p.text())
+
     def profiles(self) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
         """``(dataset, role)`` → column → the profile's ``data-field`` texts."""
         section = self._one("section", id="profiles")
@@ -312,6 +318,12 @@ def check_report(
         for checks in c["failures"].values()
         for n in checks.values()
     )
+
+    location = report.quarantine_location()
+    said = re.search(r"([\d,]+) records? for ([\d,]+) rows?", location[1]) if location else None
+    if said:  # where the page says how many records and rows, the numbers are the run's
+        assert count(said[1]) == len(records), f"{location}: {len(records)} records"
+        assert count(said[2]) == manifest["quarantine"]["rows"], location
 
     values = Counter((_label(r), r["value"]) for r in records)
     for label, shown_values in report.top_values().items():
