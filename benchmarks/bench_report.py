@@ -7,14 +7,15 @@ Usage (from the repository root)::
     python benchmarks/bench_report.py --out docs/performance.md  # also write the table there
 
 The fraud pipeline (benchmarks/fraud_bench.py, 1 % bad rows) with the local runner, profile on
-and off (runner option ``profile``), in two settings: **memory** (the frame in, the outputs
-returned, a run directory for the manifest, the profile and the quarantine) and **parquet**
-(a Parquet file in, the scored rows and the quarantine written to Parquet). Each run is a
-fresh process that builds its data, warms up on 2,000 rows, then times one run (wall and CPU
-seconds) and the time spent in :func:`sdk.profile.profile_frame` itself. The four cells of a
-round run in a rotated order (the machine is shared and noisy); the table gives medians over
-rounds and the profile's overhead: median on over median off, and the measured profile time
-over the run without it.
+and off (runner option ``profile``), in three settings: **notebook** (the frame in, the outputs
+returned, no run directory: as ``bench_local.py`` measures it, the strictest), **memory** (the
+same with a run directory: manifest, ``profile.json``, ``quarantine.parquet``) and **parquet**
+(a Parquet file in, the scored rows and the quarantine written to Parquet). Each process
+builds its data, warms up on 2,000 rows, then times three runs (wall and CPU seconds) and the
+time spent in :func:`sdk.profile.profile_frame` itself. The six cells of a round run in a
+rotated order (the machine is shared and noisy); the table gives medians over all calls and
+the profile's overhead two ways: median on over median off, and per call the profile's time
+over the rest of that call.
 
 Then the report of one profile-on memory run: :func:`sdk.report.write_report` timed in a
 fresh process (median of 3 calls after a first, untimed one) and the HTML's size.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import platform
@@ -46,13 +48,14 @@ sys.path.append(str(ROOT))
 import fraud_bench  # noqa: E402
 
 RESULT_PREFIX = "BENCH_REPORT "
-SETTINGS = ("memory", "parquet")
+SETTINGS = ("notebook", "memory", "parquet")
 FLAGS = (True, False)
 WARMUP_ROWS = 2_000
+REPEAT = 3
 
 
 def measure(setting: str, profile: bool, rows: int, bad: float, work: Path) -> dict[str, Any]:
-    """In a fresh process: build the data, warm up, time one run of the fraud pipeline."""
+    """In a fresh process: build the data, warm up, time REPEAT runs of the fraud pipeline."""
     import sdk.runners.unit as unit
 
     spent = [0.0]
@@ -69,37 +72,45 @@ def measure(setting: str, profile: bool, rows: int, bad: float, work: Path) -> d
     pipeline = fraud_bench.pipeline
     assert pipeline is not None, fraud_bench.SDK_IMPORT_ERROR
     label = f"{setting}-{'on' if profile else 'off'}-{os.getpid()}"
-    options = {"run_dir": str(work / "runs"), "profile": profile, "progress": False}
-    if setting == "memory":
-        data: Any = fraud_bench.make_transactions(rows, bad)
-        warm: Any = data.iloc[:WARMUP_ROWS].copy()
-        destinations: dict[str, Any] = {}
-    else:
-        data = str(work / f"transactions-{rows}.parquet")
-        warm = fraud_bench.make_transactions(WARMUP_ROWS, bad)
+    options: dict[str, Any] = {"profile": profile, "progress": False}
+    if setting != "notebook":  # a notebook run keeps no run directory (profile on the result)
+        options["run_dir"] = str(work / "runs")
+    destinations: dict[str, Any] = {}
+    if setting == "parquet":
+        data: Any = str(work / f"transactions-{rows}.parquet")
+        warm: Any = fraud_bench.make_transactions(WARMUP_ROWS, bad)
         out = work / label
         destinations = {
             "outputs": {"scored": str(out / "scored.parquet")},
             "quarantine": str(out / "quarantine.parquet"),
             "overwrite": True,
         }
+    else:
+        data = fraud_bench.make_transactions(rows, bad)
+        warm = data.iloc[:WARMUP_ROWS].copy()
     pipeline.run(transactions=warm, max_invalid=1.0, runner_options=options)
-    spent[0] = 0.0
-    start, cpu = time.perf_counter(), time.process_time()
-    result = pipeline.run(
-        transactions=data, max_invalid=1.0, runner_options=options, **destinations
-    )
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    seconds, cpu_seconds, profile_seconds = [], [], []
+    for _ in range(REPEAT):
+        gc.collect()
+        spent[0] = 0.0
+        start, cpu = time.perf_counter(), time.process_time()
+        result = pipeline.run(
+            transactions=data, max_invalid=1.0, runner_options=options, **destinations
+        )
+        seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu)
+        profile_seconds.append(spent[0])
     run_path = work / "runs" / result.run_id
     profile_file = run_path / "profile.json"
+    size = len(json.dumps(result.profile)) if result.profile is not None else None
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "profile_seconds": spent[0],
+        "profile_seconds": profile_seconds,
         "rows_in": result.rows_in,
         "quarantined": result.quarantined,
-        "run_path": str(run_path),
-        "profile_bytes": profile_file.stat().st_size if profile_file.exists() else None,
+        "run_path": str(run_path) if profile_file.exists() else None,
+        "profile_bytes": profile_file.stat().st_size if profile_file.exists() else size,
     }
 
 
@@ -141,13 +152,13 @@ def run_all(rows: int, bad: float, rounds: int, work: Path) -> dict[str, Any]:
             print(f"… {rows:,} rows, {setting}, profile {on}, round {r + 1}", file=sys.stderr)
             one = [setting, on, str(rows), str(bad), str(work)]
             got[(setting, flag)].append(child(one))
-    kept = [m for m in got[("memory", True)] if "error" not in m]
+    kept = [m for m in got[("memory", True)] if "error" not in m and m["run_path"]]
     report = child(["report", kept[-1]["run_path"]]) if kept else {"error": "no run to report"}
     return {"cells": got, "report": report}
 
 
-def _median(values: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(v[key] for v in values)
+def _all(runs: list[dict[str, Any]], key: str) -> list[float]:
+    return [value for run in runs for value in run[key]]
 
 
 def render(results: dict[str, Any], rows: int, bad: float, rounds: int) -> str:
@@ -157,16 +168,22 @@ def render(results: dict[str, Any], rows: int, bad: float, rounds: int) -> str:
     lines = [
         f"Measured {today} on {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
         f"{platform.machine()}, Python {platform.python_version()}, {found}. The fraud "
-        f"pipeline over {rows:,} rows ({bad:.0%} bad), local runner, profile on and off; "
-        f"median of {rounds} runs, the four cells of a round interleaved, each run a fresh "
-        "process (data built and a 2,000-row warm-up run before the clock). *Profile s*: time "
-        "inside `profile_frame` (inputs as read, every produced dataset as validated). "
-        "*Overhead*: median on ÷ median off - 1 (wall time; noisy on a shared machine) and "
-        "profile s ÷ median off (the direct measure).",
+        f"pipeline over {rows:,} rows ({bad:.0%} bad), local runner, profile on and off. "
+        "*notebook*: the frame in, outputs returned, no run directory (as "
+        "`benchmarks/bench_local.py`); *memory*: the same with a run directory (manifest, "
+        "`profile.json`, `quarantine.parquet`); *parquet*: a Parquet file in, the scored rows and "
+        f"the quarantine written to Parquet. Seconds: median of {rounds * REPEAT} calls "
+        f"({rounds} rounds of {REPEAT}, the six cells of a round interleaved, each a fresh "
+        "process; data built and a 2,000-row warm-up run before the clock), with the range. "
+        "*Profile s*: time inside `profile_frame` (inputs as read, every produced dataset as "
+        "validated). Overhead, three ways: *on ÷ off* (median wall time on over off, minus 1), "
+        "*best on ÷ best off* (the fastest calls: the least disturbed by other work on this "
+        "shared machine) and *direct* (per call, profile s over the rest of that call; "
+        "median): the first two carry the machine's noise, the third only the profile.",
         "",
-        "| setting | profile | seconds | CPU s | profile s | overhead (on ÷ off) "
-        "| overhead (profile s ÷ off) | profile.json |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| setting | profile | seconds | range | CPU s | profile s | overhead on ÷ off "
+        "| overhead best on ÷ best off | overhead direct | profile size |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     cells = results["cells"]
     for setting in SETTINGS:
@@ -176,19 +193,25 @@ def render(results: dict[str, Any], rows: int, bad: float, rounds: int) -> str:
             label = "on" if flag else "off"
             if not done:
                 error = next((m["error"] for m in cells[setting, flag]), "no run")
-                lines.append(f"| {setting} | {label} | error: {error.replace('|', '/')} |||||")
+                lines.append(f"| {setting} | {label} | error: {error.replace('|', '/')} |||||||")
                 continue
-            seconds, cpu = _median(done, "seconds"), _median(done, "cpu_seconds")
-            spent = _median(done, "profile_seconds")
-            ratio = direct = size = ""
-            if flag and off:
-                base = _median(off, "seconds")
-                ratio = f"{(seconds / base - 1) * 100:+.1f} %"
-                direct = f"{spent / base * 100:.1f} %"
+            seconds = _all(done, "seconds")
+            spent = _all(done, "profile_seconds")
+            median = statistics.median(seconds)
+            span = f"{min(seconds):.2f} to {max(seconds):.2f}"
+            cpu = statistics.median(_all(done, "cpu_seconds"))
+            ratio = best = direct = size = ""
+            if flag:
+                shares = [p / (s - p) for s, p in zip(seconds, spent, strict=True)]
+                direct = f"{statistics.median(shares) * 100:.1f} %"
                 size = f"{done[-1]['profile_bytes'] / 1024:.1f} KB"
+                if off:
+                    base = _all(off, "seconds")
+                    ratio = f"{(median / statistics.median(base) - 1) * 100:+.1f} %"
+                    best = f"{(min(seconds) / min(base) - 1) * 100:+.1f} %"
             lines.append(
-                f"| {setting} | {label} | {seconds:.3f} | {cpu:.3f} | {spent:.3f} | {ratio} "
-                f"| {direct} | {size} |"
+                f"| {setting} | {label} | {median:.3f} | {span} | {cpu:.3f} "
+                f"| {statistics.median(spent):.3f} | {ratio} | {best} | {direct} | {size} |"
             )
     report = results["report"]
     lines.append("")
@@ -196,8 +219,8 @@ def render(results: dict[str, Any], rows: int, bad: float, rounds: int) -> str:
         lines.append(f"Report: not measured: {report['error']}.")
     else:
         lines.append(
-            f"Report of a profile-on memory run ({rows:,} rows): `write_report` "
-            f"{report['seconds']:.3f} s (median of 3 calls after a first), "
+            f"Report of a profile-on *memory* run ({rows:,} rows): `write_report` "
+            f"{report['seconds']:.3f} s (median of 3 calls after a first, a fresh process), "
             f"HTML {report['bytes'] / 1024 / 1024:.2f} MB ({report['bytes']:,} bytes)."
         )
     return "\n".join(lines) + "\n"
