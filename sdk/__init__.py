@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sdk.pipeline import Pipeline
     from sdk.policy import PolicyReport
     from sdk.quarantine import QUARANTINE_COLUMNS, Sources
+    from sdk.report import build_report, write_report
     from sdk.result import RunResult
     from sdk.runners.base import BASE_OPTIONS, Runner
     from sdk.runners.batch import memory_limit_bytes
@@ -118,6 +119,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "UnitSummary",
         "validated_name",
     ),
+    "sdk.report": ("build_report", "write_report"),
     "sdk.runners.state": ("RunInfo", "RunState"),
     "sdk.runners.unit": ("STEP_ERROR", "run_unit"),
     "sdk.simulate": ("inject_faults", "synthesize"),
@@ -174,6 +176,7 @@ __all__ = [
     "UnitSummary",
     "VerifyReport",
     "__version__",
+    "build_report",
     "configure_logging",
     "discard_output_parts",
     "get_logger",
@@ -192,6 +195,7 @@ __all__ = [
     "synthesize",
     "validated_name",
     "write_output_part",
+    "write_report",
 ]
 
 

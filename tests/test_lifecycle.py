@@ -95,7 +95,12 @@ def test_succeeded_batch_run_keeps_only_its_record_and_manifest(tmp_path: Path) 
     """No spills, checkpoints or row sources are left once a batch run succeeded."""
     result = _run(tmp_path / "runs", tmp_path / "doubled.csv", quarantine=str(tmp_path / "q.csv"))
     folder = tmp_path / "runs" / result.run_id
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "run.json", "run.lock"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "profile.json",
+        "run.json",
+        "run.lock",
+    ]
     assert len(pd.read_csv(tmp_path / "doubled.csv")) == ROWS - 2
 
 
@@ -108,6 +113,7 @@ def test_succeeded_run_without_quarantine_destination_keeps_its_quarantine(
     folder = tmp_path / "runs" / result.run_id
     assert sorted(p.name for p in folder.iterdir()) == [
         "manifest.json",
+        "profile.json",
         "quarantine.parquet",
         "run.json",
         "run.lock",
@@ -146,6 +152,7 @@ def test_failed_run_keeps_its_checkpoints(tmp_path: Path) -> None:
     result = _run(runs, tmp_path / "doubled.csv", resume=folder.name)
     assert sorted(p.name for p in folder.iterdir()) == [
         "manifest.json",
+        "profile.json",
         "quarantine.parquet",
         "run.json",
         "run.lock",

@@ -77,7 +77,12 @@ def test_run_dir_given_writes_the_run_directory_and_its_manifest(tmp_path: Path)
     """runner_options={"run_dir": ...}: run.json and manifest.json, equal to the result's."""
     result = fraud.run(transactions=_rows(2), runner_options={"run_dir": str(tmp_path)})
     folder = tmp_path / result.run_id
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "run.json", "run.lock"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "profile.json",
+        "run.json",
+        "run.lock",
+    ]
     written = json.loads((folder / "manifest.json").read_text())
     assert written == json.loads(json.dumps(result.manifest, default=str))
     assert json.loads((folder / "run.json").read_text())["status"] == "succeeded"

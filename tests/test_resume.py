@@ -525,7 +525,7 @@ def assert_same_as_reference(
     assert sorted(p.name for p in job.run_path.iterdir()) == SUCCEEDED_RUN_DIR
 
 
-SUCCEEDED_RUN_DIR = ["manifest.json", "run.json", "run.lock"]
+SUCCEEDED_RUN_DIR = ["manifest.json", "profile.json", "run.json", "run.lock"]
 """What a succeeded run's directory keeps (its quarantine was published): no spills."""
 
 
