@@ -12,7 +12,7 @@ from dask_harness import dask_address, run
 from dask_pipelines import exploding, three_scopes, transactions
 
 import sdk
-from sdk.report import write_report
+from sdk import write_report
 from tests.report_html import Report, check_profile, check_report, count, number
 
 __all__ = ["dask_address"]

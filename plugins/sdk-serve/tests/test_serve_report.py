@@ -11,7 +11,7 @@ from typing import Any
 from scoring import record
 from serve_harness import serve  # noqa: F401 (the fixture)
 
-from sdk.report import write_report
+from sdk import write_report
 from tests.report_html import Report, check_profile, check_report, count
 
 
