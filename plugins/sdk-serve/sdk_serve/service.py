@@ -244,7 +244,10 @@ class Service:
             except sdk.ParamsError as exc:
                 raise Problem(400, "bad-param", "Bad param value", str(exc)) from exc
             context = sdk.UnitContext.of(
-                pipeline, self.session.info.run_id, self.session.context.on_step_error
+                pipeline,
+                self.session.info.run_id,
+                self.session.context.on_step_error,
+                profile=bool(self.session.context.profiled),  # profile=false holds here too
             )
             found = Variant(pipeline, sdk.plan(pipeline), context)
             if len(self.variants) > 256:  # bounded: a client cannot grow the cache forever
