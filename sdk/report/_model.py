@@ -242,7 +242,11 @@ def _quarantine_parts(
         return aggregate(*read), True
     aggregated = aggregate(pd.DataFrame())
     aggregated["counts"] = counts_from_validation(list(manifest.get("validation") or []))
-    aggregated["records"] = int((manifest.get("quarantine") or {}).get("records") or 0)
+    # the records are not readable here (a server answered them; a remote store): each
+    # failure counted at its boundary is a record, whatever the manifest kept in memory
+    from_counts = sum(int(c["count"]) for c in aggregated["counts"])
+    kept = int((manifest.get("quarantine") or {}).get("records") or 0)
+    aggregated["records"] = max(from_counts, kept)
     return aggregated, False
 
 
