@@ -87,10 +87,16 @@ class ColumnProfile:
         """Add ``other`` (the same column in another part) to this profile."""
         if other.dtype != self.dtype:
             self.dtype = " | ".join(sorted({*self.dtype.split(" | "), *other.dtype.split(" | ")}))
+        # a part with values but no min/max (text) leaves the whole column's extremes unknown:
+        # numbers of one part beside text of another would give a min that is not the data's
+        unknown = (self.count and self.min is None) or (other.count and other.min is None)
         self.count += other.count
         self.nulls += other.nulls
-        self.min = _extreme(self.min, other.min, min)
-        self.max = _extreme(self.max, other.max, max)
+        if unknown:
+            self.min = self.max = None
+        else:
+            self.min = _extreme(self.min, other.min, min)
+            self.max = _extreme(self.max, other.max, max)
         if other.top is not None:
             top = dict(self.top or {})
             for value, n in other.top.items():

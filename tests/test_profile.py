@@ -95,6 +95,19 @@ def test_parts_merge_to_the_whole_and_big_parts_are_sampled() -> None:
     assert k["top"][0][1] == pytest.approx(0.6 * n, rel=0.05)
 
 
+def test_parts_of_numbers_and_text_leave_min_and_max_unknown() -> None:
+    """A column read as numbers in one part and as text in another (requests of a server):
+    no min/max from the numbers alone (13.13 arrived as text, below the numbers' 120.5)."""
+    whole = profile_frame(pd.DataFrame({"amount": [120.5, 300.0]}), "input")
+    whole.merge(profile_frame(pd.DataFrame({"amount": ["13.13", "abc"]}), "input"))
+    column = whole.columns["amount"]
+    assert column.count == 4
+    assert column.min is None and column.max is None
+    numbers = profile_frame(pd.DataFrame({"amount": [1.0, 2.0]}), "input")
+    numbers.merge(profile_frame(pd.DataFrame({"amount": [0.5]}), "input"))
+    assert (numbers.columns["amount"].min, numbers.columns["amount"].max) == (0.5, 2.0)
+
+
 def test_local_and_batch_write_the_same_profile(fraud_raw: pd.DataFrame, tmp_path: Path) -> None:
     seen = {}
     for runner, options in (("local", {}), ("batch", {"chunk_rows": 600, "progress": False})):
