@@ -105,6 +105,7 @@ def build_manifest(
     ``validation`` has one record per boundary (step, boundary, dataset, rows, passed,
     quarantined, skipped, failures), as the run's report has rows."""
     by_check: dict[str, int] = {}
+    records = len(quarantine)
     if len(quarantine):
         sizes: dict[Any, int] = (
             quarantine.groupby(["column", "check"], dropna=False).size().to_dict()
@@ -113,6 +114,15 @@ def build_manifest(
             column, check = key
             label = column if isinstance(column, str) else "<dataframe>"
             by_check[f"{label}: {check}"] = int(n)
+    else:  # records not kept in memory (a stream wrote them as it went, a server answered
+        # them): the failures counted at each boundary are the same records, one per check
+        for boundary in validation:
+            for column, checks in (boundary.get("failures") or {}).items():
+                label = "<dataframe>" if column in ("<step>", "<dataframe>") else str(column)
+                for check, n in (checks or {}).items():
+                    key = f"{label}: {check}"
+                    by_check[key] = by_check.get(key, 0) + int(n)
+        records = sum(by_check.values())
     return {
         "manifest_version": MANIFEST_VERSION,
         "run_id": run_id,
@@ -143,7 +153,7 @@ def build_manifest(
         "validation": json.loads(json.dumps(validation, default=_plain)),
         "quarantine": {
             "uri": quarantine_uri,
-            "records": len(quarantine),
+            "records": records,
             "rows": int(sum(v["quarantined"] for v in validation)),
             "by_check": by_check,
         },
