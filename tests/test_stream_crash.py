@@ -334,7 +334,7 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
 
     runs = {}  # run id -> status, as `sdk runs` lists them
     for line in list_runs(os.environ["SDK_RUN_DIR"]).splitlines()[1:]:
-        run_id, _, _, _, status = line.split(maxsplit=4)
+        run_id, _, _, _, _quarantined, status = line.split(maxsplit=5)
         runs[run_id] = status
     records = [
         json.loads(p.read_text()) for p in Path(os.environ["SDK_RUN_DIR"]).glob("*/run.json")
