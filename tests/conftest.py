@@ -49,6 +49,27 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(f"service {name} unavailable: {reason}")
 
 
+PG_URL = os.environ.get("SDK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+"""The PostgreSQL server of the SQL tests."""
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    """The test server's URL; skips (or fails in CI) when it cannot be reached."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        require_service("postgresql", f"psycopg is not installed ({exc})")
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        from sdk.io import redact
+
+        require_service("postgresql", f"{redact(PG_URL)}: {exc}")
+    return PG_URL
+
+
 def sdk_script() -> str:
     """The `sdk` console script installed next to this interpreter."""
     beside = Path(sys.executable).parent / "sdk"

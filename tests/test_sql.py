@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from conftest import ROOT, require_service
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -453,21 +453,6 @@ def test_sqlite_round_trips_any_text_and_float(
 # --------------------------------------------------------------------------------------------
 # PostgreSQL
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    """The test server's URL; skips (or fails in CI) when it cannot be reached."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        require_service("postgresql", f"psycopg is not installed ({exc})")
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        require_service("postgresql", f"{redact(PG_URL)}: {exc}")
-    return PG_URL
 
 
 def sql(url: str, statement: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:

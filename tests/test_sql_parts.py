@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, require_service
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sdk
 from examples.fraud.pipeline import pipeline as fraud
-from sdk.io import Loaded, Part, redact
+from sdk.io import Loaded, Part
 from sdk.io._keyranges import KeyRange
 from sdk.io.sql import SqliteScheme
 from sdk.plugins import resolve_scheme
@@ -222,21 +222,6 @@ def test_quarantine_sources_of_a_pipeline_read_in_parts(
 # --------------------------------------------------------------------------------------------
 # PostgreSQL
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    """The test server's URL; skips (or fails in CI) when it cannot be reached."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        require_service("postgresql", f"psycopg is not installed ({exc})")
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        require_service("postgresql", f"{redact(PG_URL)}: {exc}")
-    return PG_URL
 
 
 def sql(url: str, statement: str, params: tuple[Any, ...] | None = None) -> None:
